@@ -1,0 +1,38 @@
+# Two entry points for users: `make demo` and `make test`. Each sets itself up (venv, install,
+# DynamoDB Local fetched once into ~/.cache/dynamodb-counters) and is idempotent.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-fast lint install local-engine clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+local-engine: $(STAMP)
+	$(PY) -m dynamodb_counters.local install >/dev/null
+
+demo: local-engine
+	$(VENV)/bin/dynamodb-counters demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+test: lint local-engine
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
+
+# The fast part only (skips the slow fault matrix and model-based tests).
+test-fast: local-engine
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -m 'not slow'
+
+clean:
+	rm -rf $(VENV) counter-report .pytest_cache .mypy_cache .ruff_cache

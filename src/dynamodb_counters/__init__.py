@@ -1,0 +1,51 @@
+"""dynamodb-counters: exact resource counters on Amazon DynamoDB.
+
+Seven strategies behind one interface (see :data:`STRATEGIES`)::
+
+    store = CounterStore(boto3.client("dynamodb"), "counters")
+    store.ensure_table()
+    seats = store.counter("tickets#gig-42", strategy="marker", floor=0)
+    seats.create(initial=100)
+    seats.add(-2, request_id="order-81")
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    CapacityExceeded,
+    ContentionError,
+    CounterError,
+    CounterExists,
+    CounterNotFound,
+    InvalidInput,
+    NotSupported,
+    RequestIdMismatch,
+    TableNotFound,
+    ThresholdExceeded,
+)
+from .results import AddResult, CallRecord
+from .store import Counter, CounterStore
+from .strategies import STRATEGIES, Capabilities, Strategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STRATEGIES",
+    "AddResult",
+    "CallRecord",
+    "Capabilities",
+    "CapacityExceeded",
+    "ContentionError",
+    "Counter",
+    "CounterError",
+    "CounterExists",
+    "CounterNotFound",
+    "CounterStore",
+    "InvalidInput",
+    "NotSupported",
+    "RequestIdMismatch",
+    "Strategy",
+    "TableNotFound",
+    "ThresholdExceeded",
+    "__version__",
+]

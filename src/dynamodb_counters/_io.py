@@ -1,0 +1,131 @@
+"""The single place that talks to DynamoDB.
+
+Every request of every strategy goes through :meth:`DynamoIO.call`, which asks for consumed
+capacity, times the call, tells listeners, and turns the few errors that are ours
+(a missing table) into library errors. Everything else passes through unchanged, so the
+strategies interpret ``ClientError`` codes themselves and a fault injected below botocore's
+retries is seen here exactly as an application would see it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import TableNotFound
+from .results import CallRecord
+
+Listener = Callable[[CallRecord], None]
+
+# Operations whose request accepts ReturnConsumedCapacity.
+_CAPACITY_OPS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    }
+)
+
+_METHODS = {
+    "GetItem": "get_item",
+    "PutItem": "put_item",
+    "UpdateItem": "update_item",
+    "DeleteItem": "delete_item",
+    "Query": "query",
+    "BatchWriteItem": "batch_write_item",
+    "TransactWriteItems": "transact_write_items",
+    "DescribeTable": "describe_table",
+    "CreateTable": "create_table",
+    "DescribeTimeToLive": "describe_time_to_live",
+    "UpdateTimeToLive": "update_time_to_live",
+}
+
+
+def error_code(exc: BaseException) -> str:
+    """The DynamoDB error code of a ClientError, or the botocore exception's class name."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def response_of(exc: ClientError) -> dict[str, Any]:
+    """The parsed error answer of a ClientError, as a plain dict."""
+    return cast(dict[str, Any], exc.response)
+
+
+def sdk_retries_of(answer: dict[str, Any]) -> int:
+    return int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
+
+
+class DynamoIO:
+    """Sends requests for one store; thread-safe (boto3 clients are)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.client = client
+        self.table_name = table_name
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def add_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners = [x for x in self._listeners if x is not listener]
+
+    def call(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        counter: str | None = None,
+        strategy: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one request; returns botocore's parsed answer, raises what botocore raises."""
+        if operation in _CAPACITY_OPS:
+            params = {**params, "ReturnConsumedCapacity": "INDEXES"}
+        method = getattr(self.client, _METHODS[operation])
+        started = time.perf_counter()
+        answer: dict[str, Any] | None = None
+        failure: BaseException | None = None
+        try:
+            answer = method(**params)
+            return answer
+        except ClientError as exc:
+            failure = exc
+            if error_code(exc) == "ResourceNotFoundException" and operation != "DescribeTable":
+                raise TableNotFound(
+                    f"table {self.table_name!r} does not exist: create it with "
+                    "CounterStore.ensure_table() (or `dynamodb-counters table create`)"
+                ) from exc
+            raise
+        except BotoCoreError as exc:
+            failure = exc
+            raise
+        finally:
+            listeners = self._listeners
+            if listeners:
+                seen: dict[str, Any] = answer if answer is not None else {}
+                if isinstance(failure, ClientError):
+                    seen = response_of(failure)
+                record = CallRecord(
+                    operation=operation,
+                    counter=counter,
+                    strategy=strategy,
+                    seconds=time.perf_counter() - started,
+                    sdk_retries=sdk_retries_of(seen),
+                    consumed_capacity=seen.get("ConsumedCapacity"),
+                    error_code=None if failure is None else error_code(failure),
+                    params=params,
+                )
+                for listener in listeners:
+                    listener(record)

@@ -1,0 +1,104 @@
+"""Input validation shared by every public entry point (SPEC section 6)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from .errors import InvalidInput
+
+MAX_NAME_BYTES = 1024
+MAX_REQUEST_ID_CHARS = 255
+# DynamoDB numbers carry up to 38 significant digits.
+MAX_ABS_NUMBER = 10**38 - 1
+
+
+def check_name(name: Any, *, what: str = "counter name") -> str:
+    if not isinstance(name, str):
+        raise InvalidInput(f"{what} must be a str, not {type(name).__name__}")
+    size = len(name.encode("utf-8", errors="surrogatepass"))
+    if size == 0:
+        raise InvalidInput(f"{what} must not be empty")
+    if size > MAX_NAME_BYTES:
+        raise InvalidInput(f"{what} is {size} UTF-8 bytes; at most {MAX_NAME_BYTES} allowed")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode text: {exc}") from exc
+    return name
+
+
+def check_int(value: Any, *, what: str, nonzero: bool = False) -> int:
+    # bool is an int subclass, but True as an amount is always a bug.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be an int, not {type(value).__name__}")
+    if nonzero and value == 0:
+        raise InvalidInput(f"{what} must not be zero")
+    if abs(value) > MAX_ABS_NUMBER:
+        raise InvalidInput(f"{what} has more than 38 digits, DynamoDB's limit for numbers")
+    return value
+
+
+def check_amount(amount: Any) -> int:
+    return check_int(amount, what="amount", nonzero=True)
+
+
+def check_optional_bound(value: Any, *, what: str) -> int | None:
+    if value is None:
+        return None
+    return check_int(value, what=what)
+
+
+def check_request_id(request_id: Any) -> str:
+    if not isinstance(request_id, str):
+        raise InvalidInput(f"request_id must be a str, not {type(request_id).__name__}")
+    if not 1 <= len(request_id) <= MAX_REQUEST_ID_CHARS:
+        raise InvalidInput(
+            f"request_id must be 1 to {MAX_REQUEST_ID_CHARS} characters, got {len(request_id)}"
+        )
+    try:
+        request_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"request_id is not valid Unicode text: {exc}") from exc
+    return request_id
+
+
+def check_bounds(floor: int | None, ceiling: int | None) -> None:
+    if floor is not None and ceiling is not None and floor > ceiling:
+        raise InvalidInput(f"floor {floor} is above ceiling {ceiling}")
+
+
+def check_within(value: int, floor: int | None, ceiling: int | None, *, what: str) -> None:
+    if floor is not None and value < floor:
+        raise InvalidInput(f"{what} {value} is below the floor {floor}")
+    if ceiling is not None and value > ceiling:
+        raise InvalidInput(f"{what} {value} is above the ceiling {ceiling}")
+
+
+def check_positive_int(value: Any, *, what: str, maximum: int | None = None) -> int:
+    checked = check_int(value, what=what)
+    if checked < 1:
+        raise InvalidInput(f"{what} must be at least 1, got {checked}")
+    if maximum is not None and checked > maximum:
+        raise InvalidInput(f"{what} must be at most {maximum}, got {checked}")
+    return checked
+
+
+def check_duration(value: Any, *, what: str) -> timedelta:
+    if isinstance(value, bool):
+        raise InvalidInput(f"{what} must be a timedelta or seconds, not bool")
+    if isinstance(value, int | float):
+        value = timedelta(seconds=value)
+    if not isinstance(value, timedelta):
+        raise InvalidInput(f"{what} must be a timedelta or seconds, not {type(value).__name__}")
+    if value <= timedelta(0):
+        raise InvalidInput(f"{what} must be positive")
+    return value
+
+
+def check_attribute_name(value: Any, *, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{what} must be a non-empty str")
+    if len(value.encode("utf-8")) > 255:
+        raise InvalidInput(f"{what} is longer than DynamoDB's 255 bytes for a key attribute name")
+    return value

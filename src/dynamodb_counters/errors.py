@@ -1,0 +1,80 @@
+"""Exceptions raised by dynamodb-counters.
+
+Every error the library raises on purpose derives from :class:`CounterError`::
+
+    CounterError
+    ├── ThresholdExceeded      an add would cross floor or ceiling; nothing changed
+    ├── CounterNotFound        the counter's item does not exist
+    ├── CounterExists          create() on a counter that is already there
+    ├── TableNotFound          the table does not exist (see CounterStore.ensure_table)
+    ├── NotSupported           an option or argument the strategy cannot honour
+    ├── RequestIdMismatch      a known request id reused with another amount
+    ├── ContentionError        optimistic retries (or transaction conflicts) exhausted
+    ├── CapacityExceeded       a ``set`` counter holds as many request ids as it may
+    └── InvalidInput           bad names, amounts, ids or options (also a ValueError)
+
+botocore errors that are not one of these cases (throttling after the SDK gave up, timeouts,
+access denied, ...) pass through unchanged, so callers can keep their existing handling.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CapacityExceeded",
+    "ContentionError",
+    "CounterError",
+    "CounterExists",
+    "CounterNotFound",
+    "InvalidInput",
+    "NotSupported",
+    "RequestIdMismatch",
+    "TableNotFound",
+    "ThresholdExceeded",
+]
+
+
+class CounterError(Exception):
+    """Root of every error dynamodb-counters raises itself."""
+
+
+class ThresholdExceeded(CounterError):
+    """The add would take the counter below its floor or above its ceiling; nothing changed.
+
+    ``value`` is the counter's value seen by the failed condition, when DynamoDB returned it.
+    """
+
+    def __init__(self, message: str, *, value: int | None = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class CounterNotFound(CounterError):
+    """The counter does not exist (create it first)."""
+
+
+class CounterExists(CounterError):
+    """``create()`` found the counter already there."""
+
+
+class TableNotFound(CounterError):
+    """The table does not exist: create it with ``CounterStore.ensure_table()``."""
+
+
+class NotSupported(CounterError):
+    """The strategy cannot do what was asked (e.g. a request id on a non-idempotent strategy)."""
+
+
+class RequestIdMismatch(CounterError):
+    """A request id the counter already knows was sent again with a different amount."""
+
+
+class ContentionError(CounterError):
+    """Too many writers collided: optimistic retries or transaction conflicts were exhausted."""
+
+
+class CapacityExceeded(CounterError):
+    """A ``set`` counter already holds ``capacity`` request ids and refuses new ones."""
+
+
+class InvalidInput(CounterError, ValueError):
+    """A name, amount, request id or option is not valid."""
