@@ -143,6 +143,17 @@ def find_java() -> str:
     return java
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the JVM does: a port in TIME_WAIT after a restart is free, a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -198,6 +209,11 @@ class DynamoDBLocal:
             return self
         java = find_java()
         folder = install()
+        if not _port_free(self.port):
+            # Otherwise the readiness probe would be answered by whatever holds the port.
+            raise LocalEngineError(
+                f"port {self.port} on 127.0.0.1 is in use: choose another or stop what holds it"
+            )
         args = [
             java,
             f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}",
@@ -240,8 +256,6 @@ class DynamoDBLocal:
         return ""
 
     def _wait_ready(self) -> None:
-        from botocore.config import Config
-
         client = self.client(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
         deadline = time.monotonic() + self.startup_timeout
         assert self._process is not None
@@ -253,7 +267,9 @@ class DynamoDBLocal:
                 )
             try:
                 client.list_tables(Limit=1)
-                return
+                if self._process.poll() is None:
+                    return
+                continue
             except Exception:
                 if time.monotonic() > deadline:
                     raise LocalEngineError(
@@ -261,7 +277,6 @@ class DynamoDBLocal:
                         f"{self.startup_timeout:.0f}s: {self._log_tail() or 'no output'}"
                     ) from None
                 time.sleep(0.2)
-        del Config
 
     def stop(self) -> None:
         """Stop the process this object started (no-op if not running)."""

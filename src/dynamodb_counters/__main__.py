@@ -1,0 +1,5 @@
+"""python -m dynamodb_counters"""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,327 @@
+"""The ``dynamodb-counters`` command: a thin shell over the library.
+
+Every failure a user can cause or meet (a CounterError, missing Java, an unreachable endpoint,
+missing credentials or region) ends as one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from . import __version__
+from .errors import CounterError
+from .store import CounterStore
+from .strategies import STRATEGIES
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit 1."""
+
+
+def _make_client(args: argparse.Namespace) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(region_name=args.region)
+    kwargs: dict[str, Any] = {}
+    if args.endpoint_url:
+        host = urlparse(args.endpoint_url).hostname or ""
+        local = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+        if local:
+            # DynamoDB Local takes any credentials and region; don't make users invent them.
+            if session.get_credentials() is None:
+                kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
+            if session.region_name is None:
+                kwargs["region_name"] = "us-east-1"
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10
+    )
+    return session.client("dynamodb", endpoint_url=args.endpoint_url, config=config, **kwargs)
+
+
+def _store(args: argparse.Namespace) -> CounterStore:
+    return CounterStore(
+        _make_client(args),
+        args.table,
+        partition_key=args.partition_key,
+        sort_key=None if args.no_sort_key else args.sort_key,
+        value_attribute=args.value_attribute,
+    )
+
+
+def _counter_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for flag in ("history", "capacity", "marker_ttl"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            options[flag] = value
+    return options
+
+
+def _counter(args: argparse.Namespace) -> Any:
+    return _store(args).counter(
+        args.name,
+        strategy=args.strategy,
+        floor=args.floor,
+        ceiling=args.ceiling,
+        **_counter_options(args),
+    )
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data) if getattr(args, "json", False) else text)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_counter_create(args: argparse.Namespace) -> int:
+    counter = _counter(args)
+    counter.create(initial=args.initial)
+    _emit(
+        args,
+        {"name": counter.name, "value": args.initial},
+        f"created {counter.name!r} = {args.initial}",
+    )
+    return 0
+
+
+def cmd_counter_add(args: argparse.Namespace) -> int:
+    result = _counter(args).add(args.amount, request_id=args.request_id)
+    data = {"applied": result.applied, "value": result.value, "request_id": result.request_id}
+    parts = [f"applied={result.applied}"]
+    if result.value is not None:
+        parts.append(f"value={result.value}")
+    if result.request_id is not None:
+        parts.append(f"request_id={result.request_id}")
+    _emit(args, data, " ".join(parts))
+    return 0
+
+
+def cmd_counter_get(args: argparse.Namespace) -> int:
+    counter = _counter(args)
+    value = counter.value()
+    _emit(args, {"name": counter.name, "value": value}, str(value))
+    return 0
+
+
+def cmd_counter_delete(args: argparse.Namespace) -> int:
+    counter = _counter(args)
+    counter.delete()
+    _emit(args, {"name": counter.name, "deleted": True}, f"deleted {counter.name!r}")
+    return 0
+
+
+def cmd_table_create(args: argparse.Namespace) -> int:
+    _store(args).ensure_table()
+    _emit(args, {"table": args.table, "status": "ACTIVE"}, f"table {args.table!r} is ready")
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    rows = []
+    for name, cls in STRATEGIES.items():
+        caps = cls.capabilities
+        rows.append(
+            {
+                "strategy": name,
+                "idempotent": caps.idempotent,
+                "window": caps.window,
+                "thresholds": caps.thresholds,
+                "requests_per_add": caps.requests_per_add,
+                "write_units_per_add": caps.write_units_per_add,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="dynamodb-counters strategies")
+    for column in (
+        "strategy",
+        "idempotent",
+        "window",
+        "thresholds",
+        "requests/add",
+        "write units/add",
+    ):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(x) for x in row.values()))
+    Console().print(table)
+    return 0
+
+
+def cmd_local_start(args: argparse.Namespace) -> int:
+    from .local import DynamoDBLocal
+
+    engine = DynamoDBLocal(port=args.port, db_path=args.db_path)
+    with engine:
+        where = "in memory" if args.db_path is None else f"data in {args.db_path}"
+        print(f"DynamoDB Local is running at {engine.endpoint_url} ({where}); Ctrl-C stops it")
+        sys.stdout.flush()
+        try:
+            while engine.running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("stopping DynamoDB Local")
+            return 0
+    raise CliError("DynamoDB Local stopped unexpectedly")
+
+
+def cmd_local_install(args: argparse.Namespace) -> int:
+    from .local import install
+
+    print(install(quiet=False))
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. DynamoDB Local)")
+    group.add_argument("--region", help="AWS region (default: the AWS configuration's)")
+    group.add_argument("--table", default="counters", help="table name (default: counters)")
+    group.add_argument("--partition-key", default="pk", help="partition key attribute")
+    group.add_argument("--sort-key", default="sk", help="sort key attribute")
+    group.add_argument(
+        "--no-sort-key", action="store_true", help="the table has a partition key only"
+    )
+    group.add_argument("--value-attribute", default="quantity", help="the value attribute")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_counter_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the counter's name")
+    parser.add_argument(
+        "--strategy", default="atomic", choices=list(STRATEGIES), help="default: atomic"
+    )
+    parser.add_argument("--floor", type=int, help="inclusive lower bound")
+    parser.add_argument("--ceiling", type=int, help="inclusive upper bound")
+    parser.add_argument("--history", type=int, help="occ_history: request ids remembered")
+    parser.add_argument("--capacity", type=int, help="set: request ids the set may hold")
+    parser.add_argument("--marker-ttl", type=float, help="marker: marker lifetime in seconds")
+    _add_connection(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynamodb-counters",
+        description="Exact resource counters on Amazon DynamoDB, and a bench that measures them.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    counter = commands.add_parser("counter", help="create, change, read or delete a counter")
+    counter_commands = counter.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = counter_commands.add_parser("create", help="create a counter")
+    _add_counter_args(p)
+    p.add_argument("--initial", type=int, default=0, help="initial value (default 0)")
+    p.set_defaults(func=cmd_counter_create)
+    p = counter_commands.add_parser("add", help="add an amount (negative to take)")
+    _add_counter_args(p)
+    p.add_argument("amount", type=int, help="the amount (non-zero int; negative to take)")
+    p.add_argument("--request-id", help="idempotency key (idempotent strategies)")
+    p.set_defaults(func=cmd_counter_add)
+    p = counter_commands.add_parser("get", help="print the current value")
+    _add_counter_args(p)
+    p.set_defaults(func=cmd_counter_get)
+    p = counter_commands.add_parser("delete", help="delete a counter and what it keeps")
+    _add_counter_args(p)
+    p.set_defaults(func=cmd_counter_delete)
+
+    table = commands.add_parser("table", help="manage the counters table")
+    table_commands = table.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = table_commands.add_parser("create", help="create the table if absent (on-demand, TTL on)")
+    _add_connection(p)
+    p.set_defaults(func=cmd_table_create)
+
+    p = commands.add_parser("strategies", help="list the strategies and what each promises")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_strategies)
+
+    local = commands.add_parser("local", help="the embedded DynamoDB Local")
+    local_commands = local.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = local_commands.add_parser("start", help="run DynamoDB Local in the foreground")
+    p.add_argument("--port", type=int, help="port (default: a free one)")
+    p.add_argument("--db-path", help="keep data in this folder (default: in memory)")
+    p.set_defaults(func=cmd_local_start)
+    p = local_commands.add_parser("install", help="fetch DynamoDB Local into the cache")
+    p.set_defaults(func=cmd_local_install)
+
+    _add_bench_commands(commands)
+    return parser
+
+
+def _add_bench_commands(commands: Any) -> None:
+    try:
+        from .bench import cli as bench_cli
+    except ImportError:  # the bench is optional for the core commands
+        return
+    p = commands.add_parser("bench", help="measure the strategies under concurrency and faults")
+    bench_cli.add_arguments_bench(p)
+    p.set_defaults(func=bench_cli.run_bench)
+    p = commands.add_parser("demo", help="the bench's story preset, with an HTML report")
+    bench_cli.add_arguments_demo(p)
+    p.set_defaults(func=bench_cli.run_demo)
+
+
+def _describe(exc: BaseException, args: argparse.Namespace) -> str:
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    if isinstance(exc, CounterError | CliError):
+        return str(exc)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return (
+            "no AWS credentials found: configure them (aws configure, AWS_PROFILE, "
+            "AWS_ACCESS_KEY_ID...) or pass --endpoint-url for DynamoDB Local"
+        )
+    if isinstance(exc, NoRegionError):
+        return "no AWS region configured: pass --region or set AWS_REGION"
+    if isinstance(exc, EndpointConnectionError):
+        where = getattr(args, "endpoint_url", None) or "the DynamoDB endpoint"
+        return f"cannot reach {where}: is it running? ({exc})"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"DynamoDB refused the request: {error.get('Code')}: {error.get('Message')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dynamodb-counters`` command; returns the exit code."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (CounterError, CliError, BotoCoreError, ClientError) as exc:
+        print(f"dynamodb-counters: error: {_describe(exc, args)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""The command line, through its real entry point (a subprocess), against DynamoDB Local."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from conftest import new_table_name
+from dynamodb_counters import CounterStore
+from dynamodb_counters.local import DynamoDBLocal
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dynamodb_counters", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("dynamodb-counters: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.fixture
+def target(ddb: DynamoDBLocal, client: Any) -> list[str]:
+    table = new_table_name("cli")
+    CounterStore(client, table).ensure_table()
+    return ["--endpoint-url", ddb.endpoint_url, "--table", table]
+
+
+def test_counter_lifecycle(target: list[str]) -> None:
+    name = "tickets#gig:42 ü"
+    base = [name, "--strategy", "marker", "--floor", "0", *target]
+    assert run("counter", "create", *base, "--initial", "5").returncode == 0
+    first = run("counter", "add", *base, "-2", "--request-id", "order-1", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"applied": True, "value": None, "request_id": "order-1"}
+    again = run("counter", "add", *base, "-2", "--request-id", "order-1", "--json")
+    assert json.loads(again.stdout)["applied"] is False
+    got = run("counter", "get", *base)
+    assert got.stdout.strip() == "3"
+    over = run("counter", "add", *base, "-4", "--request-id", "order-2")
+    assert_one_line_error(over, "would cross its floor 0")
+    assert run("counter", "get", *base).stdout.strip() == "3"
+    assert run("counter", "delete", *base).returncode == 0
+    assert_one_line_error(run("counter", "get", *base), "does not exist")
+
+
+def test_table_create_and_pk_only(ddb: DynamoDBLocal, client: Any) -> None:
+    table = new_table_name("cli-pk")
+    conn = ["--endpoint-url", ddb.endpoint_url, "--table", table, "--no-sort-key"]
+    done = run("table", "create", *conn)
+    assert done.returncode == 0, done.stderr
+    assert client.describe_table(TableName=table)["Table"]["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"}
+    ]
+    client.put_item(TableName=table, Item={"pk": {"S": "abc123"}, "quantity": {"N": "3"}})
+    assert run("counter", "add", "abc123", "-3", "--floor", "0", *conn).returncode == 0
+    assert_one_line_error(run("counter", "add", "abc123", "-3", "--floor", "0", *conn), "floor")
+    assert run("counter", "get", "abc123", *conn).stdout.strip() == "0"
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["counter", "create", "x", "--strategy", "collection", "--floor", "0"], ["collection"]),
+        (["counter", "add", "x", "1", "--request-id", "r"], ["not idempotent"]),
+        (["counter", "add", "x", "0"], ["must not be zero"]),
+        (["counter", "create", "x", "--floor", "5", "--ceiling", "1"], ["floor 5 is above"]),
+        (["counter", "get", "missing"], ["does not exist"]),
+    ],
+)
+def test_errors_are_one_line(target: list[str], args: list[str], needles: list[str]) -> None:
+    assert_one_line_error(run(*args, *target), *needles)
+
+
+def test_missing_table_hints_ensure_table(ddb: DynamoDBLocal) -> None:
+    done = run("counter", "get", "x", "--endpoint-url", ddb.endpoint_url, "--table", "nope-nope")
+    assert_one_line_error(done, "does not exist", "ensure_table")
+
+
+def test_unreachable_endpoint() -> None:
+    done = run("counter", "get", "x", "--endpoint-url", "http://127.0.0.1:9")
+    assert_one_line_error(done, "cannot reach http://127.0.0.1:9")
+
+
+def test_missing_region_and_credentials(tmp_path: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    assert_one_line_error(run("counter", "get", "x", env=env), "no AWS region")
+    done = run("counter", "get", "x", "--region", "us-east-1", env=env)
+    assert_one_line_error(done, "no AWS credentials")
+
+
+def test_usage_errors_exit_2() -> None:
+    done = run("counter", "add", "x", "1", "--strategy", "nope")
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_strategies_json() -> None:
+    done = run("strategies", "--json")
+    rows = json.loads(done.stdout)
+    assert [r["strategy"] for r in rows] == [
+        "atomic", "occ", "occ_history", "transaction", "marker", "collection", "set",
+    ]  # fmt: skip
+    assert {r["strategy"] for r in rows if r["idempotent"]} == {
+        "occ_history", "transaction", "marker", "collection", "set",
+    }  # fmt: skip
+
+
+def test_local_start_serves_and_stops_on_ctrl_c(tmp_path: Any) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dynamodb_counters", "local", "start", "--db-path", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "DynamoDB Local is running at http://127.0.0.1:" in line, line
+        endpoint = line.split(" at ")[1].split()[0]
+        table = new_table_name("cli-local")
+        assert run("table", "create", "--endpoint-url", endpoint, "--table", table).returncode == 0
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # Its data outlives it: the table is in the --db-path folder.
+    assert any(tmp_path.iterdir())
