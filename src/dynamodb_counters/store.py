@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -10,9 +11,9 @@ from botocore.exceptions import ClientError
 from . import _validate as v
 from ._io import DynamoIO, Listener, error_code
 from ._keys import Layout
-from .errors import InvalidInput, TableNotFound
+from .errors import InvalidInput, NotSupported, TableNotFound
 from .results import AddResult
-from .strategies import STRATEGIES, Strategy
+from .strategies import STRATEGIES, CollectionCounter, Strategy
 
 DEFAULT_COUNTER_SORT_VALUE = "#counter"
 
@@ -87,6 +88,23 @@ class Counter:
             CounterNotFound: the counter does not exist.
         """
         self._strategy.delete()
+
+    def compact(self, *, older_than: float | timedelta = 0) -> int:
+        """``collection`` only: fold delta items older than ``older_than`` into the counter item.
+
+        Keeps ``value()`` cheap. A replay of a folded request id is counted again: that is the
+        end of the collection's idempotency window. Returns the number of deltas folded.
+
+        Raises:
+            NotSupported: the strategy keeps no deltas.
+            CounterNotFound: the counter does not exist.
+        """
+        strategy = self._strategy
+        if not isinstance(strategy, CollectionCounter):
+            raise NotSupported(f"strategy {strategy.name!r} keeps no deltas to compact")
+        zero = older_than == 0 or older_than == timedelta(0)
+        age = timedelta(0) if zero else v.check_duration(older_than, what="older_than")
+        return strategy.compact(older_than=age)
 
     def __repr__(self) -> str:
         return f"Counter({self.name!r}, strategy={self.strategy!r})"

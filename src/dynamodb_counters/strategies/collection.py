@@ -12,12 +12,16 @@ number of adds. There is **no threshold at write time** (a floor or ceiling rais
 ``NotSupported``), and ``add()`` does not check that the counter exists (that would cost a second
 request): ``value()`` raises ``CounterNotFound`` for deltas without a counter.
 
-Window: forever, as long as the delta item is kept. Needs a table with a sort key.
+Window: as long as the delta item is kept. ``Counter.compact()`` folds delta items into the
+counter item (one transaction per 99 deltas: the counter ``ADD`` and a conditional ``Delete`` of
+each delta), which keeps reads cheap; a replay of a folded request id is counted again, so fold
+only deltas older than any retry you expect (``older_than``). Needs a table with a sort key.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -80,6 +84,79 @@ class CollectionCounter(Strategy):
         return call.result(True, None)
 
     def value(self) -> int:
+        found_counter = False
+        total = 0
+        for sort_value, item in self._collection():
+            if sort_value == self.layout.counter_sort_value:
+                found_counter = True
+                total += self._value_of(item)
+            elif sort_value.startswith(DELTA_PREFIX):
+                total += self._value_of(item)
+        if not found_counter:
+            raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
+        return total
+
+    def compact(self, *, older_than: timedelta = timedelta(0)) -> int:
+        """Fold delta items created at least ``older_than`` ago into the counter item.
+
+        Returns the number of deltas folded. Safe to run concurrently with adds and with
+        another compaction: each delta is deleted on condition that it still exists, in the
+        same transaction as the counter update, so no delta is folded twice.
+        """
+        cutoff = time.time() - older_than.total_seconds()
+        sk = self.layout.sort_key
+        assert sk is not None
+        deltas: list[tuple[str, int]] = []
+        found_counter = False
+        for sort_value, item in self._collection():
+            if sort_value == self.layout.counter_sort_value:
+                found_counter = True
+            elif sort_value.startswith(DELTA_PREFIX):
+                created = int(item.get("created", {}).get("N", "0"))
+                if created <= cutoff:
+                    deltas.append((sort_value, self._value_of(item)))
+        if not found_counter:
+            raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
+        folded = 0
+        for start in range(0, len(deltas), 99):
+            batch = deltas[start : start + 99]
+            deletes = [
+                {
+                    "Delete": {
+                        "TableName": self.layout.table,
+                        "Key": {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": s}},
+                        # Another compaction may have folded it already: never fold twice.
+                        "ConditionExpression": "attribute_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+                    }
+                }
+                for s, _ in batch
+            ]
+            update = {
+                "Update": {
+                    "TableName": self.layout.table,
+                    "Key": self.key,
+                    "UpdateExpression": "ADD #v :sum",
+                    "ConditionExpression": "attribute_exists(#pk)",
+                    "ExpressionAttributeNames": {
+                        "#pk": self.layout.partition_key,
+                        "#v": self.layout.value_attribute,
+                    },
+                    "ExpressionAttributeValues": {":sum": n(sum(a for _, a in batch))},
+                }
+            }
+            try:
+                self._call("TransactWriteItems", {"TransactItems": [update, *deletes]})
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                # A concurrent compaction took some of these; the next run picks up the rest.
+                continue
+            folded += len(batch)
+        return folded
+
+    def _collection(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every item of the counter's collection, as (sort key value, item)."""
         sk = self.layout.sort_key
         assert sk is not None
         params: dict[str, Any] = {
@@ -91,18 +168,8 @@ class CollectionCounter(Strategy):
                 "#v": self.layout.value_attribute,
             },
             "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
-            "ProjectionExpression": "#sk, #v",
+            "ProjectionExpression": "#sk, #v, #created",
             "ConsistentRead": True,
         }
-        found_counter = False
-        total = 0
-        for item in self._query_all(params):
-            sort_value = item.get(sk, {}).get("S", "")
-            if sort_value == self.layout.counter_sort_value:
-                found_counter = True
-                total += self._value_of(item)
-            elif sort_value.startswith(DELTA_PREFIX):
-                total += self._value_of(item)
-        if not found_counter:
-            raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
-        return total
+        params["ExpressionAttributeNames"]["#created"] = "created"
+        return [(item.get(sk, {}).get("S", ""), item) for item in self._query_all(params)]
