@@ -58,8 +58,24 @@ def test_counter_lifecycle(target: list[str]) -> None:
     over = run("counter", "add", *base, "-4", "--request-id", "order-2")
     assert_one_line_error(over, "would cross its floor 0")
     assert run("counter", "get", *base).stdout.strip() == "3"
+    shown = json.loads(run("counter", "inspect", *base, "--json").stdout)
+    assert shown["value"] == 3
+    assert shown["markers"] == 1
+    assert shown["item"]["quantity"] == 3
     assert run("counter", "delete", *base).returncode == 0
     assert_one_line_error(run("counter", "get", *base), "does not exist")
+
+
+def test_compact_collection(target: list[str]) -> None:
+    base = ["votes", "--strategy", "collection", *target]
+    assert run("counter", "create", *base).returncode == 0
+    for i in range(3):
+        assert run("counter", "add", *base, "2", "--request-id", f"v{i}").returncode == 0
+    assert json.loads(run("counter", "inspect", *base, "--json").stdout)["deltas"] == 3
+    done = run("counter", "compact", *base, "--json")
+    assert json.loads(done.stdout) == {"name": "votes", "folded": 3}
+    assert run("counter", "get", *base).stdout.strip() == "6"
+    assert_one_line_error(run("counter", "compact", "votes", *target), "keeps no deltas")
 
 
 def test_table_create_and_pk_only(ddb: DynamoDBLocal, client: Any) -> None:

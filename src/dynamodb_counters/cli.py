@@ -121,6 +121,30 @@ def cmd_counter_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_counter_inspect(args: argparse.Namespace) -> int:
+    info = _counter(args).inspect()
+    print(json.dumps(info, indent=None if args.json else 2, default=_plain))
+    return 0
+
+
+def cmd_counter_compact(args: argparse.Namespace) -> int:
+    counter = _counter(args)
+    folded = counter.compact(older_than=args.older_than)
+    _emit(args, {"name": counter.name, "folded": folded}, f"folded {folded} deltas")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what DynamoDB items hold besides JSON types (Decimal, sets, bytes)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
+
+
 def cmd_table_create(args: argparse.Namespace) -> int:
     _store(args).ensure_table()
     _emit(args, {"table": args.table, "status": "ACTIVE"}, f"table {args.table!r} is ready")
@@ -242,6 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = counter_commands.add_parser("delete", help="delete a counter and what it keeps")
     _add_counter_args(p)
     p.set_defaults(func=cmd_counter_delete)
+
+    p = counter_commands.add_parser("inspect", help="show the stored item and side items")
+    _add_counter_args(p)
+    p.set_defaults(func=cmd_counter_inspect)
+    p = counter_commands.add_parser("compact", help="collection: fold deltas into the counter")
+    _add_counter_args(p)
+    p.add_argument(
+        "--older-than", type=float, default=0, help="only deltas at least this many seconds old"
+    )
+    p.set_defaults(func=cmd_counter_compact)
 
     table = commands.add_parser("table", help="manage the counters table")
     table_commands = table.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -89,6 +89,16 @@ class Counter:
         """
         self._strategy.delete()
 
+    def inspect(self) -> dict[str, Any]:
+        """What is stored for this counter: its value, its item (bookkeeping attributes
+        included, as plain Python values) and, in a table with a sort key, how many markers
+        and deltas it has.
+
+        Raises:
+            CounterNotFound: the counter does not exist.
+        """
+        return self._strategy.inspect()
+
     def compact(self, *, older_than: float | timedelta = 0) -> int:
         """``collection`` only: fold delta items older than ``older_than`` into the counter item.
 

@@ -300,6 +300,37 @@ class Strategy:
         if self.layout.sort_key is not None:
             self._delete_side_items()
 
+    def inspect(self) -> dict[str, Any]:
+        """The counter item (plain Python values) and how many side items it has."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        plain = TypeDeserializer()
+        item = self._get_item(consistent=True)
+        side = {"markers": 0, "deltas": 0}
+        sk = self.layout.sort_key
+        if sk is not None:
+            params: dict[str, Any] = {
+                "TableName": self.layout.table,
+                "KeyConditionExpression": "#pk = :pk",
+                "ExpressionAttributeNames": {"#pk": self.layout.partition_key, "#sk": sk},
+                "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
+                "ProjectionExpression": "#sk",
+                "ConsistentRead": True,
+            }
+            for found in self._query_all(params):
+                sort_value = found[sk].get("S", "")
+                if sort_value.startswith(MARKER_PREFIX):
+                    side["markers"] += 1
+                elif sort_value.startswith(DELTA_PREFIX):
+                    side["deltas"] += 1
+        return {
+            "name": self.counter_name,
+            "strategy": self.name,
+            "value": self.value(),
+            "item": {k: plain.deserialize(val) for k, val in item.items()},
+            **side,
+        }
+
     # -- helpers for strategies ---------------------------------------------------------------
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
