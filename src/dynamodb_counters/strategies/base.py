@@ -51,6 +51,7 @@ from ..errors import (
     CounterNotFound,
     InvalidInput,
     NotSupported,
+    RequestIdMismatch,
     ThresholdExceeded,
 )
 from ..results import AddResult
@@ -219,24 +220,9 @@ class Strategy:
         self._with_retries(lambda c: self._put_new(c, item), call, repeatable=True)
 
     def _put_new(self, call: AddCall, item: dict[str, Any]) -> None:
-        try:
-            self._send(
-                call,
-                "PutItem",
-                {
-                    "TableName": self.layout.table,
-                    "Item": item,
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            found = response_of(exc).get("Item") or {}
-            if found.get(CREATED_BY, {}).get("S") != call.nonce:
-                raise CounterExists(f"counter {self.counter_name!r} already exists") from exc
+        found = self._put_if_absent(call, item)
+        if found is not None and found.get(CREATED_BY, {}).get("S") != call.nonce:
+            raise CounterExists(f"counter {self.counter_name!r} already exists")
 
     def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         amount = v.check_amount(amount)
@@ -294,9 +280,16 @@ class Strategy:
                 },
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            # Sweep side items even without a counter item: after a delete whose answer was
+            # lost, or deltas added before create(), they must not outlive the counter.
+            if self.layout.sort_key is not None:
+                self._delete_side_items()
+            # botocore re-sent the delete: the first send (answer lost) deleted the item.
+            if sdk_retries_of(response_of(exc)) == 0:
                 raise CounterNotFound(f"counter {self.counter_name!r} does not exist") from exc
-            raise
+            return
         if self.layout.sort_key is not None:
             self._delete_side_items()
 
@@ -307,18 +300,8 @@ class Strategy:
         plain = TypeDeserializer()
         item = self._get_item(consistent=True)
         side = {"markers": 0, "deltas": 0}
-        sk = self.layout.sort_key
-        if sk is not None:
-            params: dict[str, Any] = {
-                "TableName": self.layout.table,
-                "KeyConditionExpression": "#pk = :pk",
-                "ExpressionAttributeNames": {"#pk": self.layout.partition_key, "#sk": sk},
-                "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
-                "ProjectionExpression": "#sk",
-                "ConsistentRead": True,
-            }
-            for found in self._query_all(params):
-                sort_value = found[sk].get("S", "")
+        if self.layout.sort_key is not None:
+            for sort_value, _ in self._collection():
                 if sort_value.startswith(MARKER_PREFIX):
                     side["markers"] += 1
                 elif sort_value.startswith(DELTA_PREFIX):
@@ -357,6 +340,52 @@ class Strategy:
             call.sdk_retries += retries
             # A re-send means an earlier send's outcome was not seen: it may have landed.
             call.ambiguous = True
+
+    def _put_if_absent(self, call: AddCall, item: dict[str, Any]) -> dict[str, Any] | None:
+        """Put ``item`` unless an item with its key exists; returns the existing item, if any."""
+        try:
+            self._send(
+                call,
+                "PutItem",
+                {
+                    "TableName": self.layout.table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+                    # The existing item tells a replay from our own lost write, for free.
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return dict(response_of(exc).get("Item") or {})
+        return None
+
+    def _check_same_amount(self, call: AddCall, counted: str | None) -> None:
+        """A known request id must come back with the amount it was counted with."""
+        if counted is not None and to_int(counted) != call.amount:
+            raise RequestIdMismatch(
+                f"request id {call.request_id!r} was counted on {self.counter_name!r} "
+                f"with amount {counted}, not {call.amount}"
+            )
+
+    def _collection(self, *attributes: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every item in the counter's item collection as (sort key value, item), projected
+        to the sort key and ``attributes``; pages through results of any size."""
+        sk = self.layout.sort_key
+        assert sk is not None
+        names = {"#pk": self.layout.partition_key, "#sk": sk}
+        names.update({f"#a{i}": name for i, name in enumerate(attributes)})
+        params: dict[str, Any] = {
+            "TableName": self.layout.table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
+            "ProjectionExpression": ", ".join(k for k in names if k != "#pk"),
+            "ConsistentRead": True,
+        }
+        return [(item.get(sk, {}).get("S", ""), item) for item in self._query_all(params)]
 
     def _get_item(self, *, consistent: bool, call: AddCall | None = None) -> dict[str, Any]:
         params = {"TableName": self.layout.table, "Key": self.key, "ConsistentRead": consistent}
@@ -430,19 +459,11 @@ class Strategy:
     def _delete_side_items(self) -> None:
         sk = self.layout.sort_key
         assert sk is not None
-        params: dict[str, Any] = {
-            "TableName": self.layout.table,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": self.layout.partition_key, "#sk": sk},
-            "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
-            "ProjectionExpression": "#pk, #sk",
-            "ConsistentRead": True,
-        }
-        keys = []
-        for item in self._query_all(params):
-            sort_value = item[sk].get("S", "")
-            if sort_value.startswith((MARKER_PREFIX, DELTA_PREFIX)):
-                keys.append(item)
+        keys = [
+            {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": sort_value}}
+            for sort_value, _ in self._collection()
+            if sort_value.startswith((MARKER_PREFIX, DELTA_PREFIX))
+        ]
         for start in range(0, len(keys), 25):
             requests: list[dict[str, Any]] = [
                 {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .._io import error_code, response_of
+from .._io import error_code
 from .._keys import DELTA_PREFIX
-from ..errors import CounterNotFound, RequestIdMismatch
+from ..errors import CounterNotFound
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, n, to_int
+from .base import AddCall, Capabilities, Strategy, n
 
 
 class CollectionCounter(Strategy):
@@ -58,35 +57,16 @@ class CollectionCounter(Strategy):
             "call": {"S": call.nonce},
             "created": n(int(time.time())),
         }
-        try:
-            self._send(
-                call,
-                "PutItem",
-                {
-                    "TableName": self.layout.table,
-                    "Item": item,
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            found = response_of(exc).get("Item") or {}
-            amount = found.get(self.layout.value_attribute, {}).get("N")
-            if amount is not None and to_int(amount) != call.amount:
-                raise RequestIdMismatch(
-                    f"request id {call.request_id!r} was counted on {self.counter_name!r} "
-                    f"with amount {amount}, not {call.amount}"
-                ) from exc
-            return call.result(found.get("call", {}).get("S") == call.nonce, None)
-        return call.result(True, None)
+        found = self._put_if_absent(call, item)
+        if found is None:
+            return call.result(True, None)
+        self._check_same_amount(call, found.get(self.layout.value_attribute, {}).get("N"))
+        return call.result(found.get("call", {}).get("S") == call.nonce, None)
 
     def value(self) -> int:
         found_counter = False
         total = 0
-        for sort_value, item in self._collection():
+        for sort_value, item in self._collection(self.layout.value_attribute):
             if sort_value == self.layout.counter_sort_value:
                 found_counter = True
                 total += self._value_of(item)
@@ -108,7 +88,7 @@ class CollectionCounter(Strategy):
         assert sk is not None
         deltas: list[tuple[str, int]] = []
         found_counter = False
-        for sort_value, item in self._collection():
+        for sort_value, item in self._collection(self.layout.value_attribute, "created"):
             if sort_value == self.layout.counter_sort_value:
                 found_counter = True
             elif sort_value.startswith(DELTA_PREFIX):
@@ -154,22 +134,3 @@ class CollectionCounter(Strategy):
                 continue
             folded += len(batch)
         return folded
-
-    def _collection(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every item of the counter's collection, as (sort key value, item)."""
-        sk = self.layout.sort_key
-        assert sk is not None
-        params: dict[str, Any] = {
-            "TableName": self.layout.table,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {
-                "#pk": self.layout.partition_key,
-                "#sk": sk,
-                "#v": self.layout.value_attribute,
-            },
-            "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
-            "ProjectionExpression": "#sk, #v, #created",
-            "ConsistentRead": True,
-        }
-        params["ExpressionAttributeNames"]["#created"] = "created"
-        return [(item.get(sk, {}).get("S", ""), item) for item in self._query_all(params)]

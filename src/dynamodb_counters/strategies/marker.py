@@ -26,9 +26,8 @@ from botocore.exceptions import ClientError
 from .. import _validate as v
 from .._io import error_code
 from .._keys import MARKER_PREFIX
-from ..errors import RequestIdMismatch
 from ..results import AddResult
-from .base import AddCall, Capabilities, n, to_int
+from .base import AddCall, Capabilities, n
 from .transaction import TransactionCounter
 
 
@@ -84,12 +83,7 @@ class MarkerCounter(TransactionCounter):
             # condition (a bound) would also fail now.
             if marker_reason.get("Code") == "ConditionalCheckFailed":
                 found = marker_reason.get("Item") or {}
-                amount = found.get("amount", {}).get("N")
-                if amount is not None and to_int(amount) != call.amount:
-                    raise RequestIdMismatch(
-                        f"request id {call.request_id!r} was counted on {self.counter_name!r} "
-                        f"with amount {amount}, not {call.amount}"
-                    ) from exc
+                self._check_same_amount(call, found.get("amount", {}).get("N"))
                 own = found.get("call", {}).get("S") == call.nonce
                 return call.result(own, None)
             if counter_reason.get("Code") == "ConditionalCheckFailed":

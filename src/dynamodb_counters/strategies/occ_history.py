@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _validate as v
-from ..errors import RequestIdMismatch
 from ..results import AddResult
-from .base import AddCall, Capabilities, to_int
+from .base import AddCall, Capabilities
 from .occ import OccCounter
 
 HISTORY = "_hist"
@@ -50,11 +49,7 @@ class OccHistoryCounter(OccCounter):
             digest, amount, tag = (x.get("S") or x.get("N") for x in entry["L"])
             if digest != call.digest:
                 continue
-            if amount is None or to_int(amount) != call.amount:
-                raise RequestIdMismatch(
-                    f"request id {call.request_id!r} was counted on {self.counter_name!r} "
-                    f"with amount {amount}, not {call.amount}"
-                )
+            self._check_same_amount(call, amount)
             return call.result(tag in call.written, None)
         return None
 
