@@ -1,4 +1,4 @@
-"""Shared fixtures: one DynamoDB Local per test session (per xdist worker), a fresh table per test."""
+"""Shared fixtures: one DynamoDB Local per session (per xdist worker), a fresh table per test."""
 
 from __future__ import annotations
 
