@@ -1,0 +1,28 @@
+"""The bench: measure what each strategy really does under concurrency and faults.
+
+``run_bench(BenchOptions(...))`` returns a results dict (schema ``dynamodb-counters/bench-results``,
+version 1): run metadata (seed, options, backend, package versions, prices) and, per strategy,
+counts (attempted, acknowledged, duplicates, rejected, errors), the ledger (expected, final,
+drift, bounds seen), throughput, latency percentiles, HTTP requests per op, request units
+(estimated by DynamoDB's pricing rules, and as the backend reported them) and cost per million
+operations. The CLI (``dynamodb-counters bench`` / ``demo``) lives in :mod:`.cli`.
+"""
+
+from __future__ import annotations
+
+from .options import RAW, Backend, BenchOptions, Pricing, SdkRetry
+from .runner import SCHEMA, SCHEMA_VERSION, run_bench
+from .workload import AppRetry, Mix
+
+__all__ = [
+    "RAW",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "AppRetry",
+    "Backend",
+    "BenchOptions",
+    "Mix",
+    "Pricing",
+    "SdkRetry",
+    "run_bench",
+]

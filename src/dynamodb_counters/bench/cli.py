@@ -1,0 +1,300 @@
+"""``dynamodb-counters bench`` and ``dynamodb-counters demo``: arguments and entry points.
+
+The main CLI calls :func:`add_arguments_bench` / :func:`run_bench` and
+:func:`add_arguments_demo` / :func:`run_demo`. Both return an exit code and print an error as
+one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import CounterError
+from ..faults import FaultPlan
+from ..strategies import STRATEGIES
+from .options import Backend, BenchOptions, Pricing, SdkRetry
+from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, Mix
+
+DEMO_DIR = "counter-report"
+
+
+def demo_options(*, seed: int = 7, quiet: bool = False) -> BenchOptions:
+    """The demo's preset: the story of SPEC section 5 in well under a minute.
+
+    Every strategy; 4 threads; 5% of answers lost below the SDK's retries (standard mode, 3
+    attempts); 2% of requests re-sent by the application; a stock of 150 with a floor of 0 and
+    400 orders (mostly one item, a few returns), so demand exceeds stock. ``atomic`` counts the
+    re-sent orders twice (its drift is negative: items vanish from stock); idempotent strategies
+    stay exact; no strategy with a floor sells below it.
+    """
+    del quiet
+    return BenchOptions(
+        strategies=tuple(STRATEGIES),
+        workers=4,
+        ops=100,
+        initial=150,
+        floor=0,
+        mix=Mix(increment_share=0.1, amount=1, duplicate_rate=0.02),
+        faults=FaultPlan(lost_answer_rate=0.05, seed=seed),
+        sdk=SdkRetry(mode="standard", max_attempts=3),
+        app_retry=AppRetry(policy="same-id", limit=3),
+        compare_raw=True,
+        seed=seed,
+        preset="demo",
+    )
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be from 0 to 1")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _strategies(text: str) -> tuple[str, ...]:
+    if text.strip() == "all":
+        return tuple(STRATEGIES)
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    for name in names:
+        if name not in STRATEGIES:
+            raise argparse.ArgumentTypeError(
+                f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)} or all"
+            )
+    return names
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars and no table")
+
+
+def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
+    """The ``bench`` subcommand's options."""
+    work = parser.add_argument_group("workload")
+    work.add_argument(
+        "--strategies",
+        type=_strategies,
+        default=tuple(STRATEGIES),
+        help="comma-separated strategy ids, or all (default)",
+    )
+    work.add_argument("--workers", type=_positive, default=4, help="concurrent workers (4)")
+    work.add_argument(
+        "--processes", action="store_true", help="workers are processes (default: threads)"
+    )
+    work.add_argument(
+        "--ops", type=_positive, default=100, help="operations per worker per strategy (100)"
+    )
+    work.add_argument("--initial", type=int, default=1000, help="initial value (1000)")
+    work.add_argument("--floor", type=int, default=None, help="lowest value allowed")
+    work.add_argument("--ceiling", type=int, default=None, help="highest value allowed")
+    work.add_argument(
+        "--increment-share",
+        type=_rate,
+        default=0.5,
+        help="share of operations that add; the rest subtract (0.5)",
+    )
+    work.add_argument(
+        "--amount", type=_positive, default=1, help="largest amount per operation (1)"
+    )
+    work.add_argument(
+        "--duplicate-rate",
+        type=_rate,
+        default=0.0,
+        help="share of requests the application sends twice, same request id (0)",
+    )
+    work.add_argument("--seed", type=int, default=1, help="the workload's seed (1)")
+    work.add_argument("--history", type=_positive, default=None, help="occ_history window")
+    work.add_argument(
+        "--set-capacity", type=_positive, default=None, help="set capacity (default: enough)"
+    )
+
+    faults = parser.add_argument_group("faults (injected below the SDK's retries)")
+    faults.add_argument("--lost-answers", type=_rate, default=0.0, help="lost answer rate")
+    faults.add_argument("--throttles", type=_rate, default=0.0, help="throttling rate")
+    faults.add_argument("--conflicts", type=_rate, default=0.0, help="transaction conflict rate")
+    faults.add_argument(
+        "--fault-seed", type=int, default=None, help="the faults' seed (default: --seed)"
+    )
+
+    retries = parser.add_argument_group("retries")
+    retries.add_argument(
+        "--sdk-retry-mode", choices=SDK_RETRY_MODES, default="standard", help="botocore's mode"
+    )
+    retries.add_argument(
+        "--sdk-max-attempts", type=_positive, default=3, help="botocore's max attempts (3)"
+    )
+    retries.add_argument(
+        "--app-retry",
+        choices=APP_RETRY_POLICIES,
+        default="same-id",
+        help="after an error of unknown outcome: send again with the same id, or give up",
+    )
+    retries.add_argument(
+        "--app-retry-limit", type=int, default=3, help="application retries per request (3)"
+    )
+
+    where = parser.add_argument_group("backend (default: embedded DynamoDB Local)")
+    where.add_argument("--endpoint-url", default=None, help="a DynamoDB endpoint")
+    where.add_argument("--region", default=None, help="an AWS region: bench real DynamoDB")
+    where.add_argument(
+        "--table", default=None, help="table (default: dynamodb-counters-bench, or a fresh one)"
+    )
+    where.add_argument("--keep-table", action="store_true", help="keep a table the bench created")
+
+    out = parser.add_argument_group("results")
+    out.add_argument(
+        "--compare-raw",
+        action="store_true",
+        help="also run plain boto3 update_item ADD calls; print atomic's throughput ratio",
+    )
+    out.add_argument(
+        "--wru-price", type=float, default=0.625, help="USD per million write units (0.625)"
+    )
+    out.add_argument(
+        "--rru-price", type=float, default=0.125, help="USD per million read units (0.125)"
+    )
+    out.add_argument("--json", metavar="FILE", default=None, help="write every figure as JSON")
+    out.add_argument(
+        "--report", metavar="DIR", default=None, help="write a self-contained HTML report"
+    )
+    _add_output_arguments(parser)
+
+
+def options_from_args(args: argparse.Namespace) -> BenchOptions:
+    """Build :class:`BenchOptions` from parsed ``bench`` arguments."""
+    return BenchOptions(
+        strategies=args.strategies,
+        workers=args.workers,
+        processes=args.processes,
+        ops=args.ops,
+        initial=args.initial,
+        floor=args.floor,
+        ceiling=args.ceiling,
+        mix=Mix(
+            increment_share=args.increment_share,
+            amount=args.amount,
+            duplicate_rate=args.duplicate_rate,
+        ),
+        faults=FaultPlan(
+            lost_answer_rate=args.lost_answers,
+            throttle_rate=args.throttles,
+            conflict_rate=args.conflicts,
+            seed=args.seed if args.fault_seed is None else args.fault_seed,
+        ),
+        sdk=SdkRetry(mode=args.sdk_retry_mode, max_attempts=args.sdk_max_attempts),
+        app_retry=AppRetry(policy=args.app_retry, limit=args.app_retry_limit),
+        compare_raw=args.compare_raw,
+        pricing=Pricing(wru=args.wru_price, rru=args.rru_price),
+        backend=Backend(
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            table=args.table,
+            keep_table=args.keep_table,
+        ),
+        seed=args.seed,
+        history=args.history,
+        set_capacity=args.set_capacity,
+    )
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """``dynamodb-counters bench``: returns the exit code."""
+    try:
+        options = options_from_args(args)
+    except CounterError as exc:
+        return _fail(exc)
+    return _execute(options, json_path=args.json, report_dir=args.report, quiet=args.quiet)
+
+
+def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
+    """The ``demo`` subcommand's options."""
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=DEMO_DIR,
+        help=f"where the report and results.json go (./{DEMO_DIR}/)",
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of workload and faults (7)")
+    _add_output_arguments(parser)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``dynamodb-counters demo``: the bench's preset story; returns the exit code."""
+    out = Path(args.out)
+    return _execute(
+        demo_options(seed=args.seed),
+        json_path=str(out / "results.json"),
+        report_dir=str(out),
+        quiet=args.quiet,
+    )
+
+
+def _fail(exc: BaseException) -> int:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _execute(
+    options: BenchOptions, *, json_path: str | None, report_dir: str | None, quiet: bool
+) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from rich.console import Console
+
+    from .display import comparison_line, results_table, run_with_progress
+
+    console = None if quiet else Console(stderr=True)
+    try:
+        results = run_with_progress(options, console=console)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (CounterError, BotoCoreError, ClientError, OSError) as exc:
+        return _fail(exc)
+    try:
+        written = _write_outputs(results, json_path=json_path, report_dir=report_dir)
+    except OSError as exc:
+        return _fail(exc)
+    if not quiet:
+        out = Console()
+        if not out.is_terminal:
+            out = Console(width=160)
+        out.print(results_table(results))
+        line = comparison_line(results)
+        if line:
+            out.print(line)
+        for path in written:
+            out.print(f"wrote {path}")
+    return 0
+
+
+def _write_outputs(
+    results: dict[str, Any], *, json_path: str | None, report_dir: str | None
+) -> list[Path]:
+    written = []
+    if json_path:
+        path = Path(json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        written.append(path)
+    if report_dir:
+        from ..report import write_report
+
+        written.append(write_report(results, report_dir))
+    return written

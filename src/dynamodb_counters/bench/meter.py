@@ -1,0 +1,291 @@
+"""Counts what really goes over the wire: HTTP attempts, request units, reported capacity.
+
+:class:`RequestMeter` hooks two botocore events on a client:
+
+* ``before-parameter-build.dynamodb`` keeps the call's parameters in its request context;
+* ``response-received.dynamodb`` fires once per HTTP attempt -- the SDK's own re-sends
+  included -- with the parsed answer or the exception (a lost answer is a ``ReadTimeoutError``).
+
+Each attempt is classified: *injected* (an answer made up by :mod:`dynamodb_counters.faults`,
+recognised by its ``injected-`` request id: nothing reached the server), *throttled* (not
+charged), *lost* (the server got it; charged as if it succeeded) or *answered*. Charged attempts
+are priced with :mod:`.metrics`' rules, using :class:`ItemSizes` to know how big each item is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import metrics as m
+
+_PARAMS = "dynamodb_counters_bench_params"
+_NOT_CHARGED = frozenset(
+    {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
+)
+_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+
+
+@dataclass(slots=True)
+class MeterTotals:
+    """What a meter saw; added up across workers and processes."""
+
+    attempts: int = 0
+    injected: int = 0
+    lost: int = 0
+    throttled: int = 0
+    estimated_rru: float = 0.0
+    estimated_wru: float = 0.0
+    reported_rru: float = 0.0
+    reported_wru: float = 0.0
+    reported_seen: int = 0
+    operations: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: MeterTotals) -> None:
+        self.attempts += other.attempts
+        self.injected += other.injected
+        self.lost += other.lost
+        self.throttled += other.throttled
+        self.estimated_rru += other.estimated_rru
+        self.estimated_wru += other.estimated_wru
+        self.reported_rru += other.reported_rru
+        self.reported_wru += other.reported_wru
+        self.reported_seen += other.reported_seen
+        self.operations.update(other.operations)
+
+
+class ItemSizes:
+    """The last known full form of each item, followed from requests and answers.
+
+    A ``PutItem`` gives the whole item; a ``GetItem``, an ``ALL_OLD`` item returned by a failed
+    condition and the attributes returned by an ``UpdateItem`` correct what is known; an
+    ``UpdateItem`` is applied to the known item (:func:`metrics.apply_update`). Under
+    concurrency answers arrive in a slightly different order than the server applied them, so
+    sizes are estimates, exact to a few bytes for the items this library writes.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, Any]] = {}
+
+    def seed(self, table: str, key: dict[str, Any], item: dict[str, Any]) -> None:
+        self._items[m.key_id(table, key)] = dict(item)
+
+    def get(self, table: str, key: dict[str, Any]) -> dict[str, Any]:
+        return self._items.get(m.key_id(table, key)) or dict(key)
+
+    def put(self, table: str, key: dict[str, Any], item: dict[str, Any] | None) -> None:
+        if item is None:
+            self._items.pop(m.key_id(table, key), None)
+        else:
+            self._items[m.key_id(table, key)] = dict(item)
+
+
+def _key_of(item: dict[str, Any], key_names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: item[k] for k in key_names if k in item}
+
+
+class RequestMeter:
+    """Per-attempt accounting on one boto3 client; thread-safe.
+
+    Args:
+        key_names: the table's key attribute names (to find an item's key in a ``Put``).
+        sizes: item sizes known up front (e.g. the counter item just created).
+    """
+
+    def __init__(self, key_names: tuple[str, ...], sizes: ItemSizes | None = None) -> None:
+        self.key_names = key_names
+        self.sizes = sizes or ItemSizes()
+        self._lock = threading.Lock()
+        self.totals = MeterTotals()
+        self._clients: list[Any] = []
+
+    def attach(self, client: Any) -> RequestMeter:
+        events = client.meta.events
+        events.register("before-parameter-build.dynamodb", self._stash)
+        events.register("response-received.dynamodb", self._record)
+        self._clients.append(client)
+        return self
+
+    def detach(self) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("before-parameter-build.dynamodb", self._stash)
+            client.meta.events.unregister("response-received.dynamodb", self._record)
+        self._clients = []
+
+    def take(self) -> MeterTotals:
+        """Return the totals so far and start again from zero."""
+        with self._lock:
+            totals, self.totals = self.totals, MeterTotals()
+        return totals
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _stash(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[_PARAMS] = params
+
+    def _record(
+        self,
+        event_name: str,
+        context: dict[str, Any],
+        exception: BaseException | None = None,
+        parsed_response: dict[str, Any] | None = None,
+        response_dict: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        params: dict[str, Any] = context.get(_PARAMS) or {}
+        answer = parsed_response or {}
+        headers = (response_dict or {}).get("headers") or {}
+        request_id = str(headers.get("x-amzn-requestid", "") or "")
+        code = str(answer.get("Error", {}).get("Code", "")) if answer else ""
+        with self._lock:
+            totals = self.totals
+            totals.attempts += 1
+            totals.operations[operation] += 1
+            if request_id.startswith("injected-"):
+                totals.injected += 1
+                return
+            if code in _NOT_CHARGED:
+                totals.throttled += 1
+                return
+            if exception is not None:
+                totals.lost += 1
+            self._add_reported(operation, answer.get("ConsumedCapacity"))
+            rru, wru = self._estimate(operation, params, answer, code, lost=exception is not None)
+            totals.estimated_rru += rru
+            totals.estimated_wru += wru
+
+    def _add_reported(self, operation: str, consumed: Any) -> None:
+        if not consumed:
+            return
+        entries = consumed if isinstance(consumed, list) else [consumed]
+        totals = self.totals
+        totals.reported_seen += 1
+        for entry in entries:
+            table = entry.get("Table") or {}
+            reads = entry.get("ReadCapacityUnits", table.get("ReadCapacityUnits"))
+            writes = entry.get("WriteCapacityUnits", table.get("WriteCapacityUnits"))
+            if reads is None and writes is None:
+                total = float(entry.get("CapacityUnits", 0) or 0)
+                if operation in _READS:
+                    totals.reported_rru += total
+                else:
+                    totals.reported_wru += total
+            else:
+                totals.reported_rru += float(reads or 0)
+                totals.reported_wru += float(writes or 0)
+
+    # -- estimates (called under the lock) ---------------------------------------------------
+
+    def _estimate(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        answer: dict[str, Any],
+        code: str,
+        *,
+        lost: bool,
+    ) -> tuple[float, float]:
+        failed = bool(code)
+        if operation == "GetItem":
+            item = answer.get("Item")
+            table = params.get("TableName", "")
+            if item is not None:
+                self.sizes.put(table, params["Key"], item)
+            size = m.item_size(item)
+            return m.read_units(size, consistent=bool(params.get("ConsistentRead"))), 0.0
+        if operation == "Query":
+            table = params.get("TableName", "")
+            size = 0
+            for item in answer.get("Items", []):
+                # A projection does not lower the charge: use the full item where known.
+                known = self.sizes.get(table, _key_of(item, self.key_names))
+                size += max(m.item_size(item), m.item_size(known))
+            return m.read_units(size, consistent=bool(params.get("ConsistentRead"))), 0.0
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            action = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}[operation]
+            returned = answer.get("Item") if failed else answer.get("Attributes")
+            units = self._write(action, params, returned, applied=not failed or lost)
+            return 0.0, float(units)
+        if operation == "TransactWriteItems":
+            return self._transaction(params, answer, code, lost=lost)
+        return 0.0, 0.0
+
+    def _write(
+        self,
+        action: str,
+        request: dict[str, Any],
+        returned: dict[str, Any] | None,
+        *,
+        applied: bool,
+    ) -> int:
+        table = request.get("TableName", "")
+        if action == "Put":
+            new = dict(request.get("Item") or {})
+            key = _key_of(new, self.key_names)
+        else:
+            key = dict(request.get("Key") or {})
+            new = {}
+        old = self.sizes.get(table, key)
+        if not applied:
+            # A failed condition: the returned item (ALL_OLD) is the truth; nothing changed.
+            if returned:
+                self.sizes.put(table, key, returned)
+                old = returned
+            return m.write_units(m.item_size(old))
+        if action == "Update":
+            new = m.apply_update(
+                old,
+                request.get("UpdateExpression", ""),
+                request.get("ExpressionAttributeNames"),
+                request.get("ExpressionAttributeValues"),
+            )
+            if returned:
+                new.update(returned)
+        size = max(m.item_size(old), m.item_size(new)) if action != "Delete" else m.item_size(old)
+        self.sizes.put(table, key, None if action == "Delete" else new)
+        return m.write_units(size)
+
+    def _transaction(
+        self, params: dict[str, Any], answer: dict[str, Any], code: str, *, lost: bool
+    ) -> tuple[float, float]:
+        actions = params.get("TransactItems") or []
+        reasons = answer.get("CancellationReasons") or []
+        if self._replayed(answer.get("ConsumedCapacity")):
+            size_reads = 0.0
+            for entry in actions:
+                (action, body), *_ = entry.items()
+                key = body.get("Key") or _key_of(body.get("Item") or {}, self.key_names)
+                size_reads += m.read_units(m.item_size(self.sizes.get(body["TableName"], key)))
+            return 2 * size_reads, 0.0
+        applied = not code or lost
+        units = 0
+        for index, entry in enumerate(actions):
+            (action, body), *_ = entry.items()
+            if action == "ConditionCheck":
+                key = body.get("Key") or {}
+                units += m.write_units(m.item_size(self.sizes.get(body["TableName"], key)))
+                continue
+            returned = None
+            if index < len(reasons):
+                returned = reasons[index].get("Item")
+            units += self._write(action, body, returned, applied=applied)
+        return 0.0, float(2 * units)
+
+    @staticmethod
+    def _replayed(consumed: Any) -> bool:
+        """True when the backend charged reads only: a ClientRequestToken replay."""
+        if not isinstance(consumed, list) or not consumed:
+            return False
+        reads = writes = 0.0
+        broken_down = False
+        for entry in consumed:
+            table = entry.get("Table") or {}
+            if "ReadCapacityUnits" in table or "WriteCapacityUnits" in table:
+                broken_down = True
+            reads += float(table.get("ReadCapacityUnits", 0) or 0)
+            writes += float(table.get("WriteCapacityUnits", 0) or 0)
+        return broken_down and reads > 0 and writes == 0

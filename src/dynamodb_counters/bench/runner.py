@@ -1,0 +1,829 @@
+"""Runs a bench: one target (strategy, or the raw baseline) after another, same workload each.
+
+For each target: create its counter (on a clean client: no faults, not metered), start the
+workers together (threads sharing one client, or processes with a client each), each behind a
+:class:`~.meter.RequestMeter` and a :class:`~dynamodb_counters.faults.FaultInjector`, watch the
+counter's bounds from the side, then read the final value and turn everything into the figures
+of :func:`summarise`. Results are a plain dict (JSON): the report package only needs that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import os
+import platform
+import queue
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .. import STRATEGIES, CounterExists, CounterStore, ThresholdExceeded
+from ..faults import FaultInjector, FaultPlan
+from ..results import AddResult
+from . import metrics as m
+from .meter import ItemSizes, MeterTotals, RequestMeter
+from .options import RAW, BenchOptions, SdkRetry
+from .workload import AppRetry, Op, Worker, WorkerOutcome, expected_value, plan_ops
+
+SCHEMA = "dynamodb-counters/bench-results"
+SCHEMA_VERSION = 1
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+MONITOR_INTERVAL = 0.02
+#: Turns the raw baseline and ``atomic`` take when compared (see :meth:`Bench.run_targets`).
+COMPARE_ROUNDS = 10
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """How to reach the backend; picklable, so worker processes can connect too."""
+
+    kind: str
+    endpoint_url: str | None
+    region: str | None
+    dummy_credentials: bool
+
+    def client(self, *, sdk: SdkRetry | None = None, pool: int = 10) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        sdk = sdk or SdkRetry()
+        # ``total_max_attempts`` counts the first send; botocore's ``max_attempts`` does not.
+        retries = {"mode": sdk.mode, "total_max_attempts": sdk.max_attempts}
+        config = Config(retries=retries, max_pool_connections=pool)  # type: ignore[arg-type]
+        extra: dict[str, Any] = LOCAL_CREDENTIALS if self.dummy_credentials else {}
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=config,
+            **extra,
+        )
+
+
+@contextlib.contextmanager
+def open_backend(options: BenchOptions) -> Iterator[Connection]:
+    """Start the embedded DynamoDB Local, or describe the endpoint / region given."""
+    backend = options.backend
+    if backend.embedded:
+        from ..local import DynamoDBLocal
+
+        with DynamoDBLocal() as engine:
+            yield Connection("dynamodb-local", engine.endpoint_url, "us-east-1", True)
+        return
+    import boto3
+
+    region = backend.region or boto3.Session().region_name or "us-east-1"
+    dummy = backend.endpoint_url is not None and boto3.Session().get_credentials() is None
+    kind = "aws" if backend.endpoint_url is None else "endpoint"
+    yield Connection(kind, backend.endpoint_url, region, dummy)
+
+
+# -- one target ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing to measure, on one counter; picklable."""
+
+    name: str
+    counter: str
+    table: str
+    floor: int | None
+    ceiling: int | None
+    options: tuple[tuple[str, Any], ...]
+    initial_item: tuple[tuple[str, Any], ...]
+
+    @property
+    def idempotent(self) -> bool:
+        return self.name != RAW and STRATEGIES[self.name].idempotent
+
+    @property
+    def bounded(self) -> bool:
+        return self.floor is not None or self.ceiling is not None
+
+
+def make_adder(target: Target, client: Any) -> Callable[[int, str | None], AddResult]:
+    """``add(amount, request_id)`` for a target, on ``client``."""
+    store = CounterStore(client, target.table)
+    if target.name != RAW:
+        counter = store.counter(
+            target.counter,
+            strategy=target.name,
+            floor=target.floor,
+            ceiling=target.ceiling,
+            **dict(target.options),
+        )
+
+        def add(amount: int, request_id: str | None) -> AddResult:
+            return counter.add(amount, request_id=request_id)
+
+        return add
+    key = store.layout.counter_key(target.counter)
+    value_attribute = store.layout.value_attribute
+    partition_key = store.layout.partition_key
+
+    def raw_add(amount: int, request_id: str | None) -> AddResult:
+        # What a careful user writes by hand, asking DynamoDB for what the library asks for
+        # (the item must exist, the bound holds, the old item on a failed condition, the
+        # capacity consumed), so that the ratio measures the library, not a different request.
+        params: dict[str, Any] = {
+            "TableName": target.table,
+            "Key": key,
+            "UpdateExpression": "ADD #v :amount",
+            "ConditionExpression": "attribute_exists(#pk)",
+            "ExpressionAttributeNames": {"#v": value_attribute, "#pk": partition_key},
+            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+            "ReturnValues": "UPDATED_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ReturnConsumedCapacity": "INDEXES",
+        }
+        if amount < 0 and target.floor is not None:
+            params["ConditionExpression"] += " AND #v >= :least"
+            params["ExpressionAttributeValues"][":least"] = {"N": str(target.floor - amount)}
+        elif amount > 0 and target.ceiling is not None:
+            params["ConditionExpression"] += " AND #v <= :most"
+            params["ExpressionAttributeValues"][":most"] = {"N": str(target.ceiling - amount)}
+        try:
+            answer = client.update_item(**params)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ThresholdExceeded(f"adding {amount} would cross a bound") from exc
+            raise
+        new = answer.get("Attributes", {}).get(value_attribute, {}).get("N")
+        retries = int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
+        return AddResult(
+            applied=True,
+            value=None if new is None else int(new),
+            request_id=None,
+            requests=1,
+            sdk_retries=retries,
+        )
+
+    return raw_add
+
+
+def _key_names(table_store: CounterStore) -> tuple[str, ...]:
+    layout = table_store.layout
+    return (layout.partition_key,) + ((layout.sort_key,) if layout.sort_key else ())
+
+
+# -- worker processes ------------------------------------------------------------------------
+
+_progress_queue: Any = None
+
+
+def _init_process(progress: Any) -> None:
+    global _progress_queue
+    _progress_queue = progress
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessTask:
+    connection: Connection
+    sdk: SdkRetry
+    faults: FaultPlan
+    retry: AppRetry
+    target: Target
+    slot: int
+    ops: tuple[Op, ...]
+
+
+def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
+    """One worker in a process of its own: its own client, meter and fault injector."""
+    client = task.connection.client(sdk=task.sdk, pool=4)
+    target = task.target
+    sizes = ItemSizes()
+    store = CounterStore(client, target.table)
+    key = store.layout.counter_key(target.counter)
+    sizes.seed(target.table, key, dict(target.initial_item))
+    meter = RequestMeter(_key_names(store), sizes).attach(client)
+    progress = _progress_queue
+    slot = task.slot
+
+    def tick() -> None:
+        if progress is not None:
+            progress.put(slot)
+
+    with FaultInjector(client, task.faults) as injector:
+        worker = Worker(
+            make_adder(target, client), idempotent=target.idempotent, retry=task.retry, tick=tick
+        )
+        outcome = worker.run(list(task.ops))
+    meter.detach()
+    return outcome, meter.take(), dict(injector.stats)
+
+
+# -- the bench -------------------------------------------------------------------------------
+
+
+ProgressHook = Callable[[int, int], None]
+
+
+class Bench:
+    """Runs the targets of ``options`` on ``connection``; see the module docstring.
+
+    Args:
+        options: what to run.
+        connection: where.
+        advance: ``advance(target_index, n)`` after operations complete (progress bars).
+    """
+
+    def __init__(
+        self,
+        options: BenchOptions,
+        connection: Connection,
+        *,
+        advance: ProgressHook | None = None,
+    ) -> None:
+        self.options = options
+        self.connection = connection
+        self.advance = advance or (lambda _index, _n: None)
+        pool = max(10, options.workers * 2)
+        self.observer = connection.client(pool=4)
+        self.client = connection.client(sdk=options.sdk, pool=pool)
+        self.created_table = False
+        self.table = options.backend.table or (
+            f"bench-{options.seed}-{uuid.uuid4().hex[:8]}"
+            if options.backend.embedded
+            else "dynamodb-counters-bench"
+        )
+        self.plans = [
+            plan_ops(seed=options.seed, worker=w, ops=options.ops, mix=options.mix)
+            for w in range(options.workers)
+        ]
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def prepare_table(self) -> None:
+        try:
+            self.observer.describe_table(TableName=self.table)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            self.created_table = True
+        CounterStore(self.observer, self.table).ensure_table()
+
+    def cleanup(self, targets: list[Target]) -> None:
+        if self.options.backend.embedded:
+            return
+        if self.created_table and not self.options.backend.keep_table:
+            with contextlib.suppress(ClientError):
+                self.observer.delete_table(TableName=self.table)
+            return
+        store = CounterStore(self.observer, self.table)
+        for target in targets:
+            with contextlib.suppress(Exception):
+                store.counter(target.counter, strategy=_read_as(target)).delete()
+
+    def warm_up(self, count: int = 400) -> None:
+        """Untimed requests first, so the first target does not pay for a cold engine."""
+        if not self.options.backend.embedded:
+            return
+        store = CounterStore(self.observer, self.table)
+        key = store.layout.counter_key(f"bench-warm-up-{uuid.uuid4().hex[:8]}")
+        threads = max(1, self.options.workers)
+
+        def spin(_: int) -> None:
+            for _i in range(count // threads):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="ADD #v :one",
+                    ExpressionAttributeNames={"#v": store.layout.value_attribute},
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(spin, range(threads)))
+
+    def make_target(self, name: str) -> Target:
+        options = self.options
+        bounded = name == RAW or STRATEGIES[name].supports_thresholds
+        strategy_options: dict[str, Any] = {}
+        if name == "occ_history" and options.history is not None:
+            strategy_options["history"] = options.history
+        if name == "set":
+            strategy_options["capacity"] = options.set_capacity or min(
+                10000, options.total_ops + 10
+            )
+        counter_name = f"bench#{name}#{options.seed}"
+        store = CounterStore(self.observer, self.table)
+        target = Target(
+            name=name,
+            counter=counter_name,
+            table=self.table,
+            floor=options.floor if bounded else None,
+            ceiling=options.ceiling if bounded else None,
+            options=tuple(sorted(strategy_options.items())),
+            initial_item=(),
+        )
+        self._create(store, target)
+        item = self.observer.get_item(
+            TableName=self.table,
+            Key=store.layout.counter_key(counter_name),
+            ConsistentRead=True,
+        ).get("Item", {})
+        return Target(**{**_fields(target), "initial_item": tuple(sorted(item.items()))})
+
+    def _create(self, store: CounterStore, target: Target) -> None:
+        initial = self.options.initial
+        if target.name == RAW:
+            store.client.put_item(
+                TableName=self.table,
+                Item={
+                    **store.layout.counter_key(target.counter),
+                    store.layout.value_attribute: {"N": str(initial)},
+                },
+            )
+            return
+        counter = store.counter(
+            target.counter,
+            strategy=target.name,
+            floor=target.floor,
+            ceiling=target.ceiling,
+            **dict(target.options),
+        )
+        try:
+            counter.create(initial)
+        except CounterExists:
+            # Left by an earlier run with the same seed in a kept table: start afresh.
+            counter.delete()
+            counter.create(initial)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run_targets(
+        self, indexed: list[tuple[int, Target]], *, rounds: int = 1
+    ) -> list[dict[str, Any]]:
+        """Run targets on the same workload; with ``rounds`` > 1 they take turns, a slice of
+        every worker's operations at a time, so that a comparison of their throughput is not
+        skewed by what else the machine was doing at one moment."""
+        monitors = {i: _Monitor(self.observer, t) for i, t in indexed if t.bounded}
+        merged = {i: (WorkerOutcome(), MeterTotals(), Counter[str]()) for i, _ in indexed}
+        seconds = dict.fromkeys(merged, 0.0)
+        ops = self.options.ops
+        cuts = [ops * r // rounds for r in range(rounds + 1)]
+        for r in range(rounds):
+            plans = [plan[cuts[r] : cuts[r + 1]] for plan in self.plans]
+            # Alternate who goes first (ABBA): a machine warming up favours neither.
+            for index, target in indexed if r % 2 == 0 else indexed[::-1]:
+                monitor = monitors.get(index)
+                if monitor is not None:
+                    monitor.start()
+                try:
+                    if self.options.processes:
+                        part = self._run_processes(index, target, plans, round_=r)
+                    else:
+                        part = self._run_threads(index, target, plans)
+                finally:
+                    if monitor is not None:
+                        monitor.stop()
+                outcome, totals, injected = merged[index]
+                seconds[index] += part[0].finished - part[0].started
+                outcome.merge(part[0])
+                totals.merge(part[1])
+                injected.update(part[2])
+        results = []
+        for index, target in indexed:
+            outcome, totals, injected = merged[index]
+            monitor = monitors.get(index)
+            results.append(
+                summarise(
+                    target,
+                    self.options,
+                    outcome,
+                    totals,
+                    dict(injected),
+                    final=_read_value(self.observer, target),
+                    observed=monitor.seen if monitor else [],
+                    seconds=seconds[index],
+                )
+            )
+        return results
+
+    def _run_threads(
+        self, index: int, target: Target, plans: list[list[Op]]
+    ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
+        options = self.options
+        store = CounterStore(self.observer, self.table)
+        sizes = ItemSizes()
+        sizes.seed(self.table, store.layout.counter_key(target.counter), dict(target.initial_item))
+        meter = RequestMeter(_key_names(store), sizes).attach(self.client)
+        barrier = threading.Barrier(options.workers)
+
+        def tick() -> None:
+            self.advance(index, 1)
+
+        def body(worker_index: int) -> WorkerOutcome:
+            worker = Worker(
+                make_adder(target, self.client),
+                idempotent=target.idempotent,
+                retry=options.app_retry,
+                tick=tick,
+            )
+            barrier.wait()
+            return worker.run(plans[worker_index])
+
+        try:
+            assert self._injector is not None
+            before = dict(self._injector.stats)
+            with ThreadPoolExecutor(options.workers) as pool:
+                outcomes = list(pool.map(body, range(options.workers)))
+            injected = {k: v - before.get(k, 0) for k, v in self._injector.stats.items()}
+        finally:
+            meter.detach()
+        merged = WorkerOutcome()
+        for outcome in outcomes:
+            merged.merge(outcome)
+        return merged, meter.take(), injected
+
+    def _run_processes(
+        self, index: int, target: Target, plans: list[list[Op]], *, round_: int
+    ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
+        options = self.options
+        assert self._pool is not None and self._progress is not None
+        tasks = [
+            ProcessTask(
+                connection=self.connection,
+                sdk=options.sdk,
+                # A process's injector starts afresh: give each its own (reproducible) stream,
+                # or identical requests would meet identical decisions in every process.
+                faults=replace(
+                    options.faults, seed=_derived_seed(options.faults.seed, index, round_, w)
+                ),
+                retry=options.app_retry,
+                target=target,
+                slot=index,
+                ops=tuple(plans[w]),
+            )
+            for w in range(options.workers)
+        ]
+        pending = self._pool.map_async(run_process_task, tasks, chunksize=1)
+        while not pending.ready():
+            self._drain(timeout=0.05)
+        self._drain(timeout=0)
+        merged, totals = WorkerOutcome(), MeterTotals()
+        injected: dict[str, int] = {}
+        for outcome, meter_totals, stats in pending.get():
+            merged.merge(outcome)
+            totals.merge(meter_totals)
+            for name, count in stats.items():
+                injected[name] = injected.get(name, 0) + count
+        return merged, totals, injected
+
+    def _drain(self, *, timeout: float) -> None:
+        assert self._progress is not None
+        while True:
+            try:
+                slot = (
+                    self._progress.get(timeout=timeout) if timeout else self._progress.get_nowait()
+                )
+            except queue.Empty:
+                return
+            self.advance(int(slot), 1)
+            timeout = 0
+
+    _pool: Any = None
+    _progress: Any = None
+    _injector: FaultInjector | None = None
+
+    def run(self) -> dict[str, Any]:
+        """Run every target; returns the results dict (see :mod:`dynamodb_counters.bench`)."""
+        options = self.options
+        started_at = datetime.now(UTC)
+        clock = time.perf_counter()
+        self.prepare_table()
+        targets: list[Target] = []
+        results: list[dict[str, Any]] = []
+        try:
+            self.warm_up()
+            # One injector for the run (threads): its decisions depend on how many identical
+            # requests came before, across targets and rounds, as on one long-lived client.
+            self._injector = FaultInjector(self.client, options.faults).attach()
+            if options.processes:
+                context = multiprocessing.get_context("spawn")
+                self._progress = context.Queue()
+                self._pool = context.Pool(
+                    options.workers, initializer=_init_process, initargs=(self._progress,)
+                )
+            for group in _groups(options):
+                indexed = [(i, self.make_target(n)) for i, n in group]
+                targets.extend(t for _, t in indexed)
+                rounds = COMPARE_ROUNDS if len(indexed) > 1 else 1
+                results.extend(self.run_targets(indexed, rounds=rounds))
+        finally:
+            if self._injector is not None:
+                self._injector.detach()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool.join()
+                self._pool = None
+            self.cleanup(targets)
+        return assemble(
+            options,
+            self.connection,
+            results,
+            table=self.table,
+            started_at=started_at,
+            seconds=time.perf_counter() - clock,
+        )
+
+
+def _derived_seed(*parts: int) -> int:
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _groups(options: BenchOptions) -> list[list[tuple[int, str]]]:
+    """Targets in order, as groups run together: ``atomic`` with the raw baseline."""
+    names = list(options.targets)
+    pair = [(i, n) for i, n in enumerate(names) if n in ("atomic", RAW)]
+    groups: list[list[tuple[int, str]]] = []
+    for index, name in enumerate(names):
+        if options.compare_raw and len(pair) == 2 and name in ("atomic", RAW):
+            if (index, name) == pair[0]:
+                groups.append(pair)
+            continue
+        groups.append([(index, name)])
+    return groups
+
+
+def _fields(target: Target) -> dict[str, Any]:
+    return {name: getattr(target, name) for name in Target.__slots__}
+
+
+def _read_as(target: Target) -> str:
+    # The raw baseline's item is a plain counter item: read it as ``atomic`` does.
+    return "atomic" if target.name == RAW else target.name
+
+
+def _read_value(client: Any, target: Target) -> int:
+    store = CounterStore(client, target.table)
+    return store.counter(target.counter, strategy=_read_as(target), **dict(target.options)).value()
+
+
+class _Monitor:
+    """Reads the counter from the side while the workers run: was a bound ever crossed?"""
+
+    def __init__(self, client: Any, target: Target) -> None:
+        self.target = target
+        self.client = client
+        self.seen: list[int] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="bench-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(MONITOR_INTERVAL):
+            with contextlib.suppress(Exception):
+                self.seen.append(_read_value(self.client, self.target))
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def window_of(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A strategy's idempotency window in numbers (the text is in its capabilities)."""
+    if name in (RAW, "atomic", "occ"):
+        return {"kind": "none"}
+    if name == "occ_history":
+        return {"kind": "ids", "ids": int(options.get("history", 50))}
+    if name == "set":
+        return {"kind": "ids", "ids": int(options.get("capacity", 100)), "refuses_when_full": True}
+    if name == "transaction":
+        return {"kind": "time", "seconds": 600}
+    if name == "marker":
+        ttl = options.get("marker_ttl")
+        seconds = ttl.total_seconds() if ttl is not None else 7 * 86400
+        return {"kind": "time", "seconds": seconds}
+    if name == "collection":
+        return {"kind": "forever"}
+    return {"kind": "unknown"}
+
+
+def capabilities_of(target: Target) -> dict[str, Any]:
+    options = dict(target.options)
+    if target.name == RAW:
+        described: dict[str, Any] = {
+            "idempotent": False,
+            "window": "none: a retried add is counted again",
+            "thresholds": True,
+            "requests_per_add": 1,
+            "write_units_per_add": "1 per KB of the counter item",
+            "tells_duplicates": "no",
+        }
+    else:
+        described = asdict(STRATEGIES[target.name].capabilities)
+    return {**described, "window_numbers": window_of(target.name, options), "options": options}
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+def summarise(
+    target: Target,
+    options: BenchOptions,
+    outcome: WorkerOutcome,
+    totals: MeterTotals,
+    injected: dict[str, int],
+    *,
+    final: int,
+    observed: list[int],
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """One target's figures (a JSON-ready dict)."""
+    expected = expected_value(options.initial, outcome.acked)
+    seen = [*observed, *outcome.values_seen, final, options.initial]
+    if seconds is None:
+        seconds = outcome.finished - outcome.started
+    seconds = max(seconds, 1e-9)
+    per_op = outcome.attempted or 1
+    latencies_ms = [x * 1000 for x in outcome.latencies]
+    est_rru = totals.estimated_rru / per_op
+    est_wru = totals.estimated_wru / per_op
+    rep_rru = totals.reported_rru / per_op
+    rep_wru = totals.reported_wru / per_op
+    pricing = options.pricing
+    floor, ceiling = target.floor, target.ceiling
+    return {
+        "name": target.name,
+        "baseline": target.name == RAW,
+        "counter": target.counter,
+        "capabilities": capabilities_of(target),
+        "counts": {
+            "operations": options.total_ops,
+            "attempted": outcome.attempted,
+            "acknowledged": outcome.acknowledged,
+            "applied": outcome.applied,
+            "duplicates": outcome.duplicates,
+            "unknown": outcome.unknown,
+            "rejected": outcome.rejected,
+            "errors": sum(outcome.errors.values()),
+            "errors_by_type": dict(sorted(outcome.errors.items())),
+            "app_retries": outcome.app_retries,
+            "duplicate_sends": outcome.duplicate_sends,
+            "acknowledged_ids": len(outcome.acked),
+        },
+        "ledger": {
+            "initial": options.initial,
+            "expected": expected,
+            "final": final,
+            "drift": final - expected,
+            "floor": floor,
+            "ceiling": ceiling,
+            "thresholds_enforced": floor is not None or ceiling is not None,
+            "min_seen": min(seen),
+            "max_seen": max(seen),
+            "observations": len(observed),
+            "floor_crossed": floor is not None and min(seen) < floor,
+            "ceiling_crossed": ceiling is not None and max(seen) > ceiling,
+        },
+        "throughput": {"seconds": seconds, "ops_per_s": outcome.attempted / seconds},
+        "latency_ms": {
+            "p50": m.percentile(latencies_ms, 50),
+            "p95": m.percentile(latencies_ms, 95),
+            "p99": m.percentile(latencies_ms, 99),
+            "mean": m.mean(latencies_ms),
+            "max": max(latencies_ms) if latencies_ms else None,
+        },
+        "requests": {
+            "http_attempts": totals.attempts,
+            "per_op": totals.attempts / per_op,
+            "library_calls": outcome.library_requests,
+            "sdk_retries": outcome.sdk_retries,
+            "answered_by_injected_faults": totals.injected,
+            "lost_answers": totals.lost,
+            "throttled": totals.throttled,
+            "by_operation": dict(sorted(totals.operations.items())),
+        },
+        "faults_injected": {
+            "lost_answers": injected.get("lost_answers", 0),
+            "throttles": injected.get("throttles", 0),
+            "conflicts": injected.get("conflicts", 0),
+        },
+        "units": {
+            "estimated": {
+                "rru": totals.estimated_rru,
+                "wru": totals.estimated_wru,
+                "rru_per_op": est_rru,
+                "wru_per_op": est_wru,
+            },
+            "reported": {
+                "rru": totals.reported_rru,
+                "wru": totals.reported_wru,
+                "rru_per_op": rep_rru,
+                "wru_per_op": rep_wru,
+                "answers_with_capacity": totals.reported_seen,
+            },
+        },
+        "cost": {
+            "usd_per_million_ops": m.cost_per_million(
+                est_wru, est_rru, wru_price=pricing.wru, rru_price=pricing.rru
+            ),
+            "reported_usd_per_million_ops": m.cost_per_million(
+                rep_wru, rep_rru, wru_price=pricing.wru, rru_price=pricing.rru
+            ),
+        },
+    }
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("dynamodb-counters", "boto3", "botocore", "rich", "matplotlib"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def options_dict(options: BenchOptions) -> dict[str, Any]:
+    data = asdict(options)
+    data["faults"]["operations"] = sorted(options.faults.operations)
+    data["strategies"] = list(options.strategies)
+    data["targets"] = list(options.targets)
+    return data
+
+
+def assemble(
+    options: BenchOptions,
+    connection: Connection,
+    results: list[dict[str, Any]],
+    *,
+    table: str,
+    started_at: datetime,
+    seconds: float,
+) -> dict[str, Any]:
+    """The whole results document."""
+    by_name = {r["name"]: r for r in results}
+    comparison: dict[str, Any] = {}
+    if RAW in by_name and "atomic" in by_name:
+        raw = by_name[RAW]["throughput"]["ops_per_s"]
+        comparison["atomic_vs_raw_throughput"] = _ratio(
+            by_name["atomic"]["throughput"]["ops_per_s"], raw
+        )
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "started_at": started_at.isoformat(),
+            "seconds": seconds,
+            "seed": options.seed,
+            "fault_seed": options.faults.seed,
+            "preset": options.preset,
+            "options": options_dict(options),
+            "backend": {
+                "kind": connection.kind,
+                "endpoint_url": connection.endpoint_url,
+                "region": connection.region,
+                "table": table,
+            },
+            "versions": _versions(),
+            "cpus": os.cpu_count(),
+            "pricing": {
+                "usd_per_million_wru": options.pricing.wru,
+                "usd_per_million_rru": options.pricing.rru,
+            },
+            "units_note": (
+                "estimated units apply DynamoDB's pricing rules to each HTTP attempt that reached "
+                "the server (1 KB per write unit, 4 KB per strongly consistent read unit, "
+                "transactions x2, failed conditions charged, throttles not), with item sizes "
+                "followed from the requests and answers; reported units are what the backend "
+                "returned as ConsumedCapacity (DynamoDB Local under-reports transactions)"
+            ),
+        },
+        "strategies": [r for r in results if not r["baseline"]],
+        "baseline": by_name.get(RAW),
+        "comparison": comparison,
+    }
+
+
+def run_bench(options: BenchOptions, *, advance: ProgressHook | None = None) -> dict[str, Any]:
+    """Run a whole bench: start the backend, run every target, return the results dict."""
+    with open_backend(options) as connection:
+        return Bench(options, connection, advance=advance).run()

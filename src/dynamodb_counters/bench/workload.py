@@ -1,0 +1,251 @@
+"""The workload: options, the operations each worker sends, and the ledger of what was acknowledged.
+
+Every worker gets its own list of operations, generated from the run's seed and the worker's
+index only, so every strategy (and the raw baseline) faces exactly the same requests. Each
+operation has its own request id; idempotent strategies receive it, non-idempotent ones cannot
+take one (the id then only keys the ledger). A worker records, per ``add()`` call, its outcome
+and latency, and per request id whether it was acknowledged: the ledger the drift is measured
+against (expected = initial + the amounts of the acknowledged distinct request ids).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import (
+    CapacityExceeded,
+    ContentionError,
+    CounterError,
+    InvalidInput,
+    ThresholdExceeded,
+)
+from ..results import AddResult
+
+APP_RETRY_POLICIES = ("same-id", "give-up")
+SDK_RETRY_MODES = ("standard", "adaptive", "legacy")
+
+# Errors after which the outcome is unknown or nothing happened: an application may try again.
+_RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "TransactionCanceledException",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Mix:
+    """What the operations are: ``increment_share`` of them add ``1..amount``, the rest
+    subtract ``1..amount``; ``duplicate_rate`` of them are sent a second time (same id)."""
+
+    increment_share: float = 0.5
+    amount: int = 1
+    duplicate_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("increment_share", "duplicate_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise InvalidInput(f"{name} must be a number from 0 to 1, got {value!r}")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount < 1:
+            raise InvalidInput(f"amount must be a positive int, got {self.amount!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class AppRetry:
+    """The application's own retry policy for an ``add()`` that raised an error whose outcome
+    is unknown (or that changed nothing): ``same-id`` sends it again, up to ``limit`` times;
+    ``give-up`` records the error."""
+
+    policy: str = "same-id"
+    limit: int = 3
+
+    def __post_init__(self) -> None:
+        if self.policy not in APP_RETRY_POLICIES:
+            raise InvalidInput(f"app retry policy must be one of {', '.join(APP_RETRY_POLICIES)}")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0:
+            raise InvalidInput("app retry limit must be an int >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    request_id: str
+    amount: int
+    duplicate: bool
+
+
+def plan_ops(*, seed: int, worker: int, ops: int, mix: Mix) -> list[Op]:
+    """The operations of one worker: the same for every strategy of a run."""
+    rng = random.Random(f"dynamodb-counters-bench/{seed}/{worker}")
+    planned = []
+    for index in range(ops):
+        sign = 1 if rng.random() < mix.increment_share else -1
+        magnitude = rng.randint(1, mix.amount)
+        duplicate = rng.random() < mix.duplicate_rate
+        planned.append(Op(f"s{seed}-w{worker}-{index:07d}", sign * magnitude, duplicate))
+    return planned
+
+
+@dataclass(slots=True)
+class WorkerOutcome:
+    """What one worker saw; merged across workers into a strategy's figures."""
+
+    attempted: int = 0
+    acknowledged: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    unknown: int = 0
+    rejected: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    app_retries: int = 0
+    duplicate_sends: int = 0
+    sdk_retries: int = 0
+    library_requests: int = 0
+    latencies: list[float] = field(default_factory=list)
+    acked: dict[str, int] = field(default_factory=dict)
+    values_seen: list[int] = field(default_factory=list)
+    started: float = 0.0
+    finished: float = 0.0
+
+    def merge(self, other: WorkerOutcome) -> None:
+        self.attempted += other.attempted
+        self.acknowledged += other.acknowledged
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.unknown += other.unknown
+        self.rejected += other.rejected
+        self.errors.update(other.errors)
+        self.app_retries += other.app_retries
+        self.duplicate_sends += other.duplicate_sends
+        self.sdk_retries += other.sdk_retries
+        self.library_requests += other.library_requests
+        self.latencies.extend(other.latencies)
+        self.acked.update(other.acked)
+        self.values_seen.extend(other.values_seen)
+        self.started = min(self.started, other.started) if self.started else other.started
+        self.finished = max(self.finished, other.finished)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ContentionError | BotoCoreError):
+        return True
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code")) in _RETRYABLE_CODES
+    return False
+
+
+Adder = Callable[[int, "str | None"], AddResult]
+
+
+class Worker:
+    """Sends one worker's operations through ``add`` and keeps the books.
+
+    Args:
+        add: ``add(amount, request_id)``; ``request_id`` is None for non-idempotent strategies.
+        idempotent: whether to pass request ids.
+        retry: the application's retry policy.
+        tick: called after each operation (progress bars).
+    """
+
+    def __init__(
+        self,
+        add: Adder,
+        *,
+        idempotent: bool,
+        retry: AppRetry,
+        tick: Callable[[], None] | None = None,
+    ) -> None:
+        self._add = add
+        self.idempotent = idempotent
+        self.retry = retry
+        self.tick = tick
+        self.outcome = WorkerOutcome()
+
+    def run(self, ops: list[Op]) -> WorkerOutcome:
+        out = self.outcome
+        out.started = time.perf_counter()
+        for op in ops:
+            self._send(op)
+            if op.duplicate:
+                out.duplicate_sends += 1
+                self._send(op)
+            if self.tick is not None:
+                self.tick()
+        out.finished = time.perf_counter()
+        return out
+
+    def _send(self, op: Op) -> None:
+        out = self.outcome
+        request_id = op.request_id if self.idempotent else None
+        tries = 0
+        while True:
+            out.attempted += 1
+            started = time.perf_counter()
+            try:
+                result = self._add(op.amount, request_id)
+            except ThresholdExceeded:
+                out.latencies.append(time.perf_counter() - started)
+                out.rejected += 1
+                return
+            except CapacityExceeded:
+                out.latencies.append(time.perf_counter() - started)
+                out.errors["CapacityExceeded"] += 1
+                return
+            except (CounterError, ClientError, BotoCoreError) as exc:
+                out.latencies.append(time.perf_counter() - started)
+                if self.retry.policy == "same-id" and tries < self.retry.limit and _retryable(exc):
+                    tries += 1
+                    out.app_retries += 1
+                    continue
+                out.errors[_error_name(exc)] += 1
+                return
+            out.latencies.append(time.perf_counter() - started)
+            out.acknowledged += 1
+            out.sdk_retries += result.sdk_retries
+            out.library_requests += result.requests
+            if result.applied is True:
+                out.applied += 1
+            elif result.applied is False:
+                out.duplicates += 1
+            else:
+                out.unknown += 1
+            if result.value is not None:
+                out.values_seen.append(result.value)
+            # The ledger: the request is counted once, whichever send acknowledged it.
+            out.acked[op.request_id] = op.amount
+            return
+
+
+def _error_name(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def expected_value(initial: int, acked: dict[str, int]) -> int:
+    """The ledger's value: initial plus each acknowledged request id's amount, once."""
+    return initial + sum(acked.values())
+
+
+def worker_summary(outcome: WorkerOutcome) -> dict[str, Any]:
+    """Small, picklable summary used in tests and logs."""
+    return {
+        "attempted": outcome.attempted,
+        "acknowledged": outcome.acknowledged,
+        "rejected": outcome.rejected,
+        "errors": dict(outcome.errors),
+    }

@@ -1,0 +1,381 @@
+"""The bench: the demo's story with fixed seeds, exact request counts, the ledger, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ALL, IDEMPOTENT, THRESHOLDS, new_table_name
+from dynamodb_counters.bench import RAW, Backend, BenchOptions, Mix, run_bench
+from dynamodb_counters.bench import cli as bench_cli
+from dynamodb_counters.bench import metrics as m
+from dynamodb_counters.bench.options import SdkRetry
+from dynamodb_counters.bench.workload import AppRetry, plan_ops
+from dynamodb_counters.faults import FaultPlan
+from dynamodb_counters.local import DynamoDBLocal
+
+MINIMUM_REQUESTS = {
+    "atomic": 1,
+    "occ": 2,
+    "occ_history": 2,
+    "transaction": 1,
+    "marker": 1,
+    "collection": 1,
+    "set": 1,
+}
+
+
+def _on(ddb: DynamoDBLocal, **kwargs: Any) -> BenchOptions:
+    """Options for a bench on the session's DynamoDB Local, in a table of its own."""
+    kwargs.setdefault("backend", Backend(endpoint_url=ddb.endpoint_url, table=new_table_name("b")))
+    return BenchOptions(**kwargs)
+
+
+def _by_name(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    rows = {r["name"]: r for r in results["strategies"]}
+    if results.get("baseline"):
+        rows[RAW] = results["baseline"]
+    return rows
+
+
+# -- the demo ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("demo") / "counter-report"
+    parser = argparse.ArgumentParser()
+    bench_cli.add_arguments_demo(parser)
+    args = parser.parse_args(["--out", str(out), "--quiet"])
+    assert bench_cli.run_demo(args) == 0
+    return json.loads((out / "results.json").read_text()), out
+
+
+def test_demo_idempotent_strategies_stay_exact_and_atomic_drifts(
+    demo: tuple[dict[str, Any], Path],
+) -> None:
+    results, _ = demo
+    rows = _by_name(results)
+    assert set(rows) == {*ALL, RAW}
+    for name in IDEMPOTENT:
+        ledger = rows[name]["ledger"]
+        assert ledger["drift"] == 0, (name, ledger)
+        assert ledger["final"] == ledger["expected"]
+    # Lost answers below the SDK: botocore re-sends atomic's ADD and the server applies it again.
+    # The demo's orders are mostly decrements, so every double count takes stock away.
+    assert rows["atomic"]["ledger"]["drift"] < 0
+    assert rows[RAW]["ledger"]["drift"] < 0
+    # The faults really happened, below the SDK, and the SDK really retried.
+    for name in ALL:
+        assert rows[name]["faults_injected"]["lost_answers"] > 0, name
+    assert rows["atomic"]["requests"]["sdk_retries"] > 0
+
+
+def test_demo_never_crosses_the_floor(demo: tuple[dict[str, Any], Path]) -> None:
+    results, _ = demo
+    rows = _by_name(results)
+    for name in [*THRESHOLDS, RAW]:
+        ledger = rows[name]["ledger"]
+        assert ledger["floor"] == 0
+        assert ledger["thresholds_enforced"] is True
+        assert ledger["floor_crossed"] is False, name
+        assert ledger["min_seen"] >= 0
+        assert ledger["final"] >= 0
+        assert ledger["observations"] > 0
+        # More demand than stock: the floor was reached and orders were turned away.
+        assert rows[name]["counts"]["rejected"] > 0, name
+    # collection cannot enforce a floor, and says so instead of pretending.
+    collection = rows["collection"]
+    assert collection["ledger"]["thresholds_enforced"] is False
+    assert collection["ledger"]["floor"] is None
+    assert collection["counts"]["rejected"] == 0
+    assert collection["ledger"]["final"] < 0
+
+
+def test_demo_counts_add_up_and_metadata_is_complete(demo: tuple[dict[str, Any], Path]) -> None:
+    results, out = demo
+    run = results["run"]
+    assert results["schema"] == "dynamodb-counters/bench-results"
+    assert results["schema_version"] == 1
+    assert run["preset"] == "demo"
+    assert run["seed"] == 7
+    assert run["fault_seed"] == 7
+    assert run["backend"]["kind"] == "dynamodb-local"
+    assert run["options"]["workers"] == 4
+    assert run["options"]["faults"]["lost_answer_rate"] == 0.05
+    assert {"dynamodb-counters", "boto3", "botocore", "python"} <= set(run["versions"])
+    assert run["pricing"] == {"usd_per_million_wru": 0.625, "usd_per_million_rru": 0.125}
+    assert "atomic_vs_raw_throughput" in results["comparison"]
+    for row in _by_name(results).values():
+        counts = row["counts"]
+        assert counts["operations"] == 400
+        assert counts["attempted"] == (
+            counts["acknowledged"] + counts["rejected"] + counts["errors"] + counts["app_retries"]
+        )
+        assert counts["attempted"] == 400 + counts["duplicate_sends"] + counts["app_retries"]
+        assert counts["acknowledged"] == (
+            counts["applied"] + counts["duplicates"] + counts["unknown"]
+        )
+        assert row["latency_ms"]["p50"] <= row["latency_ms"]["p95"] <= row["latency_ms"]["p99"]
+        assert row["requests"]["http_attempts"] >= counts["attempted"]
+        assert row["cost"]["usd_per_million_ops"] > 0
+    assert (out / "index.html").is_file()
+
+
+# -- exact figures without faults ----------------------------------------------------------------
+
+
+def test_uncontended_requests_per_op_are_each_strategys_minimum(ddb: DynamoDBLocal) -> None:
+    results = run_bench(_on(ddb, workers=1, ops=12, initial=1000, mix=Mix(increment_share=0.5)))
+    rows = _by_name(results)
+    for name, minimum in MINIMUM_REQUESTS.items():
+        row = rows[name]
+        assert row["requests"]["per_op"] == minimum, name
+        assert row["requests"]["http_attempts"] == 12 * minimum
+        assert row["counts"]["acknowledged"] == 12
+        assert row["counts"]["applied"] == (0 if name == "transaction" else 12)
+        assert row["ledger"]["drift"] == 0
+        assert row["capabilities"]["requests_per_add"] == minimum
+    assert rows["occ"]["requests"]["by_operation"] == {"GetItem": 12, "UpdateItem": 12}
+    assert rows["marker"]["requests"]["by_operation"] == {"TransactWriteItems": 12}
+    # Request units by the pricing rules, for items well under 1 KB.
+    units = {name: rows[name]["units"]["estimated"] for name in ALL}
+    assert (units["atomic"]["wru_per_op"], units["atomic"]["rru_per_op"]) == (1.0, 0.0)
+    assert (units["occ"]["wru_per_op"], units["occ"]["rru_per_op"]) == (1.0, 1.0)
+    assert (units["transaction"]["wru_per_op"], units["transaction"]["rru_per_op"]) == (2.0, 0.0)
+    assert (units["marker"]["wru_per_op"], units["marker"]["rru_per_op"]) == (4.0, 0.0)
+    assert (units["collection"]["wru_per_op"], units["collection"]["rru_per_op"]) == (1.0, 0.0)
+    assert (units["set"]["wru_per_op"], units["set"]["rru_per_op"]) == (1.0, 0.0)
+    assert rows["atomic"]["cost"]["usd_per_million_ops"] == pytest.approx(0.625)
+    assert rows["marker"]["cost"]["usd_per_million_ops"] == pytest.approx(2.5)
+    assert rows["occ"]["cost"]["usd_per_million_ops"] == pytest.approx(0.75)
+    # DynamoDB Local reports capacity for plain writes: the estimate agrees with it there.
+    assert rows["atomic"]["units"]["reported"]["wru_per_op"] == 1.0
+
+
+def test_duplicates_are_told_apart_by_idempotent_strategies_only(ddb: DynamoDBLocal) -> None:
+    options = _on(
+        ddb,
+        workers=1,
+        ops=10,
+        initial=0,
+        mix=Mix(increment_share=1.0, amount=3, duplicate_rate=1.0),
+    )
+    rows = _by_name(run_bench(options))
+    amounts = sum(op.amount for op in plan_ops(seed=1, worker=0, ops=10, mix=options.mix))
+    for name in ("occ_history", "marker", "collection", "set"):
+        counts = rows[name]["counts"]
+        assert (counts["duplicate_sends"], counts["applied"], counts["duplicates"]) == (10, 10, 10)
+        assert rows[name]["ledger"]["final"] == amounts
+        assert rows[name]["ledger"]["drift"] == 0
+    # transaction: DynamoDB Local does not say whether a token replay was one (applied=None),
+    # but the replay changes nothing.
+    assert rows["transaction"]["counts"]["unknown"] == 20
+    assert rows["transaction"]["ledger"]["drift"] == 0
+    # Non-idempotent strategies cannot take the id: every re-send counts again.
+    for name in ("atomic", "occ"):
+        assert rows[name]["ledger"]["expected"] == amounts
+        assert rows[name]["ledger"]["final"] == 2 * amounts
+        assert rows[name]["ledger"]["drift"] == amounts
+
+
+def test_throttles_the_sdk_cannot_absorb_become_errors_or_app_retries(
+    ddb: DynamoDBLocal,
+) -> None:
+    common: dict[str, Any] = {
+        "strategies": ("atomic", "marker"),
+        "workers": 2,
+        "ops": 5,
+        "initial": 10,
+        "faults": FaultPlan(throttle_rate=1.0, seed=3),
+        "sdk": SdkRetry(max_attempts=1),
+    }
+    give_up = _by_name(run_bench(_on(ddb, app_retry=AppRetry("give-up"), **common)))
+    retry = _by_name(run_bench(_on(ddb, app_retry=AppRetry("same-id", limit=2), **common)))
+    for name in ("atomic", "marker"):
+        assert give_up[name]["counts"]["errors_by_type"] == {"ThrottlingException": 10}
+        assert give_up[name]["counts"]["acknowledged"] == 0
+        assert give_up[name]["ledger"]["final"] == 10
+        assert give_up[name]["ledger"]["drift"] == 0
+        # Throttled requests reach nothing and cost nothing.
+        assert give_up[name]["requests"]["answered_by_injected_faults"] == 10
+        assert give_up[name]["units"]["estimated"]["wru"] == 0
+        assert retry[name]["counts"]["app_retries"] == 20
+        assert retry[name]["counts"]["attempted"] == 30
+        assert retry[name]["counts"]["errors"] == 10
+
+
+def test_workers_as_processes_lost_answers(ddb: DynamoDBLocal) -> None:
+    options = _on(
+        ddb,
+        strategies=("atomic", "marker"),
+        workers=2,
+        processes=True,
+        ops=15,
+        initial=0,
+        mix=Mix(increment_share=1.0),
+        faults=FaultPlan(lost_answer_rate=0.3, seed=11),
+        compare_raw=True,
+    )
+    rows = _by_name(run_bench(options))
+    assert rows["marker"]["ledger"]["drift"] == 0
+    assert rows["marker"]["ledger"]["final"] == 30
+    assert rows["marker"]["faults_injected"]["lost_answers"] > 0
+    # Every increment is +1, and each lost answer on atomic is one more +1 applied.
+    assert rows["atomic"]["ledger"]["drift"] > 0
+    assert rows[RAW]["ledger"]["drift"] > 0
+    for row in rows.values():
+        assert row["counts"]["attempted"] == 30 + row["counts"]["app_retries"]
+
+
+def test_the_raw_baseline_does_the_same_work(ddb: DynamoDBLocal) -> None:
+    options = _on(
+        ddb,
+        strategies=("atomic",),
+        workers=1,
+        ops=40,
+        initial=5,
+        floor=0,
+        mix=Mix(increment_share=0.2),
+        compare_raw=True,
+    )
+    results = run_bench(options)
+    rows = _by_name(results)
+    assert options.targets == ("atomic", RAW)
+    for name in ("atomic", RAW):
+        assert rows[name]["counts"]["attempted"] == 40
+        assert rows[name]["ledger"]["drift"] == 0
+        assert rows[name]["ledger"]["floor_crossed"] is False
+        assert rows[name]["requests"]["per_op"] == 1
+    # The same operations in the same order against the same floor: the same outcome.
+    assert rows["atomic"]["counts"]["rejected"] == rows[RAW]["counts"]["rejected"] > 0
+    assert rows["atomic"]["ledger"]["final"] == rows[RAW]["ledger"]["final"]
+    assert results["comparison"]["atomic_vs_raw_throughput"] > 0
+
+
+# -- the CLI functions -----------------------------------------------------------------------
+
+
+def _bench_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench_cli.add_arguments_bench(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_bench_arguments_build_the_options() -> None:
+    args = _bench_args(
+        "--strategies=atomic,marker",
+        "--workers=3",
+        "--ops=7",
+        "--floor=0",
+        "--initial=5",
+        "--increment-share=0.25",
+        "--duplicate-rate=0.1",
+        "--lost-answers=0.05",
+        "--throttles=0.01",
+        "--seed=9",
+        "--sdk-retry-mode=adaptive",
+        "--sdk-max-attempts=5",
+        "--app-retry=give-up",
+        "--compare-raw",
+        "--region=eu-west-1",
+    )
+    options = bench_cli.options_from_args(args)
+    assert options.strategies == ("atomic", "marker")
+    assert options.targets == ("atomic", RAW, "marker")
+    assert (options.workers, options.ops, options.floor, options.initial) == (3, 7, 0, 5)
+    assert options.mix == Mix(increment_share=0.25, amount=1, duplicate_rate=0.1)
+    assert options.faults == FaultPlan(lost_answer_rate=0.05, throttle_rate=0.01, seed=9)
+    assert options.sdk == SdkRetry(mode="adaptive", max_attempts=5)
+    assert options.app_retry == AppRetry(policy="give-up", limit=3)
+    assert options.backend == Backend(region="eu-west-1")
+    assert not options.backend.embedded
+
+
+def test_bench_rejects_bad_input_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _bench_args("--strategies=atomic,nope")
+    with pytest.raises(SystemExit):
+        _bench_args("--lost-answers=1.5")
+    capsys.readouterr()
+    code = bench_cli.run_bench(_bench_args("--initial=5", "--floor=10", "--quiet"))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == "error: initial must not be below the floor\n"
+    code = bench_cli.run_bench(_bench_args("--lost-answers=0.6", "--throttles=0.6", "--quiet"))
+    assert code == 1
+    assert capsys.readouterr().err == "error: fault rates must add up to at most 1\n"
+
+
+def test_bench_writes_json_and_report(ddb: DynamoDBLocal, tmp_path: Path) -> None:
+    args = _bench_args(
+        "--strategies=set",
+        "--workers=1",
+        "--ops=3",
+        f"--endpoint-url={ddb.endpoint_url}",
+        f"--table={new_table_name('b')}",
+        f"--json={tmp_path / 'r.json'}",
+        f"--report={tmp_path / 'html'}",
+        "--quiet",
+    )
+    assert bench_cli.run_bench(args) == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert [r["name"] for r in results["strategies"]] == ["set"]
+    assert results["run"]["backend"]["kind"] == "endpoint"
+    assert (tmp_path / "html" / "index.html").read_text().startswith("<!DOCTYPE html>")
+
+
+# -- pure pieces -------------------------------------------------------------------------------
+
+
+def test_the_workload_is_reproducible_from_its_seed() -> None:
+    mix = Mix(increment_share=0.3, amount=5, duplicate_rate=0.2)
+    first = plan_ops(seed=4, worker=1, ops=50, mix=mix)
+    assert first == plan_ops(seed=4, worker=1, ops=50, mix=mix)
+    assert first != plan_ops(seed=5, worker=1, ops=50, mix=mix)
+    assert first != plan_ops(seed=4, worker=2, ops=50, mix=mix)
+    assert len({op.request_id for op in first}) == 50
+    assert all(1 <= abs(op.amount) <= 5 for op in first)
+
+
+def test_percentiles_and_units() -> None:
+    assert m.percentile([], 50) is None
+    assert m.percentile([5.0], 99) == 5.0
+    assert m.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert m.percentile(list(range(101)), 95) == 95.0
+    assert m.number_size("0") == 2
+    assert m.number_size("12345") == 4
+    assert m.number_size("-100") == 2
+    item = {"pk": {"S": "abc"}, "quantity": {"N": "42"}, "_ids": {"SS": ["ab", "cde"]}}
+    assert m.item_size(item) == (2 + 3) + (8 + 2) + (4 + 5)
+    assert m.item_size({"l": {"L": [{"S": "ab"}, {"N": "1"}]}}) == 1 + 3 + (1 + 2) + (1 + 2)
+    assert (m.write_units(1), m.write_units(1024), m.write_units(1025)) == (1, 1, 2)
+    assert (m.read_units(4096), m.read_units(4097), m.read_units(10, consistent=False)) == (
+        1.0,
+        2.0,
+        0.5,
+    )
+    assert m.cost_per_million(2, 1, wru_price=0.625, rru_price=0.125) == 1.375
+
+
+def test_update_expressions_are_followed_for_item_sizes() -> None:
+    old = {"pk": {"S": "c"}, "quantity": {"N": "5"}, "_ids": {"SS": ["a"]}}
+    new = m.apply_update(
+        old,
+        "ADD #v :amount, #ids :idset SET #last = :nonce",
+        {"#v": "quantity", "#ids": "_ids", "#last": "_last"},
+        {":amount": {"N": "-2"}, ":idset": {"SS": ["b"]}, ":nonce": {"S": "xyz"}},
+    )
+    assert new == {
+        "pk": {"S": "c"},
+        "quantity": {"N": "3"},
+        "_ids": {"SS": ["a", "b"]},
+        "_last": {"S": "xyz"},
+    }
+    assert m.apply_update(new, "REMOVE #l", {"#l": "_last"}, {}) == {
+        k: v for k, v in new.items() if k != "_last"
+    }

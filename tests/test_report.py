@@ -1,0 +1,147 @@
+"""The HTML report: self-contained, every chart present, rendered by a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import new_table_name
+from dynamodb_counters.bench import Backend, BenchOptions, Mix, run_bench
+from dynamodb_counters.faults import FaultPlan
+from dynamodb_counters.local import DynamoDBLocal
+from dynamodb_counters.report import render_html, write_report
+from dynamodb_counters.report.charts import CHARTS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def results(ddb: DynamoDBLocal) -> dict[str, Any]:
+    options = BenchOptions(
+        workers=2,
+        ops=8,
+        initial=6,
+        floor=0,
+        mix=Mix(increment_share=0.2),
+        faults=FaultPlan(lost_answer_rate=0.2, seed=5),
+        compare_raw=True,
+        backend=Backend(endpoint_url=ddb.endpoint_url, table=new_table_name("r")),
+    )
+    return run_bench(options)
+
+
+def test_report_is_one_self_contained_file(results: dict[str, Any], tmp_path: Path) -> None:
+    path = write_report(results, tmp_path / "out")
+    assert path == tmp_path / "out" / "index.html"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.html"]
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    # Nothing is fetched: no scripts, no stylesheets, no images, no remote URLs.
+    for forbidden in ("<script", "<link", "<img", "src=", "@import", "url(http"):
+        assert forbidden not in page
+    remote = re.findall(r"https?://[^\s\"'<>)]+", page)
+    allowed = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    # The backend's address appears as text in the run's description, and is never fetched.
+    allowed.add(results["run"]["backend"]["endpoint_url"])
+    assert set(remote) <= allowed, remote
+    charts = re.findall(r'<svg class="chart" data-chart="([a-z]+)"', page)
+    assert charts == list(CHARTS)
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "element ids must be unique across the inline SVGs"
+    for row in results["strategies"]:
+        assert f"<td>{row['name']}</td>" in page
+
+
+def test_report_says_who_drifted(results: dict[str, Any]) -> None:
+    doctored = {**results, "strategies": [dict(r) for r in results["strategies"]]}
+    for row in doctored["strategies"]:
+        row["ledger"] = {**row["ledger"], "drift": -3 if row["name"] == "atomic" else 0}
+    page = render_html(doctored)
+    assert "atomic (-3)" in page
+    assert '<span class="drift">-3</span>' in page
+
+
+def test_report_package_never_imports_boto3(results: dict[str, Any], tmp_path: Path) -> None:
+    import json
+
+    source = tmp_path / "r.json"
+    source.write_text(json.dumps(results))
+    code = (
+        "import json, sys\n"
+        "from dynamodb_counters.report import write_report\n"
+        f"write_report(json.load(open({str(source)!r})), {str(tmp_path / 'x')!r})\n"
+        "assert 'boto3' not in sys.modules, 'report imported boto3'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert (tmp_path / "x" / "index.html").is_file()
+
+
+_MEASURE = """<script>
+for (const svg of document.querySelectorAll("svg.chart")) {
+  const box = svg.getBoundingClientRect();
+  svg.setAttribute("data-rendered", Math.round(box.width) + "x" + Math.round(box.height));
+}
+</script>"""
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_every_chart_renders_in_headless_chromium(results: dict[str, Any], tmp_path: Path) -> None:
+    page = write_report(results, tmp_path / "report")
+    # A copy with a measuring script (the report itself has none): each chart's laid-out size.
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    dom = _chromium("--dump-dom", probe.as_uri(), profile=tmp_path / "profile").stdout
+    sizes = dict(re.findall(r'data-chart="([a-z]+)"[^>]*data-rendered="(\d+x\d+)"', dom))
+    assert set(sizes) == set(CHARTS), dom[:500]
+    for chart, size in sizes.items():
+        width, height = (int(x) for x in size.split("x"))
+        assert width > 200 and height > 100, (chart, size)
+    # And the real report, unmodified, paints something that is not blank.
+    shot = tmp_path / "shot.png"
+    _chromium(
+        "--window-size=1200,2400",
+        f"--screenshot={shot}",
+        page.as_uri(),
+        profile=tmp_path / "profile2",
+    )
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(shot))
+    rgb = pixels[..., :3]
+    not_white = (rgb < 0.9).any(axis=-1).mean()
+    assert not_white > 0.05
+    # The drift chart's green (exact) bars are there: #2e7d32.
+    green = (
+        (abs(rgb[..., 0] - 0x2E / 255) < 0.03)
+        & (abs(rgb[..., 1] - 0x7D / 255) < 0.03)
+        & (abs(rgb[..., 2] - 0x32 / 255) < 0.03)
+    )
+    assert green.sum() > 500
