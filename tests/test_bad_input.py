@@ -90,6 +90,10 @@ COUNTER_CASES: list[tuple[str, dict[str, Any], type[Exception]]] = [
     ("retry_delay bool", {"retry_delay": False}, InvalidInput),
     ("retry_delay negative", {"retry_delay": -0.5}, InvalidInput),
     ("retry_delay str", {"retry_delay": "0.1"}, InvalidInput),
+    ("retry_delay NaN", {"retry_delay": float("nan")}, InvalidInput),
+    ("retry_delay infinite", {"retry_delay": float("inf")}, InvalidInput),
+    ("marker_ttl NaN", {"strategy": "marker", "marker_ttl": float("nan")}, InvalidInput),
+    ("marker_ttl 1e300 s", {"strategy": "marker", "marker_ttl": 1e300}, InvalidInput),
     ("floor above ceiling", {"floor": 5, "ceiling": 4}, InvalidInput),
     ("floor bool", {"floor": False}, InvalidInput),
     ("ceiling bool", {"ceiling": True}, InvalidInput),
@@ -117,6 +121,11 @@ def test_counter_options_are_checked(
     with pytest.raises(error):
         store.counter(kwargs.pop("name"), **kwargs)
     unchanged(client, table, seeded)
+
+
+def test_zero_retry_delay_turns_backoff_off(store: CounterStore) -> None:
+    for zero in (0, 0.0, timedelta(0)):
+        assert store.counter("c", strategy="occ", retry_delay=zero)._strategy.retry_delay == 0.0
 
 
 @pytest.mark.parametrize("strategy", ALL)

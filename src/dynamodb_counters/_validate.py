@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -88,7 +89,12 @@ def check_duration(value: Any, *, what: str) -> timedelta:
     if isinstance(value, bool):
         raise InvalidInput(f"{what} must be a timedelta or seconds, not bool")
     if isinstance(value, int | float):
-        value = timedelta(seconds=value)
+        if not math.isfinite(value):
+            raise InvalidInput(f"{what} must be a finite number of seconds")
+        try:
+            value = timedelta(seconds=value)
+        except OverflowError:
+            raise InvalidInput(f"{what} is too long") from None
     if not isinstance(value, timedelta):
         raise InvalidInput(f"{what} must be a timedelta or seconds, not {type(value).__name__}")
     if value <= timedelta(0):

@@ -190,7 +190,7 @@ class Strategy:
         delay = options.get("retry_delay", 0.01)
         self.retry_delay = (
             0.0
-            if delay == 0 and not isinstance(delay, bool)
+            if (delay == 0 and not isinstance(delay, bool)) or delay == timedelta(0)
             else v.check_duration(delay, what="retry_delay").total_seconds()
         )
         self.key = layout.counter_key(self.counter_name)
