@@ -305,10 +305,33 @@ def test_bench_rejects_bad_input_with_one_line(capsys: pytest.CaptureFixture[str
     code = bench_cli.run_bench(_bench_args("--initial=5", "--floor=10", "--quiet"))
     err = capsys.readouterr().err
     assert code == 1
-    assert err == "error: initial must not be below the floor\n"
+    assert err == "dynamodb-counters: error: initial must not be below the floor\n"
     code = bench_cli.run_bench(_bench_args("--lost-answers=0.6", "--throttles=0.6", "--quiet"))
     assert code == 1
-    assert capsys.readouterr().err == "error: fault rates must add up to at most 1\n"
+    assert (
+        capsys.readouterr().err
+        == "dynamodb-counters: error: fault rates must add up to at most 1\n"
+    )
+
+
+def test_bench_refuses_outputs_it_cannot_write_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The endpoint is unreachable: had the bench run first, it would fail on that instead."""
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    for extra in (f"--report={a_file}", f"--json={tmp_path}", f"--json={a_file}/x.json"):
+        code = bench_cli.run_bench(
+            _bench_args("--quiet", "--endpoint-url=http://127.0.0.1:1", extra)
+        )
+        lines = capsys.readouterr().err.splitlines()
+        assert code == 1, extra
+        assert len(lines) == 1 and lines[0].startswith("dynamodb-counters: error: "), lines
+        assert "127.0.0.1:1" not in lines[0]
+    with pytest.raises(SystemExit):
+        _bench_args("--wru-price=nan")
+    with pytest.raises(SystemExit):
+        _bench_args("--rru-price=-1")
 
 
 def test_bench_writes_json_and_report(ddb: DynamoDBLocal, tmp_path: Path) -> None:

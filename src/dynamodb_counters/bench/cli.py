@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,16 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("must be from 0 to 1")
+    return value
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a finite price, 0 or more")
     return value
 
 
@@ -164,10 +175,10 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         help="also run plain boto3 update_item ADD calls; print atomic's throughput ratio",
     )
     out.add_argument(
-        "--wru-price", type=float, default=0.625, help="USD per million write units (0.625)"
+        "--wru-price", type=_price, default=0.625, help="USD per million write units (0.625)"
     )
     out.add_argument(
-        "--rru-price", type=float, default=0.125, help="USD per million read units (0.125)"
+        "--rru-price", type=_price, default=0.125, help="USD per million read units (0.125)"
     )
     out.add_argument("--json", metavar="FILE", default=None, help="write every figure as JSON")
     out.add_argument(
@@ -247,26 +258,32 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _fail(exc: BaseException) -> int:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"error: {message}", file=sys.stderr)
+    print(f"dynamodb-counters: error: {message}", file=sys.stderr)
     return 1
 
 
 def _execute(
     options: BenchOptions, *, json_path: str | None, report_dir: str | None, quiet: bool
 ) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
     from rich.console import Console
 
     from .display import comparison_line, results_table, run_with_progress
 
     console = None if quiet else Console(stderr=True)
     try:
+        # Find out now, not after minutes of work, that the outputs cannot be written.
+        _check_writable(json_path, report_dir)
+    except OSError as exc:
+        return _fail(exc)
+    try:
         results = run_with_progress(options, console=console)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print("dynamodb-counters: error: interrupted", file=sys.stderr)
         return 130
-    except (CounterError, BotoCoreError, ClientError, OSError) as exc:
+    except (CounterError, OSError) as exc:
         return _fail(exc)
+    # BotoCoreError / ClientError (no credentials, no region, endpoint down...) reach the
+    # command's entry point, which describes them the same way for every subcommand.
     try:
         written = _write_outputs(results, json_path=json_path, report_dir=report_dir)
     except OSError as exc:
@@ -282,6 +299,17 @@ def _execute(
         for path in written:
             out.print(f"wrote {path}")
     return 0
+
+
+def _check_writable(json_path: str | None, report_dir: str | None) -> None:
+    folders = [Path(json_path).parent] if json_path else []
+    folders += [Path(report_dir)] if report_dir else []
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"cannot write to {folder}")
+    if json_path and Path(json_path).is_dir():
+        raise IsADirectoryError(f"--json {json_path} is a folder, not a file")
 
 
 def _write_outputs(

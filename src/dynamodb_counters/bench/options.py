@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInput
@@ -37,8 +38,8 @@ class Pricing:
     rru: float = RRU_PRICE
 
     def __post_init__(self) -> None:
-        if self.wru < 0 or self.rru < 0:
-            raise InvalidInput("prices must not be negative")
+        if not all(0 <= p < math.inf for p in (self.wru, self.rru)):
+            raise InvalidInput("prices must be finite and not negative")
 
 
 @dataclass(frozen=True, slots=True)
