@@ -92,7 +92,9 @@ class SetCounter(Strategy):
             ids = old.get(IDS, {}).get("SS", [])
             if call.digest in ids:
                 if old.get(LAST, {}).get("S") == call.nonce:
-                    return call.result(True, None)
+                    # Nobody wrote since this call's own write: the item holds its new value.
+                    mine = old.get(self.layout.value_attribute)
+                    return call.result(True, None if mine is None else to_int(mine["N"]))
                 return call.result(None if call.ambiguous else False, None)
             if len(ids) >= self.capacity:
                 raise CapacityExceeded(
