@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -146,12 +147,25 @@ def test_strategies_json() -> None:
     }  # fmt: skip
 
 
-def test_local_start_serves_and_stops_on_ctrl_c(tmp_path: Any) -> None:
+def java_is_gone(endpoint: str) -> bool:
+    """Nothing answers on the endpoint's port any more (Java was stopped, not orphaned)."""
+    port = int(endpoint.rsplit(":", 1)[1])
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_local_start_serves_and_stops_on_ctrl_c(tmp_path: Any, stop: signal.Signals) -> None:
+    # SIGINT ignored, as for a command started with & by a script: Ctrl-C must still work.
     process = subprocess.Popen(
         [sys.executable, "-m", "dynamodb_counters", "local", "start", "--db-path", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         assert process.stdout is not None
@@ -160,8 +174,9 @@ def test_local_start_serves_and_stops_on_ctrl_c(tmp_path: Any) -> None:
         endpoint = line.split(" at ")[1].split()[0]
         table = new_table_name("cli-local")
         assert run("table", "create", "--endpoint-url", endpoint, "--table", table).returncode == 0
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=30) == 0
+        assert java_is_gone(endpoint)
     finally:
         if process.poll() is None:
             process.kill()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -204,6 +205,20 @@ def cmd_local_start(args: argparse.Namespace) -> int:
     raise CliError("DynamoDB Local stopped unexpectedly")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """For commands that run DynamoDB Local or a bench: Ctrl-C, ``kill`` and a closed terminal
+    all unwind the command, so Java is stopped too, never left behind; also when SIGINT came in
+    ignored (a command started with ``&`` by a non-interactive shell)."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, _interrupt)
+
+
 def cmd_local_install(args: argparse.Namespace) -> int:
     from .local import install
 
@@ -292,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = local_commands.add_parser("start", help="run DynamoDB Local in the foreground")
     p.add_argument("--port", type=int, help="port (default: a free one)")
     p.add_argument("--db-path", help="keep data in this folder (default: in memory)")
-    p.set_defaults(func=cmd_local_start)
+    p.set_defaults(func=cmd_local_start, long_running=True)
     p = local_commands.add_parser("install", help="fetch DynamoDB Local into the cache")
     p.set_defaults(func=cmd_local_install)
 
@@ -307,10 +322,10 @@ def _add_bench_commands(commands: Any) -> None:
         return
     p = commands.add_parser("bench", help="measure the strategies under concurrency and faults")
     bench_cli.add_arguments_bench(p)
-    p.set_defaults(func=bench_cli.run_bench)
+    p.set_defaults(func=bench_cli.run_bench, long_running=True)
     p = commands.add_parser("demo", help="the bench's story preset, with an HTML report")
     bench_cli.add_arguments_demo(p)
-    p.set_defaults(func=bench_cli.run_demo)
+    p.set_defaults(func=bench_cli.run_demo, long_running=True)
 
 
 def _describe(exc: BaseException, args: argparse.Namespace) -> str:
@@ -347,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if getattr(args, "long_running", False):
+        _stop_on_signals()
     try:
         return func(args)
     except KeyboardInterrupt:
