@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -49,34 +50,28 @@ def demo_options(*, seed: int = 7, quiet: bool = False) -> BenchOptions:
     )
 
 
-def _rate(text: str) -> float:
+def _number(text: str, kind: type[float] | type[int], low: float, high: float, rule: str) -> Any:
+    """Parse an option's value as ``kind`` within ``[low, high]`` (NaN never is)."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be from 0 to 1")
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(rule)
     return value
+
+
+def _rate(text: str) -> float:
+    return float(_number(text, float, 0, 1, "must be from 0 to 1"))
 
 
 def _price(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError("must be a finite price, 0 or more")
-    return value
+    return float(_number(text, float, 0, sys.float_info.max, "must be a finite price, 0 or more"))
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+    return int(_number(text, int, 1, math.inf, "must be at least 1"))
 
 
 def _strategies(text: str) -> tuple[str, ...]:
