@@ -76,16 +76,18 @@ def check_within(value: int, floor: int | None, ceiling: int | None, *, what: st
         raise InvalidInput(f"{what} {value} is above the ceiling {ceiling}")
 
 
-def check_positive_int(value: Any, *, what: str, maximum: int | None = None) -> int:
+def check_positive_int(
+    value: Any, *, what: str, maximum: int | None = None, minimum: int = 1
+) -> int:
     checked = check_int(value, what=what)
-    if checked < 1:
-        raise InvalidInput(f"{what} must be at least 1, got {checked}")
+    if checked < minimum:
+        raise InvalidInput(f"{what} must be at least {minimum}, got {checked}")
     if maximum is not None and checked > maximum:
         raise InvalidInput(f"{what} must be at most {maximum}, got {checked}")
     return checked
 
 
-def check_duration(value: Any, *, what: str) -> timedelta:
+def check_duration(value: Any, *, what: str, allow_zero: bool = False) -> timedelta:
     if isinstance(value, bool):
         raise InvalidInput(f"{what} must be a timedelta or seconds, not bool")
     if isinstance(value, int | float):
@@ -97,8 +99,8 @@ def check_duration(value: Any, *, what: str) -> timedelta:
             raise InvalidInput(f"{what} is too long") from None
     if not isinstance(value, timedelta):
         raise InvalidInput(f"{what} must be a timedelta or seconds, not {type(value).__name__}")
-    if value <= timedelta(0):
-        raise InvalidInput(f"{what} must be positive")
+    if value < timedelta(0) or (value == timedelta(0) and not allow_zero):
+        raise InvalidInput(f"{what} must be {'0 or more' if allow_zero else 'positive'}")
     return value
 
 

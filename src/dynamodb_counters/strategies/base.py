@@ -180,19 +180,13 @@ class Strategy:
         self.max_attempts = v.check_positive_int(
             options.get("max_attempts", 32), what="max_attempts", maximum=1000
         )
-        # 0 turns retries / backoff off; checked first so False or 0.0 is not taken for 0.
-        retries = v.check_int(options.get("ambiguity_retries", 3), what="ambiguity_retries")
-        self.ambiguity_retries = (
-            0
-            if retries == 0
-            else v.check_positive_int(retries, what="ambiguity_retries", maximum=100)
+        # 0 turns ambiguity retries / backoff off.
+        self.ambiguity_retries = v.check_positive_int(
+            options.get("ambiguity_retries", 3), what="ambiguity_retries", maximum=100, minimum=0
         )
-        delay = options.get("retry_delay", 0.01)
-        self.retry_delay = (
-            0.0
-            if (delay == 0 and not isinstance(delay, bool)) or delay == timedelta(0)
-            else v.check_duration(delay, what="retry_delay").total_seconds()
-        )
+        self.retry_delay = v.check_duration(
+            options.get("retry_delay", 0.01), what="retry_delay", allow_zero=True
+        ).total_seconds()
         self.key = layout.counter_key(self.counter_name)
         self._configure(options)
 
