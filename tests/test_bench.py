@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import (
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 from conftest import ALL, IDEMPOTENT, THRESHOLDS, new_table_name
 from dynamodb_counters.bench import RAW, Backend, BenchOptions, Mix, run_bench
 from dynamodb_counters.bench import cli as bench_cli
 from dynamodb_counters.bench import metrics as m
 from dynamodb_counters.bench.options import SdkRetry
-from dynamodb_counters.bench.workload import AppRetry, plan_ops
+from dynamodb_counters.bench.workload import AppRetry, BenchAborted, Op, Worker, plan_ops
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
+from dynamodb_counters.results import AddResult
 
 MINIMUM_REQUESTS = {
     "atomic": 1,
@@ -113,10 +123,9 @@ def test_demo_counts_add_up_and_metadata_is_complete(demo: tuple[dict[str, Any],
     for row in _by_name(results).values():
         counts = row["counts"]
         assert counts["operations"] == 400
-        assert counts["attempted"] == (
-            counts["acknowledged"] + counts["rejected"] + counts["errors"] + counts["app_retries"]
-        )
-        assert counts["attempted"] == 400 + counts["duplicate_sends"] + counts["app_retries"]
+        # One attempt per request the application makes; its retries (same id) are inside it.
+        assert counts["attempted"] == counts["acknowledged"] + counts["rejected"] + counts["errors"]
+        assert counts["attempted"] == 400 + counts["duplicate_sends"]
         assert counts["acknowledged"] == (
             counts["applied"] + counts["duplicates"] + counts["unknown"]
         )
@@ -205,7 +214,7 @@ def test_throttles_the_sdk_cannot_absorb_become_errors_or_app_retries(
         assert give_up[name]["requests"]["answered_by_injected_faults"] == 10
         assert give_up[name]["units"]["estimated"]["wru"] == 0
         assert retry[name]["counts"]["app_retries"] == 20
-        assert retry[name]["counts"]["attempted"] == 30
+        assert retry[name]["counts"]["attempted"] == 10
         assert retry[name]["counts"]["errors"] == 10
 
 
@@ -229,7 +238,7 @@ def test_workers_as_processes_lost_answers(ddb: DynamoDBLocal) -> None:
     assert rows["atomic"]["ledger"]["drift"] > 0
     assert rows[RAW]["ledger"]["drift"] > 0
     for row in rows.values():
-        assert row["counts"]["attempted"] == 30 + row["counts"]["app_retries"]
+        assert row["counts"]["attempted"] == 30
 
 
 def test_the_raw_baseline_does_the_same_work(ddb: DynamoDBLocal) -> None:
@@ -402,3 +411,58 @@ def test_update_expressions_are_followed_for_item_sizes() -> None:
     assert m.apply_update(new, "REMOVE #l", {"#l": "_last"}, {}) == {
         k: v for k, v in new.items() if k != "_last"
     }
+
+
+class _Flaky:
+    """An adder whose first ``failures`` calls raise ``error``, each after ``pause`` seconds."""
+
+    def __init__(self, error: BaseException, failures: int, pause: float = 0.0) -> None:
+        self.error, self.failures, self.pause, self.calls = error, failures, pause, 0
+
+    def __call__(self, amount: int, request_id: str | None) -> AddResult:
+        self.calls += 1
+        time.sleep(self.pause)
+        if self.calls <= self.failures:
+            raise self.error
+        return AddResult(True, None, request_id, 1, 0)
+
+
+def test_a_request_and_its_retries_are_one_attempt_with_one_latency() -> None:
+    flaky = _Flaky(ReadTimeoutError(endpoint_url="http://x"), failures=2, pause=0.02)
+    worker = Worker(flaky, idempotent=True, retry=AppRetry("same-id", limit=3))
+    out = worker.run([Op("r1", 5, duplicate=False)])
+    assert flaky.calls == 3
+    assert (out.attempted, out.app_retries, out.acknowledged) == (1, 2, 1)
+    assert len(out.latencies) == 1
+    assert out.latencies[0] >= 0.06  # the retries' time is the request's time
+    assert out.acked == {"r1": 5}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NoCredentialsError(),
+        ParamValidationError(report="bad"),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+    ],
+    ids=["credentials", "parameters", "endpoint"],
+)
+def test_errors_no_retry_can_help_abort_the_run(error: BaseException) -> None:
+    flaky = _Flaky(error, failures=100)
+    worker = Worker(flaky, idempotent=True, retry=AppRetry("same-id", limit=3))
+    with pytest.raises(BenchAborted) as raised:
+        worker.run([Op("r1", 1, duplicate=False), Op("r2", 1, duplicate=False)])
+    assert raised.value.cause is error
+    assert flaky.calls == 1
+    # It crosses a process boundary intact (workers as processes).
+    again = pickle.loads(pickle.dumps(raised.value))
+    assert type(again.cause) is type(error)
+
+
+def test_a_stopped_worker_sends_nothing_more() -> None:
+    stop = threading.Event()
+    flaky = _Flaky(ReadTimeoutError(endpoint_url="http://x"), failures=0)
+    worker = Worker(flaky, idempotent=True, retry=AppRetry("give-up"), tick=stop.set, stop=stop)
+    out = worker.run([Op(f"r{i}", 1, duplicate=False) for i in range(5)])
+    assert flaky.calls == 1
+    assert out.attempted == 1

@@ -19,7 +19,7 @@ from ..errors import CounterError
 from ..faults import FaultPlan
 from ..strategies import STRATEGIES
 from .options import Backend, BenchOptions, Pricing, SdkRetry
-from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, Mix
+from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborted, Mix
 
 DEMO_DIR = "counter-report"
 
@@ -275,6 +275,8 @@ def _execute(
     except KeyboardInterrupt:
         print("dynamodb-counters: error: interrupted", file=sys.stderr)
         return 130
+    except BenchAborted as exc:
+        raise exc.cause from None
     except (CounterError, OSError) as exc:
         return _fail(exc)
     # BotoCoreError / ClientError (no credentials, no region, endpoint down...) reach the

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import platform
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -189,6 +190,8 @@ _progress_queue: Any = None
 def _init_process(progress: Any) -> None:
     global _progress_queue
     _progress_queue = progress
+    # Ctrl-C reaches the whole process group: the parent alone decides, and terminates the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,25 +427,41 @@ class Bench:
         sizes.seed(self.table, store.layout.counter_key(target.counter), dict(target.initial_item))
         meter = RequestMeter(_key_names(store), sizes).attach(self.client)
         barrier = threading.Barrier(options.workers)
+        stop = threading.Event()
 
         def tick() -> None:
             self.advance(index, 1)
 
         def body(worker_index: int) -> WorkerOutcome:
-            worker = Worker(
-                make_adder(target, self.client),
-                idempotent=target.idempotent,
-                retry=options.app_retry,
-                tick=tick,
-            )
-            barrier.wait()
-            return worker.run(plans[worker_index])
+            try:
+                worker = Worker(
+                    make_adder(target, self.client),
+                    idempotent=target.idempotent,
+                    retry=options.app_retry,
+                    tick=tick,
+                    stop=stop,
+                )
+                barrier.wait()
+                return worker.run(plans[worker_index])
+            except BaseException:
+                # One worker failing stops the others: none waits at the barrier for it,
+                # none goes on with its operations.
+                stop.set()
+                barrier.abort()
+                raise
 
         try:
             assert self._injector is not None
             before = dict(self._injector.stats)
-            with ThreadPoolExecutor(options.workers) as pool:
+            pool = ThreadPoolExecutor(options.workers)
+            try:
                 outcomes = list(pool.map(body, range(options.workers)))
+            except BaseException:
+                stop.set()
+                barrier.abort()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
             injected = {k: v - before.get(k, 0) for k, v in self._injector.stats.items()}
         finally:
             meter.detach()
@@ -506,10 +525,11 @@ class Bench:
         options = self.options
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
-        self.prepare_table()
         targets: list[Target] = []
         results: list[dict[str, Any]] = []
+        failed = True
         try:
+            self.prepare_table()
             self.warm_up()
             # One injector for the run (threads): its decisions depend on how many identical
             # requests came before, across targets and rounds, as on one long-lived client.
@@ -521,15 +541,22 @@ class Bench:
                     options.workers, initializer=_init_process, initargs=(self._progress,)
                 )
             for group in _groups(options):
-                indexed = [(i, self.make_target(n)) for i, n in group]
-                targets.extend(t for _, t in indexed)
+                indexed = []
+                for i, name in group:
+                    target = self.make_target(name)
+                    targets.append(target)  # made, so cleaned up whatever happens next
+                    indexed.append((i, target))
                 rounds = COMPARE_ROUNDS if len(indexed) > 1 else 1
                 results.extend(self.run_targets(indexed, rounds=rounds))
+            failed = False
         finally:
             if self._injector is not None:
                 self._injector.detach()
             if self._pool is not None:
-                self._pool.close()
+                if failed:  # workers may be mid-task: waiting for them could last forever
+                    self._pool.terminate()
+                else:
+                    self._pool.close()
                 self._pool.join()
                 self._pool = None
             self.cleanup(targets)

@@ -11,13 +11,24 @@ against (expected = initial + the amounts of the acknowledged distinct request i
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 from ..errors import (
     CapacityExceeded,
@@ -140,8 +151,31 @@ class WorkerOutcome:
         self.finished = max(self.finished, other.finished)
 
 
+class BenchAborted(Exception):
+    """An error no retry can help (no credentials, a bad request, no endpoint): the run
+    stops and the error is reported as is, instead of a table full of failures."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries with its cause
+        return (BenchAborted, (self.cause,))
+
+
+def _fatal(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectTimeoutError):  # a busy endpoint, not a missing one
+        return False
+    return isinstance(
+        exc, NoCredentialsError | NoRegionError | ParamValidationError | EndpointConnectionError
+    )
+
+
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, ContentionError | BotoCoreError):
+    """The outcome is unknown or nothing happened: the application may send it again."""
+    if isinstance(exc, ContentionError | ReadTimeoutError | ConnectTimeoutError):
+        return True
+    if isinstance(exc, ConnectionClosedError):
         return True
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code")) in _RETRYABLE_CODES
@@ -159,6 +193,7 @@ class Worker:
         idempotent: whether to pass request ids.
         retry: the application's retry policy.
         tick: called after each operation (progress bars).
+        stop: when set, the worker stops before its next operation.
     """
 
     def __init__(
@@ -168,8 +203,10 @@ class Worker:
         idempotent: bool,
         retry: AppRetry,
         tick: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._add = add
+        self.stop = stop
         self.idempotent = idempotent
         self.retry = retry
         self.tick = tick
@@ -179,6 +216,8 @@ class Worker:
         out = self.outcome
         out.started = time.perf_counter()
         for op in ops:
+            if self.stop is not None and self.stop.is_set():
+                break
             self._send(op)
             if op.duplicate:
                 out.duplicate_sends += 1
@@ -189,45 +228,55 @@ class Worker:
         return out
 
     def _send(self, op: Op) -> None:
+        """One request as the application sees it: its retries (same id) are part of it, in
+        its latency and not counted as further requests."""
         out = self.outcome
         request_id = op.request_id if self.idempotent else None
+        out.attempted += 1
+        started = time.perf_counter()
+        try:
+            result = self._add_with_retries(op.amount, request_id)
+        except ThresholdExceeded:
+            out.rejected += 1
+            return
+        except CapacityExceeded:
+            out.errors["CapacityExceeded"] += 1
+            return
+        except (CounterError, ClientError, BotoCoreError) as exc:
+            out.errors[_error_name(exc)] += 1
+            return
+        finally:
+            out.latencies.append(time.perf_counter() - started)
+        out.acknowledged += 1
+        out.sdk_retries += result.sdk_retries
+        out.library_requests += result.requests
+        if result.applied is True:
+            out.applied += 1
+        elif result.applied is False:
+            out.duplicates += 1
+        else:
+            out.unknown += 1
+        if result.value is not None:
+            out.values_seen.append(result.value)
+        # The ledger: the request is counted once, whichever send acknowledged it.
+        out.acked[op.request_id] = op.amount
+
+    def _add_with_retries(self, amount: int, request_id: str | None) -> AddResult:
         tries = 0
         while True:
-            out.attempted += 1
-            started = time.perf_counter()
             try:
-                result = self._add(op.amount, request_id)
-            except ThresholdExceeded:
-                out.latencies.append(time.perf_counter() - started)
-                out.rejected += 1
-                return
-            except CapacityExceeded:
-                out.latencies.append(time.perf_counter() - started)
-                out.errors["CapacityExceeded"] += 1
-                return
+                return self._add(amount, request_id)
+            except (ThresholdExceeded, CapacityExceeded):
+                raise
             except (CounterError, ClientError, BotoCoreError) as exc:
-                out.latencies.append(time.perf_counter() - started)
-                if self.retry.policy == "same-id" and tries < self.retry.limit and _retryable(exc):
-                    tries += 1
-                    out.app_retries += 1
-                    continue
-                out.errors[_error_name(exc)] += 1
-                return
-            out.latencies.append(time.perf_counter() - started)
-            out.acknowledged += 1
-            out.sdk_retries += result.sdk_retries
-            out.library_requests += result.requests
-            if result.applied is True:
-                out.applied += 1
-            elif result.applied is False:
-                out.duplicates += 1
-            else:
-                out.unknown += 1
-            if result.value is not None:
-                out.values_seen.append(result.value)
-            # The ledger: the request is counted once, whichever send acknowledged it.
-            out.acked[op.request_id] = op.amount
-            return
+                if _fatal(exc):
+                    raise BenchAborted(exc) from exc
+                if self.retry.policy != "same-id" or tries >= self.retry.limit:
+                    raise
+                if not _retryable(exc):
+                    raise
+                tries += 1
+                self.outcome.app_retries += 1
 
 
 def _error_name(exc: BaseException) -> str:
@@ -239,13 +288,3 @@ def _error_name(exc: BaseException) -> str:
 def expected_value(initial: int, acked: dict[str, int]) -> int:
     """The ledger's value: initial plus each acknowledged request id's amount, once."""
     return initial + sum(acked.values())
-
-
-def worker_summary(outcome: WorkerOutcome) -> dict[str, Any]:
-    """Small, picklable summary used in tests and logs."""
-    return {
-        "attempted": outcome.attempted,
-        "acknowledged": outcome.acknowledged,
-        "rejected": outcome.rejected,
-        "errors": dict(outcome.errors),
-    }
