@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import CounterError
 from ..faults import FaultPlan
 from ..strategies import STRATEGIES
+from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
 from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborted, Mix
 
@@ -170,10 +171,16 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         help="also run plain boto3 update_item ADD calls; print atomic's throughput ratio",
     )
     out.add_argument(
-        "--wru-price", type=_price, default=0.625, help="USD per million write units (0.625)"
+        "--wru-price",
+        type=_price,
+        default=WRU_PRICE,
+        help=f"USD per million write units ({WRU_PRICE})",
     )
     out.add_argument(
-        "--rru-price", type=_price, default=0.125, help="USD per million read units (0.125)"
+        "--rru-price",
+        type=_price,
+        default=RRU_PRICE,
+        help=f"USD per million read units ({RRU_PRICE})",
     )
     out.add_argument("--json", metavar="FILE", default=None, help="write every figure as JSON")
     out.add_argument(

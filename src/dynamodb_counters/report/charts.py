@@ -125,10 +125,10 @@ def latency_chart(results: dict[str, Any]) -> str:
 
 def cost_chart(results: dict[str, Any]) -> str:
     rows = _rows(results)
-    run = results.get("run", {})
-    pricing = run.get("pricing", {})
-    wru_price = float(pricing.get("usd_per_million_wru", 0.625))
-    rru_price = float(pricing.get("usd_per_million_rru", 0.125))
+    pricing = results["run"]["pricing"]
+    # The prices the run was costed at (results["run"]["pricing"]), so the bars add up to it.
+    wru_price = float(pricing["usd_per_million_wru"])
+    rru_price = float(pricing["usd_per_million_rru"])
     names = [_label(r) for r in rows]
     writes = [float(r["units"]["estimated"]["wru_per_op"]) * wru_price for r in rows]
     reads = [float(r["units"]["estimated"]["rru_per_op"]) * rru_price for r in rows]
