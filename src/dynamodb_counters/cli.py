@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from . import __version__
 from .errors import CounterError
+from .local import LOCAL_CREDENTIALS
 from .store import CounterStore
 from .strategies import STRATEGIES
 
@@ -40,7 +41,7 @@ def _make_client(args: argparse.Namespace) -> Any:
         if local:
             # DynamoDB Local takes any credentials and region; don't make users invent them.
             if session.get_credentials() is None:
-                kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
+                kwargs.update(LOCAL_CREDENTIALS)
             if session.region_name is None:
                 kwargs["region_name"] = "us-east-1"
     config = Config(

@@ -43,6 +43,10 @@ JAR = "DynamoDBLocal.jar"
 __all__ = ["DynamoDBLocal", "LocalEngineError", "find_java", "install", "install_dir"]
 
 
+# DynamoDB Local takes any credentials: these, wherever the library talks to one.
+LOCAL_CREDENTIALS: dict[str, Any] = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
 class LocalEngineError(CounterError):
     """DynamoDB Local could not be installed or started; the message says what to do."""
 
@@ -198,8 +202,7 @@ class DynamoDBLocal:
             "dynamodb",
             endpoint_url=self.endpoint_url,
             region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            **LOCAL_CREDENTIALS,
             config=Config(**config) if config else None,
         )
 

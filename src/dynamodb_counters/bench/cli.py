@@ -25,7 +25,7 @@ from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborte
 DEMO_DIR = "counter-report"
 
 
-def demo_options(*, seed: int = 7, quiet: bool = False) -> BenchOptions:
+def demo_options(*, seed: int = 7) -> BenchOptions:
     """The demo's preset: the story of SPEC section 5 in well under a minute.
 
     Every strategy; 4 threads; 5% of answers lost below the SDK's retries (standard mode, 3
@@ -34,7 +34,6 @@ def demo_options(*, seed: int = 7, quiet: bool = False) -> BenchOptions:
     re-sent orders twice (its drift is negative: items vanish from stock); idempotent strategies
     stay exact; no strategy with a floor sells below it.
     """
-    del quiet
     return BenchOptions(
         strategies=tuple(STRATEGIES),
         workers=4,

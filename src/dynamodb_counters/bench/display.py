@@ -15,6 +15,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..report import result_rows
 from .options import BenchOptions
 from .runner import run_bench
 
@@ -92,9 +93,7 @@ def results_table(results: dict[str, Any]) -> Table:
         ("$/M ops", "right"),
     ]:
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    rows = list(results["strategies"])
-    if results.get("baseline"):
-        rows.append(results["baseline"])
+    rows = result_rows(results)
     for row in rows:
         counts, ledger, latency = row["counts"], row["ledger"], row["latency_ms"]
         drift = ledger["drift"]

@@ -69,9 +69,6 @@ class ItemSizes:
     def __init__(self) -> None:
         self._items: dict[str, dict[str, Any]] = {}
 
-    def seed(self, table: str, key: dict[str, Any], item: dict[str, Any]) -> None:
-        self._items[m.key_id(table, key)] = dict(item)
-
     def get(self, table: str, key: dict[str, Any]) -> dict[str, Any]:
         return self._items.get(m.key_id(table, key)) or dict(key)
 

@@ -31,7 +31,9 @@ from botocore.exceptions import ClientError
 
 from .. import STRATEGIES, CounterExists, CounterStore, ThresholdExceeded
 from ..faults import FaultInjector, FaultPlan
+from ..local import LOCAL_CREDENTIALS
 from ..results import AddResult
+from ..store import Counter as StoreCounter
 from . import metrics as m
 from .meter import ItemSizes, MeterTotals, RequestMeter
 from .options import RAW, BenchOptions, SdkRetry
@@ -39,7 +41,6 @@ from .workload import AppRetry, Op, Worker, WorkerOutcome, expected_value, plan_
 
 SCHEMA = "dynamodb-counters/bench-results"
 SCHEMA_VERSION = 1
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 MONITOR_INTERVAL = 0.02
 #: Turns the raw baseline and ``atomic`` take when compared (see :meth:`Bench.run_targets`).
 COMPARE_ROUNDS = 10
@@ -116,18 +117,24 @@ class Target:
     def bounded(self) -> bool:
         return self.floor is not None or self.ceiling is not None
 
+    def counter_on(self, client: Any) -> StoreCounter:
+        """The target's counter through ``client``; the raw baseline's plain item reads,
+        and is deleted, as ``atomic``'s."""
+        strategy = "atomic" if self.name == RAW else self.name
+        return CounterStore(client, self.table).counter(
+            self.counter,
+            strategy=strategy,
+            floor=self.floor,
+            ceiling=self.ceiling,
+            **dict(self.options),
+        )
+
 
 def make_adder(target: Target, client: Any) -> Callable[[int, str | None], AddResult]:
     """``add(amount, request_id)`` for a target, on ``client``."""
     store = CounterStore(client, target.table)
     if target.name != RAW:
-        counter = store.counter(
-            target.counter,
-            strategy=target.name,
-            floor=target.floor,
-            ceiling=target.ceiling,
-            **dict(target.options),
-        )
+        counter = target.counter_on(client)
 
         def add(amount: int, request_id: str | None) -> AddResult:
             return counter.add(amount, request_id=request_id)
@@ -212,7 +219,7 @@ def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dic
     sizes = ItemSizes()
     store = CounterStore(client, target.table)
     key = store.layout.counter_key(target.counter)
-    sizes.seed(target.table, key, dict(target.initial_item))
+    sizes.put(target.table, key, dict(target.initial_item))
     meter = RequestMeter(_key_names(store), sizes).attach(client)
     progress = _progress_queue
     slot = task.slot
@@ -287,10 +294,9 @@ class Bench:
             with contextlib.suppress(ClientError):
                 self.observer.delete_table(TableName=self.table)
             return
-        store = CounterStore(self.observer, self.table)
         for target in targets:
             with contextlib.suppress(Exception):
-                store.counter(target.counter, strategy=_read_as(target)).delete()
+                target.counter_on(self.observer).delete()
 
     def warm_up(self, count: int = 400) -> None:
         """Untimed requests first, so the first target does not pay for a cold engine."""
@@ -340,7 +346,7 @@ class Bench:
             Key=store.layout.counter_key(counter_name),
             ConsistentRead=True,
         ).get("Item", {})
-        return Target(**{**_fields(target), "initial_item": tuple(sorted(item.items()))})
+        return replace(target, initial_item=tuple(sorted(item.items())))
 
     def _create(self, store: CounterStore, target: Target) -> None:
         initial = self.options.initial
@@ -353,13 +359,7 @@ class Bench:
                 },
             )
             return
-        counter = store.counter(
-            target.counter,
-            strategy=target.name,
-            floor=target.floor,
-            ceiling=target.ceiling,
-            **dict(target.options),
-        )
+        counter = target.counter_on(store.client)
         try:
             counter.create(initial)
         except CounterExists:
@@ -424,7 +424,7 @@ class Bench:
         options = self.options
         store = CounterStore(self.observer, self.table)
         sizes = ItemSizes()
-        sizes.seed(self.table, store.layout.counter_key(target.counter), dict(target.initial_item))
+        sizes.put(self.table, store.layout.counter_key(target.counter), dict(target.initial_item))
         meter = RequestMeter(_key_names(store), sizes).attach(self.client)
         barrier = threading.Barrier(options.workers)
         stop = threading.Event()
@@ -589,18 +589,8 @@ def _groups(options: BenchOptions) -> list[list[tuple[int, str]]]:
     return groups
 
 
-def _fields(target: Target) -> dict[str, Any]:
-    return {name: getattr(target, name) for name in Target.__slots__}
-
-
-def _read_as(target: Target) -> str:
-    # The raw baseline's item is a plain counter item: read it as ``atomic`` does.
-    return "atomic" if target.name == RAW else target.name
-
-
 def _read_value(client: Any, target: Target) -> int:
-    store = CounterStore(client, target.table)
-    return store.counter(target.counter, strategy=_read_as(target), **dict(target.options)).value()
+    return target.counter_on(client).value()
 
 
 class _Monitor:

@@ -50,6 +50,14 @@ _CAPTIONS = {
 }
 
 
+def result_rows(results: dict[str, Any], *, baseline: bool = True) -> list[dict[str, Any]]:
+    """A run's rows: every strategy, then the raw boto3 baseline when it ran (and is wanted)."""
+    rows = list(results.get("strategies", []))
+    if baseline and results.get("baseline"):
+        rows.append(results["baseline"])
+    return rows
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value))
 
@@ -63,7 +71,7 @@ def _num(value: Any, digits: int = 1) -> str:
 
 
 def _verdict(results: dict[str, Any]) -> str:
-    rows = list(results.get("strategies", []))
+    rows = result_rows(results, baseline=False)
     exact = [r["name"] for r in rows if r["ledger"]["drift"] == 0]
     drifted = [f"{r['name']} ({r['ledger']['drift']:+d})" for r in rows if r["ledger"]["drift"]]
     crossed = [
@@ -111,9 +119,7 @@ def _table(results: dict[str, Any]) -> str:
         "$/M ops",
         "window",
     ]
-    rows = list(results.get("strategies", []))
-    if results.get("baseline"):
-        rows.append(results["baseline"])
+    rows = result_rows(results)
     out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in headers), "</tr></thead><tbody>"]
     for r in rows:
         c, led, lat = r["counts"], r["ledger"], r["latency_ms"]

@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
+from . import result_rows
+
 EXACT = "#2e7d32"
 DRIFT = "#c62828"
 NEUTRAL = "#1565c0"
@@ -24,13 +26,6 @@ BASELINE = "#9e9e9e"
 MUTED = "#616161"
 
 _ID = re.compile(r'\bid="([^"]+)"')
-
-
-def _rows(results: dict[str, Any], *, baseline: bool = False) -> list[dict[str, Any]]:
-    rows = list(results.get("strategies", []))
-    if baseline and results.get("baseline"):
-        rows.append(results["baseline"])
-    return rows
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -62,7 +57,7 @@ def _figure(rows: int) -> tuple[Any, Any]:
 
 def drift_chart(results: dict[str, Any]) -> str:
     """Final value minus the ledger's expected value, per strategy: 0 is exact."""
-    rows = _rows(results, baseline=True)
+    rows = result_rows(results)
     names = [_label(r) for r in rows]
     drifts = [int(r["ledger"]["drift"]) for r in rows]
     fig, ax = _figure(len(rows))
@@ -89,7 +84,7 @@ def drift_chart(results: dict[str, Any]) -> str:
 
 
 def throughput_chart(results: dict[str, Any]) -> str:
-    rows = _rows(results, baseline=True)
+    rows = result_rows(results)
     names = [_label(r) for r in rows]
     values = [float(r["throughput"]["ops_per_s"]) for r in rows]
     fig, ax = _figure(len(rows))
@@ -105,7 +100,7 @@ def throughput_chart(results: dict[str, Any]) -> str:
 
 
 def latency_chart(results: dict[str, Any]) -> str:
-    rows = _rows(results, baseline=True)
+    rows = result_rows(results)
     names = [_label(r) for r in rows]
     fig, ax = _figure(len(rows) * 2)
     height = 0.27
@@ -124,7 +119,7 @@ def latency_chart(results: dict[str, Any]) -> str:
 
 
 def cost_chart(results: dict[str, Any]) -> str:
-    rows = _rows(results)
+    rows = result_rows(results, baseline=False)
     pricing = results["run"]["pricing"]
     # The prices the run was costed at (results["run"]["pricing"]), so the bars add up to it.
     wru_price = float(pricing["usd_per_million_wru"])
@@ -176,7 +171,7 @@ def _window_seconds(row: dict[str, Any]) -> tuple[float, str]:
 
 
 def window_chart(results: dict[str, Any]) -> str:
-    rows = _rows(results)
+    rows = result_rows(results, baseline=False)
     names = [_label(r) for r in rows]
     spans = [_window_seconds(r) for r in rows]
     fig, ax = _figure(len(rows))
