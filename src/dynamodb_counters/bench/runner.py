@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from typing import Any
 
@@ -627,15 +627,16 @@ def window_of(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """A strategy's idempotency window in numbers (the text is in its capabilities)."""
     if name in (RAW, "atomic", "occ"):
         return {"kind": "none"}
+    given = {**STRATEGIES[name].defaults, **options}
     if name == "occ_history":
-        return {"kind": "ids", "ids": int(options.get("history", 50))}
+        return {"kind": "ids", "ids": int(given["history"])}
     if name == "set":
-        return {"kind": "ids", "ids": int(options.get("capacity", 100)), "refuses_when_full": True}
+        return {"kind": "ids", "ids": int(given["capacity"]), "refuses_when_full": True}
     if name == "transaction":
         return {"kind": "time", "seconds": 600}
     if name == "marker":
-        ttl = options.get("marker_ttl")
-        seconds = ttl.total_seconds() if ttl is not None else 7 * 86400
+        ttl = given["marker_ttl"]
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
         return {"kind": "time", "seconds": seconds}
     if name == "collection":
         return {"kind": "forever"}

@@ -143,6 +143,8 @@ class Strategy:
     capabilities: ClassVar[Capabilities]
     #: Strategy-specific option names accepted by ``CounterStore.counter(...)``.
     own_options: ClassVar[frozenset[str]] = frozenset()
+    #: Values of ``own_options`` when not given.
+    defaults: ClassVar[Mapping[str, Any]] = {}
     #: Options every strategy accepts.
     common_options: ClassVar[frozenset[str]] = frozenset(
         {"max_attempts", "ambiguity_retries", "retry_delay"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,6 +37,7 @@ class MarkerCounter(TransactionCounter):
 
     name = "marker"
     own_options = frozenset({"marker_ttl"})
+    defaults = MappingProxyType({"marker_ttl": timedelta(days=7)})
     capabilities = Capabilities(
         idempotent=True,
         window="while the marker lives (marker_ttl, default 7 days)",
@@ -47,7 +49,7 @@ class MarkerCounter(TransactionCounter):
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         self.marker_ttl = v.check_duration(
-            options.get("marker_ttl", timedelta(days=7)), what="marker_ttl"
+            options.get("marker_ttl", self.defaults["marker_ttl"]), what="marker_ttl"
         )
 
     def _attempt(self, call: AddCall) -> AddResult:

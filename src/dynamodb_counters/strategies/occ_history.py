@@ -14,6 +14,7 @@ is counted again. Each entry adds about 60 bytes to the item, so write units gro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .. import _validate as v
@@ -30,6 +31,7 @@ class OccHistoryCounter(OccCounter):
     name = "occ_history"
     idempotent = True
     own_options = frozenset({"history"})
+    defaults = MappingProxyType({"history": 50})
     capabilities = Capabilities(
         idempotent=True,
         window="the last `history` request ids (default 50)",
@@ -41,7 +43,7 @@ class OccHistoryCounter(OccCounter):
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         self.history = v.check_positive_int(
-            options.get("history", 50), what="history", maximum=5000
+            options.get("history", self.defaults["history"]), what="history", maximum=5000
         )
 
     def _already_counted(self, item: dict[str, Any], call: AddCall) -> AddResult | None:

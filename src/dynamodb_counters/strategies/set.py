@@ -17,6 +17,7 @@ holder). A replay with another amount cannot be told from a duplicate and is rep
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,6 +38,7 @@ class SetCounter(Strategy):
     name = "set"
     idempotent = True
     own_options = frozenset({"capacity"})
+    defaults = MappingProxyType({"capacity": 100})
     capabilities = Capabilities(
         idempotent=True,
         window="while the set holds the id; refuses new ids at `capacity` (default 100)",
@@ -48,7 +50,7 @@ class SetCounter(Strategy):
 
     def _configure(self, options: Mapping[str, Any]) -> None:
         self.capacity = v.check_positive_int(
-            options.get("capacity", 100), what="capacity", maximum=10000
+            options.get("capacity", self.defaults["capacity"]), what="capacity", maximum=10000
         )
 
     def _attempt(self, call: AddCall) -> AddResult:
