@@ -124,8 +124,10 @@ def test_counter_options_are_checked(
 
 
 def test_zero_retry_delay_turns_backoff_off(store: CounterStore) -> None:
-    for zero in (0, 0.0, timedelta(0)):
-        assert store.counter("c", strategy="occ", retry_delay=zero)._strategy.retry_delay == 0.0
+    for i, zero in enumerate((0, 0.0, timedelta(0))):
+        counter = store.counter(f"c{i}", strategy="occ", retry_delay=zero)
+        counter.create()
+        assert counter._current().retry_delay == 0.0
 
 
 @pytest.mark.parametrize("strategy", ALL)

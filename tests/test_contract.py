@@ -163,17 +163,10 @@ def test_missing_counter_raises_counter_not_found(store: CounterStore, strategy:
         counter.value()
     with pytest.raises(CounterNotFound):
         counter.delete()
-    if strategy == "collection":
-        # collection's add does not check that the counter exists (its docstring says so):
-        # the delta is written, and value() still refuses to report a counter that is not there.
-        counter.add(3, request_id="r")
-        with pytest.raises(CounterNotFound):
-            counter.value()
-    else:
-        with pytest.raises(CounterNotFound):
-            counter.add(3, request_id=rid(strategy, "r"))
-        with pytest.raises(CounterNotFound):
-            counter.value()
+    with pytest.raises(CounterNotFound):
+        counter.add(3, request_id=rid(strategy, "r"))
+    with pytest.raises(CounterNotFound):
+        counter.value()
 
 
 @pytest.mark.parametrize("strategy", ALL)

@@ -2,10 +2,11 @@
 model of one counter, per strategy, on DynamoDB Local.
 
 The model knows each strategy's documented semantics: bounds (floor 0, ceiling 12), which request
-ids it remembers and for how long (``occ_history``'s last ``history`` ids, ``set``'s ``capacity``,
-``transaction``'s tokens that outlive the counter for 10 minutes -- longer than the test --,
-``marker``'s markers and ``collection``'s deltas that live until the counter is deleted), what a
-replay with another amount does, and what ``applied`` says. The ``lost`` variants run the same
+ids it remembers and for how long (``occ_history``'s last ``history`` ids, ``set``'s two
+generations of ``capacity`` ids, ``transaction``'s tokens for 10 minutes -- longer than the test
+--, ``marker``'s markers and ``collection``'s deltas that live until the counter is deleted;
+nothing of a deleted counter counts for the one created again), what a replay with another
+amount does, and what ``applied`` says. The ``lost`` variants run the same
 machine while 20% of the answers to writes are lost below botocore's retries: idempotent
 strategies must behave exactly as without faults.
 """
@@ -32,7 +33,6 @@ from hypothesis.stateful import (
 from conftest import ALL, IDEMPOTENT, fresh_client
 from dynamodb_counters import (
     STRATEGIES,
-    CapacityExceeded,
     CounterError,
     CounterExists,
     CounterNotFound,
@@ -59,10 +59,10 @@ class CounterModel:
         self.value = 0
         # Request ids the counter remembers now, with their amounts, oldest first.
         self.known: dict[str, int] = {}
-        # transaction: ClientRequestTokens live 10 minutes, whatever happens to the counter.
+        # transaction: ClientRequestTokens live 10 minutes (scoped to the incarnation).
         self.tokens: dict[str, int] = {}
-        # collection: deltas written while there was no counter item (add does not check).
-        self.orphans: dict[str, int] = {}
+        # set: the previous generation of ids (``known`` is the current one).
+        self.previous: dict[str, int] = {}
 
     def create(self, initial: int) -> type[Exception] | None:
         if self.bounded and not FLOOR <= initial <= CEILING:
@@ -70,47 +70,37 @@ class CounterModel:
         if self.exists:
             return CounterExists
         self.exists = True
-        self.value = initial + sum(self.orphans.values())
-        self.known.update(self.orphans)
-        self.orphans = {}
+        self.value = initial
         return None
 
     def delete(self) -> type[Exception] | None:
-        self.orphans = {}
         if not self.exists:
             return CounterNotFound
         self.exists = False
-        self.known = {}
+        self.known, self.previous, self.tokens = {}, {}, {}
         return None
 
     def add(self, amount: int, request_id: str | None) -> tuple[type[Exception] | None, Any]:
         """(error expected, applied expected)."""
         s = self.strategy
+        if not self.exists:
+            return CounterNotFound, None
         if s == "transaction" and request_id in self.tokens:
             if self.tokens[request_id] != amount:
                 return RequestIdMismatch, None
             return None, None
-        if s == "collection":
-            deltas = self.known if self.exists else self.orphans
-            if request_id in deltas:
-                return (None, False) if deltas[request_id] == amount else (RequestIdMismatch, None)
-            deltas[request_id] = amount  # type: ignore[index]
-            if self.exists:
-                self.value += amount
-            return None, True
-        if not self.exists:
-            return CounterNotFound, None
-        if request_id is not None and request_id in self.known:
+        if request_id is not None and (request_id in self.known or request_id in self.previous):
             if s == "set" or self.known[request_id] == amount:
                 return None, False
             return RequestIdMismatch, None
-        if s == "set" and len(self.known) >= CAPACITY:
-            return CapacityExceeded, None
         new = self.value + amount
-        if (amount < 0 and new < FLOOR) or (amount > 0 and new > CEILING):
+        if self.bounded and ((amount < 0 and new < FLOOR) or (amount > 0 and new > CEILING)):
             return ThresholdExceeded, None
         self.value = new
         if request_id is not None:
+            if s == "set" and len(self.known) >= CAPACITY:
+                # Rotation: the current generation becomes the previous one.
+                self.previous, self.known = self.known, {}
             self.known[request_id] = amount
             if s == "occ_history" and len(self.known) > HISTORY:
                 del self.known[next(iter(self.known))]

@@ -13,10 +13,10 @@ from conftest import new_table_name, scan_all
 from dynamodb_counters import (
     AddResult,
     CallRecord,
-    CapacityExceeded,
     ContentionError,
     CounterNotFound,
     CounterStore,
+    InvalidInput,
     ThresholdExceeded,
 )
 from test_contract import make, run_threads
@@ -152,19 +152,44 @@ def test_occ_history_remembers_exactly_its_last_n_ids(store: CounterStore) -> No
 # -- set --------------------------------------------------------------------------------------
 
 
-def test_set_tells_a_duplicate_from_a_full_set(store: CounterStore) -> None:
+def test_set_rotates_and_keeps_working_forever(store: CounterStore) -> None:
+    """SPEC section 7: a full generation rotates; the window is the last capacity..2 x capacity."""
     counter = make(store, "set", initial=10, capacity=3, floor=0)
     for request_id in ["a", "b", "c"]:
         assert counter.add(-1, request_id=request_id).applied is True
     assert counter.value() == 7
-    # Full: a known id is still a duplicate, not an error...
+    # Full: a known id is still a duplicate...
     assert counter.add(-1, request_id="a").applied is False
-    # ...and a new id is refused honestly.
-    with pytest.raises(CapacityExceeded):
-        counter.add(-1, request_id="d")
-    with pytest.raises(CapacityExceeded):
-        counter.add(1, request_id="e")
-    assert counter.value() == 7
+    # ...and a new id rotates the generations instead of being refused.
+    assert counter.add(-1, request_id="d").applied is True
+    # a, b, c moved to the previous generation: still duplicates.
+    assert [counter.add(-1, request_id=r).applied for r in "abcd"] == [False] * 4
+    assert counter.add(-1, request_id="e").applied is True
+    assert counter.add(-1, request_id="f").applied is True
+    # d, e, f fill the current generation; g rotates again and drops a, b, c.
+    assert counter.add(-1, request_id="g").applied is True
+    assert counter.value() == 3
+    assert [counter.add(-1, request_id=r).applied for r in "defg"] == [False] * 4
+    # a left the window (its generation was dropped): a replay counts again.
+    assert counter.add(-1, request_id="a").applied is True
+    assert counter.value() == 2
+
+
+def test_set_survives_many_more_adds_than_its_capacity(store: CounterStore) -> None:
+    counter = make(store, "set", initial=0)  # the default capacity, 100
+    for i in range(250):
+        assert counter.add(1, request_id=f"r{i}").applied is True
+    assert counter.value() == 250
+    # The last 100..200 ids are remembered.
+    assert counter.add(1, request_id="r249").applied is False
+    assert counter.add(1, request_id="r150").applied is False
+    assert counter.value() == 250
+
+
+def test_set_capacity_that_could_reach_the_item_limit_is_refused(store: CounterStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.counter("s", strategy="set", capacity=5001)
+    store.counter("s", strategy="set", capacity=5000)
 
 
 def test_set_reports_a_reused_id_with_another_amount_as_a_duplicate(store: CounterStore) -> None:
@@ -261,15 +286,16 @@ def test_collection_sums_across_query_pages(client: Any, table: str, store: Coun
     assert [i for i in scan_all(client, table) if i["pk"]["S"] == "c"] == []
 
 
-def test_collection_add_does_not_check_the_counter_exists(
+def test_collection_add_refuses_a_missing_counter(
     client: Any, table: str, store: CounterStore
 ) -> None:
+    """SPEC section 7 (issue case 5): never acknowledge a change that create() would drop."""
     ghost = store.counter("ghost", strategy="collection")
-    assert ghost.add(2, request_id="r").applied is True
     with pytest.raises(CounterNotFound):
-        ghost.value()
-    (item,) = scan_all(client, table)
-    assert item["sk"]["S"].startswith("delta#")
+        ghost.add(2, request_id="r")
+    assert scan_all(client, table) == []
+    ghost.create()
+    assert ghost.value() == 0
 
 
 # -- transaction ------------------------------------------------------------------------------

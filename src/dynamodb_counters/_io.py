@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,6 +32,8 @@ _CAPACITY_OPS = frozenset(
         "Query",
         "BatchWriteItem",
         "TransactWriteItems",
+        "BatchGetItem",
+        "Scan",
     }
 )
 
@@ -46,7 +49,31 @@ _METHODS = {
     "CreateTable": "create_table",
     "DescribeTimeToLive": "describe_time_to_live",
     "UpdateTimeToLive": "update_time_to_live",
+    "BatchGetItem": "batch_get_item",
+    "Scan": "scan",
 }
+
+# Failures botocore met and retried during the current call (this thread or task only).
+_RETRIED: ContextVar[list[BaseException] | None] = ContextVar("dynamodb_counters_retried")
+_CAPTURE_ID = "dynamodb-counters-capture-retried"
+
+
+def _capture_retried(
+    response: Any = None, caught_exception: Any = None, operation: Any = None, **_: Any
+) -> None:
+    """botocore ``needs-retry`` handler: remember what failed, so that a re-send's caller can
+    tell a throttle (never applied) from a lost answer (maybe applied), and re-raise the
+    original error when it must. Decides nothing (returns None)."""
+    seen = _RETRIED.get(None)
+    if seen is None:
+        return
+    if caught_exception is not None:
+        seen.append(caught_exception)
+        return
+    parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
+    if isinstance(parsed, dict) and parsed.get("Error"):
+        name = getattr(operation, "name", "DynamoDB")
+        seen.append(ClientError(cast(Any, parsed), name))
 
 
 def error_code(exc: BaseException) -> str:
@@ -73,6 +100,10 @@ class DynamoIO:
         self.table_name = table_name
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:
+            # First, so it sees every attempt before botocore's retry handler answers.
+            events.register_first("needs-retry.dynamodb", _capture_retried, unique_id=_CAPTURE_ID)
 
     def add_listener(self, listener: Listener) -> None:
         with self._lock:
@@ -89,14 +120,20 @@ class DynamoIO:
         *,
         counter: str | None = None,
         strategy: str | None = None,
+        retried: list[BaseException] | None = None,
     ) -> dict[str, Any]:
-        """Send one request; returns botocore's parsed answer, raises what botocore raises."""
+        """Send one request; returns botocore's parsed answer, raises what botocore raises.
+
+        ``retried``, when given, receives the failures botocore met during the call, in order
+        (the last may be the one raised).
+        """
         if operation in _CAPACITY_OPS:
             params = {**params, "ReturnConsumedCapacity": "INDEXES"}
         method = getattr(self.client, _METHODS[operation])
         started = time.perf_counter()
         answer: dict[str, Any] | None = None
         failure: BaseException | None = None
+        token = _RETRIED.set(retried if retried is not None else None)
         try:
             answer = method(**params)
             return answer
@@ -112,6 +149,7 @@ class DynamoIO:
             failure = exc
             raise
         finally:
+            _RETRIED.reset(token)
             listeners = self._listeners
             if listeners:
                 seen: dict[str, Any] = answer if answer is not None else {}

@@ -11,11 +11,19 @@ a delta (``collection``) ``<name>``                ``"delta#" + digest(request i
 =====================  ==========================  ===========================================
 
 Table with a partition key only (``sort_key=None``): the counter is ``<name>``, a marker is
-``<name> + "#marker#" + digest``; ``collection`` needs a sort key.
+``<name> + "#marker#" + digest``; ``collection`` needs a sort key. So that a counter name can
+never be the key of another counter's marker, names containing a reserved infix (``"#marker#"``,
+``"#delta#"``, ``"#shard#"``) are refused in such a table.
 
-``digest`` is the first 32 hex digits of SHA-256 over the table, the counter name and the request
-id, so a request id is scoped to its counter (SPEC section 3), has a fixed length whatever the
-caller's id, and fits DynamoDB's 36-character ClientRequestToken without truncation.
+``digest`` is the first 32 hex digits of SHA-256 over the table, the counter name, the counter's
+incarnation and the request id: a request id is scoped to its counter *and* to this life of the
+counter (an old id is a new request after ``delete()`` and ``create()``), has a fixed length
+whatever the caller's id, and fits DynamoDB's 36-character ClientRequestToken without
+truncation. Counters created by the first release have no incarnation; their digests leave it
+out, exactly as that release computed them, so their markers and deltas keep counting.
+
+Attributes the library writes (besides the user's key, value and TTL attributes) are listed in
+:data:`RESERVED_ATTRIBUTES`; the store refuses a key, value or TTL attribute named like one.
 """
 
 from __future__ import annotations
@@ -26,6 +34,48 @@ from typing import Any
 
 MARKER_PREFIX = "marker#"
 DELTA_PREFIX = "delta#"
+SHARD_PREFIX = "shard#"
+SIDE_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, SHARD_PREFIX)
+#: In a partition-key-only table a side item's key is ``<name>#<prefix><digest>``.
+RESERVED_INFIXES = tuple("#" + prefix for prefix in SIDE_PREFIXES)
+
+# Bookkeeping attributes of the counter item.
+CREATED_BY = "_created_by"  # nonce of the create() call (a re-sent create knows its own item)
+DEFINITION = "_def"  # the stored definition (JSON), SPEC section 7
+INCARNATION = "_inc"  # random id of this life of the counter; on side items too
+FOLDS = "_folds"  # compactions so far (collection): value() detects a fold under its reads
+TAG = "_tag"  # occ entity tag
+HISTORY = "_hist"  # occ_history: recent request ids
+SEQUENCE = "_seq"  # occ_history: writes so far (tells whether a history still covers an id)
+IDS = "_ids"  # set: current generation of request ids
+PREVIOUS_IDS = "_prev"  # set: previous generation
+GENERATION = "_gen"  # set: rotations so far
+LAST = "_last"  # set: nonce of the last call that wrote the item
+# Attributes of side items (markers, deltas).
+REQUEST_ID = "request_id"
+AMOUNT = "amount"
+CALL = "call"
+CREATED = "created"
+
+RESERVED_ATTRIBUTES = frozenset(
+    {
+        CREATED_BY,
+        DEFINITION,
+        INCARNATION,
+        FOLDS,
+        TAG,
+        HISTORY,
+        SEQUENCE,
+        IDS,
+        PREVIOUS_IDS,
+        GENERATION,
+        LAST,
+        REQUEST_ID,
+        AMOUNT,
+        CALL,
+        CREATED,
+    }
+)
 
 
 def _s(value: str) -> dict[str, str]:
@@ -41,9 +91,12 @@ class Layout:
     counter_sort_value: str
     ttl_attribute: str
 
-    def digest(self, name: str, request_id: str) -> str:
+    def digest(self, name: str, request_id: str, incarnation: str | None = None) -> str:
         h = hashlib.sha256()
-        for part in (self.table, name, request_id):
+        parts = [self.table, name, request_id]
+        if incarnation is not None:
+            parts.insert(2, incarnation)
+        for part in parts:
             data = part.encode("utf-8")
             # Length-prefix each part so ("ab", "c") and ("a", "bc") never collide.
             h.update(len(data).to_bytes(4, "big"))
@@ -57,7 +110,13 @@ class Layout:
         return key
 
     def side_key(self, name: str, prefix: str, digest: str) -> dict[str, Any]:
-        """Key of an item a strategy keeps beside the counter (marker, delta)."""
+        """Key of an item a strategy keeps beside the counter (marker, delta, shard)."""
         if self.sort_key is None:
             return {self.partition_key: _s(f"{name}#{prefix}{digest}")}
         return {self.partition_key: _s(name), self.sort_key: _s(prefix + digest)}
+
+    def reserved_infix_in(self, name: str) -> str | None:
+        """The reserved infix a counter name contains, where it could collide with a side key."""
+        if self.sort_key is not None:
+            return None
+        return next((infix for infix in RESERVED_INFIXES if infix in name), None)

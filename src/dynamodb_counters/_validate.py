@@ -33,11 +33,13 @@ def check_int(value: Any, *, what: str, nonzero: bool = False) -> int:
     # bool is an int subclass, but True as an amount is always a bug.
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{what} must be an int, not {type(value).__name__}")
-    if nonzero and value == 0:
+    # An int subclass may print or compare otherwise than its value: use the plain int.
+    plain: int = int.__int__(value)
+    if nonzero and plain == 0:
         raise InvalidInput(f"{what} must not be zero")
-    if abs(value) > MAX_ABS_NUMBER:
+    if abs(plain) > MAX_ABS_NUMBER:
         raise InvalidInput(f"{what} has more than 38 digits, DynamoDB's limit for numbers")
-    return value
+    return plain
 
 
 def check_amount(amount: Any) -> int:

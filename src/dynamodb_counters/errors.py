@@ -10,7 +10,8 @@ Every error the library raises on purpose derives from :class:`CounterError`::
     ├── NotSupported           an option or argument the strategy cannot honour
     ├── RequestIdMismatch      a known request id reused with another amount
     ├── ContentionError        optimistic retries (or transaction conflicts) exhausted
-    ├── CapacityExceeded       a ``set`` counter holds as many request ids as it may
+    ├── CapacityExceeded       no room left on an item (a ``set`` at DynamoDB's item limit)
+    ├── DefinitionMismatch     a handle's strategy, bounds or window differ from the stored ones
     └── InvalidInput           bad names, amounts, ids or options (also a ValueError)
 
 botocore errors that are not one of these cases (throttling after the SDK gave up, timeouts,
@@ -25,6 +26,7 @@ __all__ = [
     "CounterError",
     "CounterExists",
     "CounterNotFound",
+    "DefinitionMismatch",
     "InvalidInput",
     "NotSupported",
     "RequestIdMismatch",
@@ -73,7 +75,19 @@ class ContentionError(CounterError):
 
 
 class CapacityExceeded(CounterError):
-    """A ``set`` counter already holds ``capacity`` request ids and refuses new ones."""
+    """The store cannot make room on an item (e.g. a ``set`` item at DynamoDB's 400 KB limit)."""
+
+
+class DefinitionMismatch(CounterError):
+    """A handle states a strategy, bound or window option other than the counter's stored one.
+
+    Raised on the handle's first operation (reads included), before anything is written.
+    ``stored`` is the counter's :class:`~dynamodb_counters.CounterDefinition`.
+    """
+
+    def __init__(self, message: str, *, stored: object = None) -> None:
+        super().__init__(message)
+        self.stored = stored
 
 
 class InvalidInput(CounterError, ValueError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 
@@ -53,3 +55,24 @@ class CallRecord:
     consumed_capacity: Any
     error_code: str | None
     params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDefinition:
+    """What a counter is, as stored on its item by ``create()`` (SPEC section 7).
+
+    Attributes:
+        strategy: the strategy id, e.g. ``"marker"``.
+        floor: the inclusive lower bound, or None.
+        ceiling: the inclusive upper bound, or None.
+        options: the strategy's window options with their values (``history``, ``capacity``,
+            ``marker_ttl`` as a timedelta, ``shards``); read-only.
+        stored: False for a counter item that carries no definition (written by other code or
+            by the first release): then the handle's own arguments apply.
+    """
+
+    strategy: str
+    floor: int | None
+    ceiling: int | None
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    stored: bool = True

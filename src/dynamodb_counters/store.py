@@ -3,52 +3,138 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from . import _validate as v
+from ._definition import UNSET, Known, Requested, known_from_item
 from ._io import DynamoIO, Listener, error_code
-from ._keys import Layout
-from .errors import InvalidInput, NotSupported, TableNotFound
-from .results import AddResult
+from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
+from .errors import (
+    ContentionError,
+    CounterNotFound,
+    InvalidInput,
+    NotSupported,
+    TableNotFound,
+)
+from .results import AddResult, CounterDefinition
 from .strategies import STRATEGIES, CollectionCounter, Strategy
+from .strategies.base import Reincarnated
+
+_T = TypeVar("_T")
+# Deletions and re-creations one operation follows before giving up.
+_REINCARNATIONS = 8
+# Option names that belong to one strategy's window, and the strategy.
+_WINDOW_OWNERS = {option: cls for cls in STRATEGIES.values() for option in cls.own_options}
 
 DEFAULT_COUNTER_SORT_VALUE = "#counter"
 
 
 class Counter:
-    """One counter, kept by one strategy. Get it from :meth:`CounterStore.counter`."""
+    """One counter. Get it from :meth:`CounterStore.counter`; the handle makes no request until
+    its first operation.
 
-    def __init__(self, strategy: Strategy) -> None:
-        self._strategy = strategy
+    On its first operation the handle meets the counter's stored definition (SPEC section 7):
+    what the caller stated explicitly (strategy, bounds, window options) must equal what
+    ``create()`` stored, else :class:`DefinitionMismatch`, before anything is written; what the
+    caller left out is taken from the store. The store remembers each counter's definition and
+    incarnation after one read; every write carries the incarnation in its condition, so a
+    handle learns that the counter was deleted and created again from the item its next failed
+    write returns (and a read from the item it reads), at no extra request.
+    """
+
+    def __init__(self, store: CounterStore, name: str, requested: Requested, retry: dict[str, Any]):
+        self._store = store
+        self._name = name
+        self._requested = requested
+        self._retry = retry
+        self._strategy: Strategy | None = None
 
     @property
     def name(self) -> str:
-        return self._strategy.counter_name
+        return self._name
 
     @property
     def strategy(self) -> str:
-        """The strategy id, e.g. ``"marker"``."""
-        return self._strategy.name
+        """The strategy id, e.g. ``"marker"`` (the stored one; may read the counter once)."""
+        if self._requested.strategy is not UNSET:
+            return str(self._requested.strategy)
+        return self.definition.strategy
 
     @property
     def floor(self) -> int | None:
-        return self._strategy.floor
+        """The inclusive lower bound (the stored one; may read the counter once)."""
+        return self.definition.floor
 
     @property
     def ceiling(self) -> int | None:
-        return self._strategy.ceiling
+        """The inclusive upper bound (the stored one; may read the counter once)."""
+        return self.definition.ceiling
+
+    @property
+    def definition(self) -> CounterDefinition:
+        """The counter's :class:`CounterDefinition` (read once from the counter item).
+
+        Raises:
+            CounterNotFound: the counter does not exist.
+            DefinitionMismatch: this handle states another strategy, bound or window option.
+        """
+        return self._run(lambda s: s.definition)
+
+    # -- resolution ---------------------------------------------------------------------------
+
+    def _build(self, definition: CounterDefinition, incarnation: str | None) -> Strategy:
+        return self._store._build(self._name, definition, incarnation, self._retry)
+
+    def _adopt(self, known: Known) -> Strategy:
+        current = self._strategy
+        if current is not None and current.incarnation == known.incarnation:
+            return current
+        if known.definition is None:
+            definition = self._requested.for_item_without_definition()
+        else:
+            self._requested.check(self._name, known.definition)
+            definition = known.definition
+        self._strategy = self._build(definition, known.incarnation)
+        return self._strategy
+
+    def _current(self) -> Strategy:
+        known = self._store._known.get(self._name)
+        if known is None:
+            known = self._store._read_known(self._name)
+        return self._adopt(known)
+
+    def _run(self, operation: Callable[[Strategy], _T]) -> _T:
+        for _ in range(_REINCARNATIONS):
+            strategy = self._current()
+            try:
+                return operation(strategy)
+            except Reincarnated as news:
+                self._store._learn(self._name, news.item)
+            except CounterNotFound:
+                self._store._forget(self._name)
+                raise
+        raise ContentionError(
+            f"counter {self._name!r} was deleted and created again {_REINCARNATIONS} times "
+            "during one operation"
+        )
+
+    # -- operations ---------------------------------------------------------------------------
 
     def create(self, initial: int = 0) -> None:
-        """Create the counter with ``initial`` as its value.
+        """Create the counter with ``initial`` as its value, storing its definition.
 
         Raises:
             CounterExists: the counter's item is already there.
             InvalidInput: ``initial`` is not an int or lies outside floor..ceiling.
         """
-        self._strategy.create(initial)
+        strategy = self._build(self._requested.for_item_without_definition(), None)
+        incarnation = strategy.create(initial)
+        self._strategy = strategy
+        self._store._known[self._name] = Known(strategy.definition, incarnation)
 
     def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         """Add ``amount`` (an int, positive or negative, not zero).
@@ -64,14 +150,18 @@ class Counter:
 
         Raises:
             ThresholdExceeded: the add would cross the floor or ceiling; nothing changed.
-            CounterNotFound: the counter does not exist (not checked by ``collection``).
+            CounterNotFound: the counter does not exist.
+            DefinitionMismatch: this handle states another definition than the stored one.
             NotSupported: a request id on a non-idempotent strategy.
             RequestIdMismatch: the id was counted with another amount (where detectable).
-            CapacityExceeded: a ``set`` counter is full.
+            CapacityExceeded: the counter's item cannot grow.
             ContentionError: optimistic retries or transaction conflicts exhausted.
             InvalidInput: a bad amount or request id.
         """
-        return self._strategy.add(amount, request_id=request_id)
+        amount = v.check_amount(amount)
+        if request_id is not None:
+            request_id = v.check_request_id(request_id)
+        return self._run(lambda s: s.add(amount, request_id=request_id))
 
     def value(self) -> int:
         """The current value, read strongly consistently.
@@ -79,25 +169,47 @@ class Counter:
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        return self._strategy.value()
+        return self._run(lambda s: s.value())
 
     def delete(self) -> None:
         """Delete the counter and what its strategy keeps beside it (see each strategy).
 
+        Nothing that belongs to a counter created under the same name after this began is
+        removed.
+
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        self._strategy.delete()
+        try:
+            self._run(lambda s: s.delete())
+        finally:
+            self._store._forget(self._name)
 
     def inspect(self) -> dict[str, Any]:
-        """What is stored for this counter: its value, its item (bookkeeping attributes
-        included, as plain Python values) and, in a table with a sort key, how many markers
-        and deltas it has.
+        """What is stored for this counter: its value, its definition, its item (bookkeeping
+        attributes included, as plain Python values) and, in a table with a sort key, how many
+        markers and deltas it has.
 
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        return self._strategy.inspect()
+
+        def look(strategy: Strategy) -> dict[str, Any]:
+            info = strategy.inspect()
+            d = strategy.definition
+            info["definition"] = {
+                "strategy": d.strategy,
+                "floor": d.floor,
+                "ceiling": d.ceiling,
+                "options": {
+                    k: x.total_seconds() if isinstance(x, timedelta) else x
+                    for k, x in d.options.items()
+                },
+                "stored": d.stored,
+            }
+            return info
+
+        return self._run(look)
 
     def compact(self, *, older_than: float | timedelta = 0) -> int:
         """``collection`` only: fold delta items older than ``older_than`` into the counter item.
@@ -109,15 +221,22 @@ class Counter:
             NotSupported: the strategy keeps no deltas.
             CounterNotFound: the counter does not exist.
         """
-        strategy = self._strategy
-        if not isinstance(strategy, CollectionCounter):
-            raise NotSupported(f"strategy {strategy.name!r} keeps no deltas to compact")
+        stated = self._requested.strategy
+        if stated is not UNSET and stated != CollectionCounter.name:
+            raise NotSupported(f"strategy {stated!r} keeps no deltas to compact")
         zero = older_than == 0 or older_than == timedelta(0)
         age = timedelta(0) if zero else v.check_duration(older_than, what="older_than")
-        return strategy.compact(older_than=age)
+
+        def fold(strategy: Strategy) -> int:
+            if not isinstance(strategy, CollectionCounter):
+                raise NotSupported(f"strategy {strategy.name!r} keeps no deltas to compact")
+            return strategy.compact(older_than=age)
+
+        return self._run(fold)
 
     def __repr__(self) -> str:
-        return f"Counter({self.name!r}, strategy={self.strategy!r})"
+        stated = self._requested.strategy
+        return f"Counter({self.name!r}, strategy={'(stored)' if stated is UNSET else stated!r})"
 
 
 class CounterStore:
@@ -161,7 +280,29 @@ class CounterStore:
         if value_attribute in (partition_key, sort_key):
             raise InvalidInput("value_attribute must not be a key attribute")
         v.check_name(counter_sort_value, what="counter_sort_value")
+        if counter_sort_value.startswith(SIDE_PREFIXES):
+            raise InvalidInput(
+                f"counter_sort_value {counter_sort_value!r} starts like the sort keys of side "
+                f"items ({', '.join(SIDE_PREFIXES)})"
+            )
         v.check_attribute_name(ttl_attribute, what="ttl_attribute")
+        if ttl_attribute in (partition_key, sort_key, value_attribute):
+            raise InvalidInput(
+                "ttl_attribute must differ from the key and value attributes: DynamoDB would "
+                "delete counters whose value reads as an expired timestamp"
+            )
+        # Every attribute the library writes must stay apart from the user's own names.
+        for what, attribute in (
+            ("partition_key", partition_key),
+            ("sort_key", sort_key),
+            ("value_attribute", value_attribute),
+            ("ttl_attribute", ttl_attribute),
+        ):
+            if attribute in RESERVED_ATTRIBUTES:
+                raise InvalidInput(
+                    f"{what} {attribute!r} is an attribute the library writes itself; "
+                    f"choose another (reserved: {', '.join(sorted(RESERVED_ATTRIBUTES))})"
+                )
         self.client = client
         self.table_name = table_name
         self.layout = Layout(
@@ -173,6 +314,8 @@ class CounterStore:
             ttl_attribute=ttl_attribute,
         )
         self._io = DynamoIO(client, table_name)
+        # name -> definition and incarnation, learned from reads and failed writes.
+        self._known: dict[str, Known] = {}
         if on_call is not None:
             self._io.add_listener(on_call)
 
@@ -187,42 +330,189 @@ class CounterStore:
         self,
         name: str,
         *,
-        strategy: str = "atomic",
-        floor: int | None = None,
-        ceiling: int | None = None,
+        strategy: str = UNSET,
+        floor: int | None = UNSET,
+        ceiling: int | None = UNSET,
         **options: Any,
     ) -> Counter:
-        """A handle on the counter ``name`` kept with ``strategy``; makes no request.
+        """A handle on the counter ``name``; makes no request.
+
+        Whatever is not stated is taken from the counter's stored definition on the handle's
+        first operation; what is stated must equal it (else :class:`DefinitionMismatch`). For
+        ``create()``, and for an item without a stored definition, unstated values default to
+        ``strategy="atomic"``, no bounds and each strategy's default window.
 
         Args:
             name: the counter's name (1 to 1024 UTF-8 bytes): its item's partition key value.
             strategy: one of :data:`dynamodb_counters.STRATEGIES`.
             floor, ceiling: inclusive bounds enforced at write time (not for ``collection``).
-            **options: strategy options: ``history`` (occ_history), ``capacity`` (set),
-                ``marker_ttl`` (marker); for all: ``max_attempts`` (collisions before
-                ContentionError, default 32), ``ambiguity_retries`` (re-tries of an idempotent
-                add whose outcome is unknown, default 3), ``retry_delay`` (backoff base,
-                seconds or timedelta, default 0.01; 0 disables backoff).
+            **options: window options, stored with the counter: ``history`` (occ_history),
+                ``capacity`` (set), ``marker_ttl`` (marker); retry options, the caller's own:
+                ``max_attempts`` (collisions before ContentionError, default 32),
+                ``ambiguity_retries`` (re-tries of an idempotent add whose outcome is unknown,
+                default 3), ``retry_delay`` (backoff base, seconds or timedelta, default 0.01;
+                0 disables backoff).
 
         Raises:
             InvalidInput: bad name, bounds, unknown strategy or option.
             NotSupported: bounds on ``collection``; ``collection`` without a sort key.
         """
-        if not isinstance(strategy, str) or strategy not in STRATEGIES:
+        if strategy is not UNSET and (not isinstance(strategy, str) or strategy not in STRATEGIES):
             raise InvalidInput(
                 f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
             )
-        cls = STRATEGIES[strategy]
-        return Counter(
-            cls(
-                io=self._io,
-                layout=self.layout,
-                name=name,
-                floor=floor,
-                ceiling=ceiling,
-                options=options,
+        retry = {k: options.pop(k) for k in list(options) if k in Strategy.common_options}
+        unknown = sorted(k for k in options if k not in _WINDOW_OWNERS)
+        if unknown:
+            allowed = sorted({*_WINDOW_OWNERS, *Strategy.common_options})
+            raise InvalidInput(
+                f"unknown option(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})"
             )
+        window: dict[str, Any] = {}
+        for option, value in options.items():
+            owner = _WINDOW_OWNERS[option]
+            if strategy is not UNSET and owner is not STRATEGIES[strategy]:
+                raise InvalidInput(
+                    f"unknown option(s) for strategy {strategy!r}: {option} "
+                    f"(allowed: {', '.join(sorted(STRATEGIES[strategy].own_options))})"
+                )
+            window[option] = owner.check_window({option: value})[option]
+        requested = Requested(
+            strategy=strategy,
+            floor=floor if floor is UNSET else v.check_optional_bound(floor, what="floor"),
+            ceiling=ceiling
+            if ceiling is UNSET
+            else v.check_optional_bound(ceiling, what="ceiling"),
+            window=window,
         )
+        # Validate everything now (name, bounds, retry options, what the strategy supports):
+        # the handle built for create() checks all of it without a request.
+        probe = self._build(name, requested.for_item_without_definition(), None, retry)
+        return Counter(self, probe.counter_name, requested, retry)
+
+    # -- what the store knows of its counters -------------------------------------------------
+
+    def _build(
+        self,
+        name: str,
+        definition: CounterDefinition,
+        incarnation: str | None,
+        retry: Mapping[str, Any],
+    ) -> Strategy:
+        cls = STRATEGIES[definition.strategy]
+        return cls(
+            io=self._io,
+            layout=self.layout,
+            name=name,
+            floor=definition.floor,
+            ceiling=definition.ceiling,
+            options={**definition.options, **retry},
+            incarnation=incarnation,
+        )
+
+    def _read_known(self, name: str) -> Known:
+        answer = self._io.call(
+            "GetItem",
+            {
+                "TableName": self.table_name,
+                "Key": self.layout.counter_key(name),
+                "ConsistentRead": True,
+            },
+            counter=name,
+        )
+        item = answer.get("Item")
+        if item is None:
+            raise CounterNotFound(f"counter {name!r} does not exist")
+        return self._learn(name, item)
+
+    def _learn(self, name: str, item: Mapping[str, Any]) -> Known:
+        known = known_from_item(item)
+        self._known[name] = known
+        return known
+
+    def _forget(self, name: str) -> None:
+        self._known.pop(name, None)
+
+    def counters(self) -> Iterator[str]:
+        """The names of the counters in the table, page by page (a Scan; no side items).
+
+        In a table with a sort key a counter is an item whose sort key is the counter sort
+        value; in a partition-key-only table, an item whose key has no reserved infix.
+        """
+        layout = self.layout
+        names = {"#pk": layout.partition_key}
+        values: dict[str, Any] = {}
+        if layout.sort_key is not None:
+            names["#sk"] = layout.sort_key
+            values[":counter"] = {"S": layout.counter_sort_value}
+            condition = "#sk = :counter"
+        else:
+            clauses = []
+            for i, infix in enumerate(RESERVED_INFIXES):
+                values[f":infix{i}"] = {"S": infix}
+                clauses.append(f"NOT contains(#pk, :infix{i})")
+            condition = " AND ".join(clauses)
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ProjectionExpression": "#pk",
+            "FilterExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        while True:
+            answer = self._io.call("Scan", params)
+            for item in answer.get("Items", []):
+                yield str(item[layout.partition_key]["S"])
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return
+            params = {**params, "ExclusiveStartKey": last}
+
+    def values(self, names: Iterable[str]) -> dict[str, int]:
+        """``{name: value}`` for many counters, strongly consistent, in few requests.
+
+        Counter items are read with BatchGetItem (100 a request, unprocessed keys retried);
+        a strategy whose value is not on the counter item alone (``collection``) reads its
+        own. Names of counters that do not exist are left out of the result.
+
+        Raises:
+            InvalidInput: a bad name.
+            DefinitionMismatch: never (no handle states a definition here).
+        """
+        wanted = list(dict.fromkeys(v.check_name(name) for name in names))
+        items = self._batch_get(wanted)
+        result: dict[str, int] = {}
+        for name in wanted:
+            item = items.get(name)
+            if item is None:
+                continue
+            known = self._learn(name, item)
+            handle = self.counter(name)
+            strategy = handle._adopt(known)
+            if isinstance(strategy, CollectionCounter):
+                try:
+                    result[name] = handle.value()
+                except CounterNotFound:
+                    continue
+            else:
+                result[name] = strategy._value_of(item)
+        return result
+
+    def _batch_get(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        pk = self.layout.partition_key
+        for start in range(0, len(names), 100):
+            keys = [self.layout.counter_key(name) for name in names[start : start + 100]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(1, 50):
+                answer = self._io.call("BatchGetItem", {"RequestItems": request})
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found[item[pk]["S"]] = dict(item)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.5, 0.01 * 2**attempt))
+        return found
 
     def ensure_table(self, *, wait_seconds: float = 120.0) -> None:
         """Create the table if absent (on-demand, TTL on), wait until ACTIVE. Idempotent.

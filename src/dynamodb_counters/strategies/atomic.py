@@ -2,9 +2,10 @@
 
 A bound is a ConditionExpression on the value before the add, so it holds under any
 concurrency. On a lost answer botocore re-sends the same ``ADD`` and the server applies it
-again: the counter **over-counts** by one amount for each lost answer (or, when the re-send
-meets the bound, reports ``ThresholdExceeded`` for an add that did land). Use it where an
-occasional double count is acceptable, or where the SDK's retries are off.
+again: the counter **over-counts** by one amount for each lost answer. When such a re-send
+meets the bound, the first send may have landed: the add re-raises the original error (outcome
+unknown) rather than ``ThresholdExceeded``. The library itself never re-sends an ambiguous add.
+Use it where an occasional double count is acceptable, or where the SDK's retries are off.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class AtomicCounter(Strategy):
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise self._failed_write(response_of(exc).get("Item"), call.amount) from exc
+                raise self._failed_write(response_of(exc).get("Item"), call, exc) from exc
             raise
         new = answer.get("Attributes", {}).get(self.layout.value_attribute)
         return call.result(True, None if new is None else to_int(new["N"]))

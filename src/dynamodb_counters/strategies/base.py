@@ -1,8 +1,9 @@
 """The protocol every strategy shares.
 
-:class:`Strategy` owns validation, request-id handling, retries, ambiguity resolution and error
-mapping. A concrete strategy fills a few hooks:
+:class:`Strategy` owns validation, request-id handling, retries, ambiguity resolution, the
+counter's incarnation and error mapping. A concrete strategy fills a few hooks:
 
+* ``check_window(options)`` -- validate its window options and fill their defaults (classmethod).
 * ``_attempt(call)`` -- one try at an add: build the request(s), send them with ``self._send``,
   interpret the answer. It raises botocore errors untouched; the base decides what to retry.
 * ``_create_attributes()`` -- extra attributes the counter item starts with (optional).
@@ -18,7 +19,18 @@ Retry policy (why each branch exists):
   strategy tries again with the same request id -- its condition finds out whether the first try
   landed -- up to ``ambiguity_retries`` times, then re-raises the original error. A
   non-idempotent strategy re-raises at once: retrying could count twice.
+* A re-send by botocore itself makes the add ambiguous too, unless every failure botocore
+  retried is one that DynamoDB documents as not applied (throttling, a transaction conflict).
+* When the evidence that would tell whether an ambiguous add landed has left the strategy's
+  window (``occ_history``'s list, ``set``'s generations), the add re-raises the original error:
+  never ``ThresholdExceeded`` for an add that landed, never a second application.
 * Everything else (throttling after the SDK gave up, access denied, ...) passes through.
+
+Incarnation: every write carries the counter's incarnation in its condition (``_inc = :inc``, or
+"has none" for a counter without a stored definition), so no write acts on a counter that was
+deleted and created again since the handle learned its definition. A failed condition whose
+item shows another incarnation raises :class:`Reincarnated`; the handle learns the new
+definition from that item (no extra request) and tries again.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -44,8 +56,16 @@ from botocore.exceptions import (
 
 from .. import _validate as v
 from .._io import DynamoIO, error_code, response_of, sdk_retries_of
-from .._keys import DELTA_PREFIX, MARKER_PREFIX, Layout
+from .._keys import (
+    CALL,
+    CREATED_BY,
+    DEFINITION,
+    INCARNATION,
+    SIDE_PREFIXES,
+    Layout,
+)
 from ..errors import (
+    CapacityExceeded,
     ContentionError,
     CounterExists,
     CounterNotFound,
@@ -54,9 +74,8 @@ from ..errors import (
     RequestIdMismatch,
     ThresholdExceeded,
 )
-from ..results import AddResult
+from ..results import AddResult, CounterDefinition
 
-CREATED_BY = "_created_by"
 _T = TypeVar("_T")
 
 _AMBIGUOUS_CODES = frozenset(
@@ -73,6 +92,19 @@ _AMBIGUOUS_ERRORS = (
     EndpointConnectionError,
     _ConnectTimeout,
 )
+# Failures DynamoDB documents as "nothing was applied": a re-send after one of these is no
+# ambiguity.
+_NOT_APPLIED_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+    }
+)
+
+
+_READS = frozenset({"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"})
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -93,9 +125,37 @@ def is_ambiguous(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and error_code(exc) in _AMBIGUOUS_CODES
 
 
+def is_overflow(exc: BaseException) -> bool:
+    """True when DynamoDB refused a number beyond its 38 digits."""
+    if not isinstance(exc, ClientError):
+        return False
+    texts = [str(response_of(exc).get("Error", {}).get("Message", ""))]
+    texts += [str(r.get("Message", "")) for r in response_of(exc).get("CancellationReasons") or []]
+    return any("overflow" in t.lower() or "magnitude" in t.lower() for t in texts)
+
+
+def is_item_too_large(exc: BaseException) -> bool:
+    """True when DynamoDB refused a write because the item would pass 400 KB."""
+    if not isinstance(exc, ClientError) or error_code(exc) != "ValidationException":
+        return False
+    message = str(response_of(exc).get("Error", {}).get("Message", "")).lower()
+    return "item size" in message
+
+
+class Reincarnated(Exception):
+    """A write met another incarnation of the counter (deleted and created again).
+
+    ``item`` is the counter item as it is now; the handle learns its definition and retries.
+    """
+
+    def __init__(self, item: Mapping[str, Any]) -> None:
+        super().__init__("the counter was deleted and created again")
+        self.item = dict(item)
+
+
 @dataclass(slots=True)
 class AddCall:
-    """State of one ``add()`` call across its attempts."""
+    """State of one ``add()`` (or ``create()``) across its attempts."""
 
     amount: int
     request_id: str | None
@@ -107,9 +167,14 @@ class AddCall:
     sdk_retries: int = 0
     # True once any attempt of this call may have been applied without us seeing the answer.
     ambiguous: bool = False
+    # The first failure that made the call ambiguous: re-raised when the evidence is gone.
+    first_error: BaseException | None = None
     conflicts: int = 0
     # Entity tags this call wrote (optimistic strategies), to recognise its own landed write.
     written: set[str] = field(default_factory=set)
+    # Strategy-specific positions at which this call's writes would have landed
+    # (occ_history's sequence numbers, set's generations).
+    landings: set[int] = field(default_factory=set)
 
     def result(self, applied: bool | None, value: int | None) -> AddResult:
         return AddResult(
@@ -119,6 +184,18 @@ class AddCall:
             requests=self.requests,
             sdk_retries=self.sdk_retries,
         )
+
+    def became_ambiguous(self, error: BaseException | None) -> None:
+        self.ambiguous = True
+        if self.first_error is None and error is not None:
+            self.first_error = error
+
+    def unknown_outcome(self, current: BaseException | None = None) -> NoReturn:
+        """Give up on an ambiguous add whose evidence is gone: re-raise the original error."""
+        error = self.first_error or current
+        if error is None:  # pragma: no cover -- only called on ambiguous calls
+            raise RuntimeError("unknown outcome without an error")
+        raise error
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,18 +211,18 @@ class Capabilities:
 
 
 class Strategy:
-    """Base class of the seven strategies; see the module docstring for the protocol."""
+    """Base class of the strategies; see the module docstring for the protocol."""
 
     name: ClassVar[str] = ""
     idempotent: ClassVar[bool] = False
     supports_thresholds: ClassVar[bool] = True
     needs_sort_key: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities]
-    #: Strategy-specific option names accepted by ``CounterStore.counter(...)``.
+    #: Window options (stored in the counter's definition) accepted by ``store.counter(...)``.
     own_options: ClassVar[frozenset[str]] = frozenset()
     #: Values of ``own_options`` when not given.
     defaults: ClassVar[Mapping[str, Any]] = {}
-    #: Options every strategy accepts.
+    #: Options every strategy accepts; they stay the caller's (never stored).
     common_options: ClassVar[frozenset[str]] = frozenset(
         {"max_attempts", "ambiguity_retries", "retry_delay"}
     )
@@ -159,10 +236,17 @@ class Strategy:
         floor: int | None,
         ceiling: int | None,
         options: Mapping[str, Any],
+        incarnation: str | None = None,
     ) -> None:
         self.io = io
         self.layout = layout
         self.counter_name = v.check_name(name)
+        infix = layout.reserved_infix_in(self.counter_name)
+        if infix is not None:
+            raise InvalidInput(
+                f"counter name {self.counter_name!r} contains {infix!r}, which a table with a "
+                "partition key only reserves for the items counters keep beside them"
+            )
         self.floor = v.check_optional_bound(floor, what="floor")
         self.ceiling = v.check_optional_bound(ceiling, what="ceiling")
         v.check_bounds(self.floor, self.ceiling)
@@ -190,12 +274,20 @@ class Strategy:
             options.get("retry_delay", 0.01), what="retry_delay", allow_zero=True
         ).total_seconds()
         self.key = layout.counter_key(self.counter_name)
-        self._configure(options)
+        #: None: the counter item carries no definition (first release, or written by others).
+        self.incarnation = incarnation
+        self.window = self.check_window({k: options[k] for k in self.own_options if k in options})
+        self._configure(self.window)
 
     # -- hooks --------------------------------------------------------------------------------
 
-    def _configure(self, options: Mapping[str, Any]) -> None:
-        """Read strategy-specific options (already checked to be known names)."""
+    @classmethod
+    def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate window options (a subset of ``own_options``); return all, defaults filled."""
+        return {}
+
+    def _configure(self, window: Mapping[str, Any]) -> None:
+        """Take the checked window options (all of ``own_options``)."""
 
     def _create_attributes(self) -> dict[str, Any]:
         return {}
@@ -203,25 +295,50 @@ class Strategy:
     def _attempt(self, call: AddCall) -> AddResult:
         raise NotImplementedError
 
+    # -- the definition -----------------------------------------------------------------------
+
+    @property
+    def definition(self) -> CounterDefinition:
+        from types import MappingProxyType
+
+        return CounterDefinition(
+            strategy=self.name,
+            floor=self.floor,
+            ceiling=self.ceiling,
+            options=MappingProxyType(dict(self.window)),
+            stored=self.incarnation is not None,
+        )
+
     # -- public operations --------------------------------------------------------------------
 
-    def create(self, initial: int = 0) -> None:
+    def create(self, initial: int = 0) -> str:
+        """Create the counter with a new incarnation; returns the incarnation."""
+        from .._definition import encode
+
         initial = v.check_int(initial, what="initial")
         v.check_within(initial, self.floor, self.ceiling, what="initial")
         call = AddCall(amount=initial, request_id=None, digest=None)
+        incarnation = uuid.uuid4().hex
         item = {
             **self.key,
             self.layout.value_attribute: _n(initial),
             # Who created it: a re-send after a lost answer must not report CounterExists.
             CREATED_BY: {"S": call.nonce},
+            DEFINITION: {"S": encode(self.definition)},
+            INCARNATION: {"S": incarnation},
             **self._create_attributes(),
         }
         self._with_retries(lambda c: self._put_new(c, item), call, repeatable=True)
+        self.incarnation = incarnation
+        return incarnation
 
     def _put_new(self, call: AddCall, item: dict[str, Any]) -> None:
         found = self._put_if_absent(call, item)
         if found is not None and found.get(CREATED_BY, {}).get("S") != call.nonce:
             raise CounterExists(f"counter {self.counter_name!r} already exists")
+
+    def digest_of(self, request_id: str) -> str:
+        return self.layout.digest(self.counter_name, request_id, self.incarnation)
 
     def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         amount = v.check_amount(amount)
@@ -235,7 +352,7 @@ class Strategy:
         elif self.idempotent:
             # Generated once, here, never inside the retry loop (SPEC section 3).
             request_id = uuid.uuid4().hex
-        digest = None if request_id is None else self.layout.digest(self.counter_name, request_id)
+        digest = None if request_id is None else self.digest_of(request_id)
         call = AddCall(amount=amount, request_id=request_id, digest=digest)
         return self._with_retries(self._attempt, call, repeatable=self.idempotent)
 
@@ -255,9 +372,19 @@ class Strategy:
                 if is_conflict(exc):
                     self._contended(call, exc)
                     continue
+                if is_item_too_large(exc):
+                    raise CapacityExceeded(
+                        f"counter {self.counter_name!r}: the item would exceed DynamoDB's 400 KB "
+                        "item size; nothing changed"
+                    ) from exc
+                if is_overflow(exc):
+                    raise ThresholdExceeded(
+                        f"{self.counter_name!r}: the new value would exceed DynamoDB's "
+                        "38-digit numbers; nothing changed"
+                    ) from exc
                 if repeatable and is_ambiguous(exc) and ambiguous_tries < self.ambiguity_retries:
+                    # _send marked the call ambiguous if a write failed this way.
                     ambiguous_tries += 1
-                    call.ambiguous = True
                     self._sleep(ambiguous_tries)
                     continue
                 raise
@@ -267,34 +394,73 @@ class Strategy:
         return self._value_of(item)
 
     def delete(self) -> None:
-        """Delete the counter item and, in a table with a sort key, its markers and deltas."""
+        """Delete this incarnation of the counter and, with a sort key, what it keeps beside it.
+
+        Only items of this incarnation (or of earlier, already deleted ones) are removed: a
+        counter created again while this runs keeps everything it wrote.
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        call = AddCall(amount=0, request_id=None, digest=None)
         try:
-            self._call(
+            self._send(
+                call,
                 "DeleteItem",
                 {
                     "TableName": self.layout.table,
                     "Key": self.key,
-                    "ConditionExpression": "attribute_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+                    "ConditionExpression": self._exists_clause(names, values),
+                    "ExpressionAttributeNames": names,
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 },
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            # Sweep side items even without a counter item: after a delete whose answer was
-            # lost, or deltas added before create(), they must not outlive the counter.
-            if self.layout.sort_key is not None:
-                self._delete_side_items()
-            # botocore re-sent the delete: the first send (answer lost) deleted the item.
-            if sdk_retries_of(response_of(exc)) == 0:
-                raise CounterNotFound(f"counter {self.counter_name!r} does not exist") from exc
-            return
+            old = response_of(exc).get("Item")
+            if old is not None or not call.ambiguous:
+                # Created again (another incarnation), or never there: the item says which.
+                self._explain(old, call)
+            # botocore re-sent the delete after a lost answer: the first send deleted it (the
+            # handle saw it exist just before). Sweep what it kept.
         if self.layout.sort_key is not None:
-            self._delete_side_items()
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Delete side items that belong to no living incarnation of this counter.
+
+        A side item carries the incarnation it was written for and its key is unique to that
+        incarnation; once the counter item shows another incarnation (or none), the side item
+        can never count again. The collection is read first and the counter item after it: a
+        side item written for a newer incarnation exists only after that incarnation's counter
+        item does, so it is never taken for garbage.
+        """
+        sk = self.layout.sort_key
+        assert sk is not None
+        side = [
+            (sort_value, item.get(INCARNATION, {}).get("S"))
+            for sort_value, item in self._collection(INCARNATION)
+            if sort_value.startswith(SIDE_PREFIXES)
+        ]
+        if not side:
+            return 0
+        current = self._read_item()
+        living: str | None = "-" if current is None else current.get(INCARNATION, {}).get("S")
+        keys = [
+            {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": sort_value}}
+            for sort_value, incarnation in side
+            # A counter item without an incarnation (first release) owns side items without one.
+            if incarnation != living and not (living is None and incarnation is None)
+        ]
+        self._batch_delete(keys)
+        return len(keys)
 
     def inspect(self) -> dict[str, Any]:
         """The counter item (plain Python values) and how many side items it has."""
         from boto3.dynamodb.types import TypeDeserializer
+
+        from .._keys import DELTA_PREFIX, MARKER_PREFIX
 
         plain = TypeDeserializer()
         item = self._get_item(consistent=True)
@@ -321,27 +487,55 @@ class Strategy:
     def _send(self, call: AddCall, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send one request of an add, keeping the call's request and SDK-retry counts."""
         call.requests += 1
+        write = operation not in _READS
+        retried: list[BaseException] = []
         try:
-            answer = self._call(operation, params)
+            answer = self.io.call(
+                operation,
+                params,
+                counter=self.counter_name,
+                strategy=self.name,
+                retried=retried,
+            )
         except ClientError as exc:
-            self._note_retries(call, sdk_retries_of(response_of(exc)))
+            self._note_retries(call, sdk_retries_of(response_of(exc)), retried, write=write)
+            if write and is_ambiguous(exc):
+                call.became_ambiguous(exc)
             raise
-        except BotoCoreError:
+        except BotoCoreError as exc:
             # botocore gave up after its own retries: the server may have applied any of them.
-            call.ambiguous = True
+            self._note_retries(call, len(retried), retried, write=write)
+            if write and is_ambiguous(exc):
+                call.became_ambiguous(exc)
             raise
-        self._note_retries(call, sdk_retries_of(answer))
+        self._note_retries(call, sdk_retries_of(answer), retried, write=write)
         return answer
 
     @staticmethod
-    def _note_retries(call: AddCall, retries: int) -> None:
-        if retries:
-            call.sdk_retries += retries
-            # A re-send means an earlier send's outcome was not seen: it may have landed.
-            call.ambiguous = True
+    def _note_retries(
+        call: AddCall, retries: int, retried: list[BaseException], *, write: bool = True
+    ) -> None:
+        if not retries:
+            return
+        call.sdk_retries += retries
+        if not write:
+            return  # a re-sent read changes nothing
+        # A re-send means an earlier send's outcome was not seen: it may have landed, unless
+        # what botocore retried is documented as not applied.
+        seen = retried[:retries]
+        if len(seen) < retries:
+            call.became_ambiguous(seen[0] if seen else None)
+            return
+        for failure in seen:
+            if error_code(failure) not in _NOT_APPLIED_CODES:
+                call.became_ambiguous(failure)
+                return
 
     def _put_if_absent(self, call: AddCall, item: dict[str, Any]) -> dict[str, Any] | None:
-        """Put ``item`` unless an item with its key exists; returns the existing item, if any."""
+        """Put ``item`` unless an item with its key exists; returns the existing item, if any.
+
+        An engine that does not return the item on a failed condition gets it read.
+        """
         try:
             self._send(
                 call,
@@ -358,8 +552,15 @@ class Strategy:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            return dict(response_of(exc).get("Item") or {})
+            found = response_of(exc).get("Item")
+            if found is None:
+                key = {k: item[k] for k in self._key_names()}
+                found = self._read_item(key=key, call=call)
+            return dict(found or {})
         return None
+
+    def _key_names(self) -> list[str]:
+        return [k for k in (self.layout.partition_key, self.layout.sort_key) if k is not None]
 
     def _check_same_amount(self, call: AddCall, counted: str | None) -> None:
         """A known request id must come back with the amount it was counted with."""
@@ -386,13 +587,39 @@ class Strategy:
         }
         return [(item.get(sk, {}).get("S", ""), item) for item in self._query_all(params)]
 
-    def _get_item(self, *, consistent: bool, call: AddCall | None = None) -> dict[str, Any]:
-        params = {"TableName": self.layout.table, "Key": self.key, "ConsistentRead": consistent}
+    def _read_item(
+        self, *, key: dict[str, Any] | None = None, call: AddCall | None = None
+    ) -> dict[str, Any] | None:
+        """A strongly consistent GetItem of the counter item (or ``key``); None if absent."""
+        params = {"TableName": self.layout.table, "Key": key or self.key, "ConsistentRead": True}
         answer = self._send(call, "GetItem", params) if call else self._call("GetItem", params)
         item = answer.get("Item")
+        return None if item is None else dict(item)
+
+    def _get_item(self, *, consistent: bool = True, call: AddCall | None = None) -> dict[str, Any]:
+        """The counter item of this incarnation; raises CounterNotFound or Reincarnated."""
+        item = self._read_item(call=call)
         if item is None:
             raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
-        return dict(item)
+        self._check_incarnation(item)
+        return item
+
+    def _check_incarnation(self, item: Mapping[str, Any]) -> None:
+        if item.get(INCARNATION, {}).get("S") != self.incarnation:
+            raise Reincarnated(item)
+
+    def _explain(self, old_item: Mapping[str, Any] | None, call: AddCall | None) -> dict[str, Any]:
+        """The counter item behind a failed condition, of this incarnation.
+
+        DynamoDB returns the item with the failed condition; an engine that leaves it out gets
+        it read (one GetItem, on this failure path only). Raises CounterNotFound when there is
+        no counter and Reincarnated when it is another incarnation.
+        """
+        item = dict(old_item) if old_item is not None else self._read_item(call=call)
+        if item is None:
+            raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
+        self._check_incarnation(item)
+        return item
 
     def _value_of(self, item: Mapping[str, Any]) -> int:
         raw = item.get(self.layout.value_attribute)
@@ -407,39 +634,75 @@ class Strategy:
 
     def _would_cross(self, current: int, amount: int) -> bool:
         new = current + amount
+        if abs(new) > v.MAX_ABS_NUMBER:
+            return True
         if amount < 0 and self.floor is not None and new < self.floor:
             return True
         return amount > 0 and self.ceiling is not None and new > self.ceiling
 
     def _threshold_exceeded(self, current: int | None, amount: int) -> ThresholdExceeded:
-        bound = f"floor {self.floor}" if amount < 0 else f"ceiling {self.ceiling}"
+        bound = self.floor if amount < 0 else self.ceiling
+        if bound is None:
+            what = "DynamoDB's 38-digit numbers"
+        else:
+            what = f"its {'floor' if amount < 0 else 'ceiling'} {bound}"
         seen = "" if current is None else f" (value {current})"
         return ThresholdExceeded(
-            f"adding {amount} to {self.counter_name!r}{seen} would cross its {bound}",
+            f"adding {amount} to {self.counter_name!r}{seen} would cross {what}",
             value=current,
         )
 
+    def _exists_clause(self, names: dict[str, str], values: dict[str, Any]) -> str:
+        """The counter item exists and is the incarnation this handle knows."""
+        names["#inc"] = INCARNATION
+        if self.incarnation is None:
+            names["#pk"] = self.layout.partition_key
+            # A counter without a stored definition: it must still have none (not re-created
+            # by this library with a definition in between).
+            return "attribute_exists(#pk) AND attribute_not_exists(#inc)"
+        values[":inc"] = {"S": self.incarnation}
+        return "#inc = :inc"
+
     def _conditions(self, amount: int, names: dict[str, str], values: dict[str, Any]) -> list[str]:
-        """Condition clauses every counter write carries: the item exists, no bound is crossed."""
-        names["#pk"] = self.layout.partition_key
+        """Condition clauses every counter write carries: this incarnation, no bound crossed."""
         names["#v"] = self.layout.value_attribute
         # The item must exist: ADD on a missing item would silently create a counter.
-        clauses = ["attribute_exists(#pk)"]
+        clauses = [self._exists_clause(names, values)]
         # Inclusive bounds, written as conditions on the value *before* the add so the check
-        # and the write are one atomic step; the bound is shifted by the amount.
+        # and the write are one atomic step; the bound is shifted by the amount. A missing value
+        # attribute is 0 (an item written by others): it passes when 0 + amount stays inside.
         if amount < 0 and self.floor is not None:
-            clauses.append("#v >= :lowest_before")
-            values[":lowest_before"] = _n(self.floor - amount)
+            lowest = self.floor - amount
+            if lowest > v.MAX_ABS_NUMBER:
+                raise self._threshold_exceeded(None, amount)
+            clause = "#v >= :lowest_before"
+            clauses.append(f"(attribute_not_exists(#v) OR {clause})" if lowest <= 0 else clause)
+            values[":lowest_before"] = _n(lowest)
         if amount > 0 and self.ceiling is not None:
-            clauses.append("#v <= :highest_before")
-            values[":highest_before"] = _n(self.ceiling - amount)
+            highest = self.ceiling - amount
+            if highest < -v.MAX_ABS_NUMBER:
+                raise self._threshold_exceeded(None, amount)
+            clause = "#v <= :highest_before"
+            clauses.append(f"(attribute_not_exists(#v) OR {clause})" if highest >= 0 else clause)
+            values[":highest_before"] = _n(highest)
         return clauses
 
-    def _failed_write(self, old_item: Mapping[str, Any] | None, amount: int) -> Exception:
+    def _failed_write(
+        self, old_item: Mapping[str, Any] | None, call: AddCall, exc: BaseException | None = None
+    ) -> Exception:
         """Turn a failed counter condition into the library error it stands for."""
-        if old_item is None:
-            return CounterNotFound(f"counter {self.counter_name!r} does not exist")
-        return self._threshold_exceeded(self._value_of(old_item), amount)
+        item = self._explain(old_item, call)
+        if call.ambiguous and self._may_have_landed(call, item):
+            call.unknown_outcome(exc)
+        return self._threshold_exceeded(self._value_of(item), call.amount)
+
+    def _may_have_landed(self, call: AddCall, item: Mapping[str, Any]) -> bool:
+        """An ambiguous add met its bound: could an earlier attempt have landed after all?
+
+        Idempotent strategies whose write carries its own evidence (a marker, a token, an id in
+        a set) answered that in the same condition: "no". A non-idempotent one cannot know.
+        """
+        return not self.idempotent
 
     def _contended(self, call: AddCall, exc: BaseException | None) -> None:
         call.conflicts += 1
@@ -455,14 +718,7 @@ class Strategy:
             # Full jitter: spreads colliding writers apart instead of re-colliding in lockstep.
             time.sleep(random.uniform(0, min(0.5, self.retry_delay * 2 ** min(attempt, 10))))
 
-    def _delete_side_items(self) -> None:
-        sk = self.layout.sort_key
-        assert sk is not None
-        keys = [
-            {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": sort_value}}
-            for sort_value, _ in self._collection()
-            if sort_value.startswith((MARKER_PREFIX, DELTA_PREFIX))
-        ]
+    def _batch_delete(self, keys: list[dict[str, Any]]) -> None:
         for start in range(0, len(keys), 25):
             requests: list[dict[str, Any]] = [
                 {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]
@@ -493,9 +749,24 @@ class Strategy:
     def _ttl_epoch(self, ttl: timedelta) -> dict[str, str]:
         return _n(int(time.time() + ttl.total_seconds()))
 
+    def _side_item(self, call: AddCall, prefix: str) -> dict[str, Any]:
+        """Key and bookkeeping of a side item (marker, delta) of this call."""
+        from .._keys import AMOUNT, REQUEST_ID
+
+        assert call.digest is not None and call.request_id is not None
+        item = {
+            **self.layout.side_key(self.counter_name, prefix, call.digest),
+            REQUEST_ID: {"S": call.request_id},
+            AMOUNT: _n(call.amount),
+            CALL: {"S": call.nonce},
+        }
+        if self.incarnation is not None:
+            item[INCARNATION] = {"S": self.incarnation}
+        return item
+
 
 def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
+    return {"N": str(int(value))}
 
 
 def _to_int(text: str) -> int:

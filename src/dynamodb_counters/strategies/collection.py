@@ -1,35 +1,47 @@
 """``collection``: every add is its own item in the counter's item collection.
 
-An add is one ``PutItem`` of ``{pk: <name>, sk: "delta#<digest>", <value attribute>: amount}``,
-conditional on the item not existing: the sort key *is* the request id, so a replay changes
-nothing (``applied=False``), a lost answer's re-send recognises its own item by the nonce it
-holds (``applied=True``), and another amount raises ``RequestIdMismatch``. Writers never contend
-on one item, so this scales past a single item's write limit.
+An add is one ``TransactWriteItems``: a ``ConditionCheck`` that the counter item exists and is
+this incarnation, and a ``Put`` of ``{pk: <name>, sk: "delta#<digest>", <value attribute>:
+amount}`` on condition that the delta does not exist yet. The sort key *is* the request id, so
+a replay changes nothing (``applied=False``), a lost answer's re-send recognises its own item by
+the nonce it holds (``applied=True``), and another amount raises ``RequestIdMismatch``. The
+check on the counter item means an add is never acknowledged for a counter that does not exist
+(or was deleted and created again): such a change could never be counted (SPEC section 7).
 
-The value is the counter item's value plus the sum over all delta items: a strongly consistent
-``Query`` that pages through the collection (each page at most 1 MB), so reads grow with the
-number of adds. There is **no threshold at write time** (a floor or ceiling raises
-``NotSupported``), and ``add()`` does not check that the counter exists (that would cost a second
-request): ``value()`` raises ``CounterNotFound`` for deltas without a counter.
+The value is the counter item's value plus the sum over the deltas of this incarnation: a
+strongly consistent ``Query`` that pages through the collection (each page at most 1 MB), then a
+``GetItem`` of the counter item that shows whether a compaction folded deltas while the pages
+were read (its ``_folds`` count moved); if so, the read starts again. Reads grow with the number
+of adds. There is **no threshold at write time** (a floor or ceiling raises ``NotSupported``).
 
 Window: as long as the delta item is kept. ``Counter.compact()`` folds delta items into the
-counter item (one transaction per 99 deltas: the counter ``ADD`` and a conditional ``Delete`` of
-each delta), which keeps reads cheap; a replay of a folded request id is counted again, so fold
-only deltas older than any retry you expect (``older_than``). Needs a table with a sort key.
+counter item (one transaction per 98 deltas: the counter ``ADD``, its ``_folds`` count, and a
+``Delete`` of each delta on condition that it is still the very delta that was read), which
+keeps reads cheap; a replay of a folded request id is counted again, so fold only deltas older
+than any retry you expect (``older_than``). Needs a table with a sort key.
+
+Cost: the transaction costs 2 x (delta KB + counter item KB) write units, and the condition check
+lands on the counter item's partition, so the counter's adds share one item's throughput like
+``marker``'s do; ``sharded`` is the strategy that spreads adds over items.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .._io import error_code
-from .._keys import DELTA_PREFIX
-from ..errors import CounterNotFound
+from .._keys import AMOUNT, CALL, CREATED, DELTA_PREFIX, FOLDS, INCARNATION
+from ..errors import ContentionError, CounterNotFound
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n
+
+# A transaction holds at most 100 items: the counter update, and deltas.
+_FOLD_BATCH = 98
+_VALUE_READS = 20
 
 
 class CollectionCounter(Strategy):
@@ -41,88 +53,159 @@ class CollectionCounter(Strategy):
     needs_sort_key = True
     capabilities = Capabilities(
         idempotent=True,
-        window="forever (the delta item is the record)",
+        window="forever (the delta item is the record, until compact() folds it)",
         thresholds=False,
         requests_per_add=1,
-        write_units_per_add="1 (a small new item); reads grow with the number of adds",
+        write_units_per_add="2 x (delta KB + counter item KB): a transaction with a check",
         tells_duplicates="yes",
     )
 
     def _attempt(self, call: AddCall) -> AddResult:
-        assert call.digest is not None and call.request_id is not None
-        item = {
-            **self.layout.side_key(self.counter_name, DELTA_PREFIX, call.digest),
+        delta = {
+            **self._side_item(call, DELTA_PREFIX),
             self.layout.value_attribute: n(call.amount),
-            "request_id": {"S": call.request_id},
-            "call": {"S": call.nonce},
-            "created": n(int(time.time())),
+            CREATED: n(int(time.time())),
         }
-        found = self._put_if_absent(call, item)
-        if found is None:
-            return call.result(True, None)
-        self._check_same_amount(call, found.get(self.layout.value_attribute, {}).get("N"))
-        return call.result(found.get("call", {}).get("S") == call.nonce, None)
+        del delta[AMOUNT]  # the value attribute holds it (as the first release wrote deltas)
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        check = {
+            "ConditionCheck": {
+                "TableName": self.layout.table,
+                "Key": self.key,
+                "ConditionExpression": self._exists_clause(names, values),
+                "ExpressionAttributeNames": names,
+                **({"ExpressionAttributeValues": values} if values else {}),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        put = {
+            "Put": {
+                "TableName": self.layout.table,
+                "Item": delta,
+                "ConditionExpression": "attribute_not_exists(#pk)",
+                "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        try:
+            self._send(call, "TransactWriteItems", {"TransactItems": [check, put]})
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = self._cancellation_reasons(exc)
+            if len(reasons) < 2:
+                raise
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
+                # No counter, or another incarnation: raises CounterNotFound or Reincarnated.
+                self._explain(reasons[0].get("Item"), call)
+            if reasons[1].get("Code") != "ConditionalCheckFailed":
+                raise
+            found = reasons[1].get("Item")
+            if found is None:  # an engine that does not return it: read it
+                key = {k: delta[k] for k in self._key_names()}
+                found = self._read_item(key=key, call=call) or {}
+            counted = found.get(self.layout.value_attribute, {}).get("N")
+            self._check_same_amount(call, counted)
+            return call.result(found.get(CALL, {}).get("S") == call.nonce, None)
+        return call.result(True, None)
+
+    def _mine(self, item: dict[str, Any]) -> bool:
+        """A delta of this incarnation (deltas of a deleted counter never count)."""
+        return bool(item.get(INCARNATION, {}).get("S") == self.incarnation)
+
+    def _deltas(self, *attributes: str) -> tuple[dict[str, Any] | None, list[tuple[str, Any]]]:
+        """The counter item as the Query saw it, and this incarnation's deltas."""
+        counter: dict[str, Any] | None = None
+        deltas: list[tuple[str, Any]] = []
+        wanted = (self.layout.value_attribute, INCARNATION, FOLDS, *attributes)
+        for sort_value, item in self._collection(*wanted):
+            if sort_value == self.layout.counter_sort_value:
+                counter = item
+            elif sort_value.startswith(DELTA_PREFIX) and self._mine(item):
+                deltas.append((sort_value, item))
+        return counter, deltas
 
     def value(self) -> int:
-        found_counter = False
-        total = 0
-        for sort_value, item in self._collection(self.layout.value_attribute):
-            if sort_value == self.layout.counter_sort_value:
-                found_counter = True
-                total += self._value_of(item)
-            elif sort_value.startswith(DELTA_PREFIX):
-                total += self._value_of(item)
-        if not found_counter:
-            raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
-        return total
+        for _ in range(_VALUE_READS):
+            before = self._counter_first()
+            counter, deltas = self._deltas()
+            if counter is None:
+                raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
+            self._check_incarnation(counter)
+            after = self._get_item()
+            if before is None:
+                before = counter
+            # The same fold count before the first delta was read and after the last: no
+            # compaction moved a delta into the counter item while the pages were read.
+            if _folds(before) == _folds(after):
+                return self._value_of(before) + sum(self._value_of(d) for _, d in deltas)
+        raise ContentionError(
+            f"counter {self.counter_name!r}: compactions kept moving deltas during value()"
+        )
+
+    def _counter_first(self) -> dict[str, Any] | None:
+        """Read the counter item before the deltas when the Query would not return it first."""
+        counter_first = self.layout.counter_sort_value.encode() < DELTA_PREFIX.encode()
+        return None if counter_first else self._get_item()
 
     def compact(self, *, older_than: timedelta = timedelta(0)) -> int:
         """Fold delta items created at least ``older_than`` ago into the counter item.
 
-        Returns the number of deltas folded. Safe to run concurrently with adds and with
-        another compaction: each delta is deleted on condition that it still exists, in the
-        same transaction as the counter update, so no delta is folded twice.
+        Returns the number of deltas folded. Safe to run concurrently with adds, with
+        ``value()`` and with another compaction: each delta is deleted on condition that it is
+        still the delta that was read (its nonce), in the same transaction as the counter
+        update (this incarnation only), so no delta is folded twice or folded unread.
         """
         cutoff = time.time() - older_than.total_seconds()
         sk = self.layout.sort_key
         assert sk is not None
-        deltas: list[tuple[str, int]] = []
-        found_counter = False
-        for sort_value, item in self._collection(self.layout.value_attribute, "created"):
-            if sort_value == self.layout.counter_sort_value:
-                found_counter = True
-            elif sort_value.startswith(DELTA_PREFIX):
-                created = int(item.get("created", {}).get("N", "0"))
-                if created <= cutoff:
-                    deltas.append((sort_value, self._value_of(item)))
-        if not found_counter:
+        counter, found = self._deltas(CREATED, CALL)
+        if counter is None:
             raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
+        self._check_incarnation(counter)
+        deltas = [
+            (sort_value, item)
+            for sort_value, item in found
+            if int(item.get(CREATED, {}).get("N", "0")) <= cutoff
+        ]
         folded = 0
-        for start in range(0, len(deltas), 99):
-            batch = deltas[start : start + 99]
+        for start in range(0, len(deltas), _FOLD_BATCH):
+            folded += self._fold(deltas[start : start + _FOLD_BATCH])
+        return folded
+
+    def _fold(self, batch: list[tuple[str, Any]]) -> int:
+        """Fold one batch; a delta that changed or went away is left out and the rest tried."""
+        sk = self.layout.sort_key
+        assert sk is not None
+        while batch:
             deletes = [
                 {
                     "Delete": {
                         "TableName": self.layout.table,
                         "Key": {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": s}},
-                        # Another compaction may have folded it already: never fold twice.
-                        "ConditionExpression": "attribute_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+                        # Still the delta we read: not folded by another compaction, not
+                        # replaced by a replay after that.
+                        "ConditionExpression": "#call = :call",
+                        "ExpressionAttributeNames": {"#call": CALL},
+                        "ExpressionAttributeValues": {":call": item.get(CALL, {"S": ""})},
                     }
                 }
-                for s, _ in batch
+                for s, item in batch
             ]
+            names = {"#v": self.layout.value_attribute, "#folds": FOLDS}
+            values: dict[str, Any] = {
+                ":sum": n(sum(self._value_of(item) for _, item in batch)),
+                ":one": n(1),
+            }
             update = {
                 "Update": {
                     "TableName": self.layout.table,
                     "Key": self.key,
-                    "UpdateExpression": "ADD #v :sum",
-                    "ConditionExpression": "attribute_exists(#pk)",
-                    "ExpressionAttributeNames": {
-                        "#pk": self.layout.partition_key,
-                        "#v": self.layout.value_attribute,
-                    },
-                    "ExpressionAttributeValues": {":sum": n(sum(a for _, a in batch))},
+                    "UpdateExpression": "ADD #v :sum, #folds :one",
+                    "ConditionExpression": self._exists_clause(names, values),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
                 }
             }
             try:
@@ -130,7 +213,21 @@ class CollectionCounter(Strategy):
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
                     raise
-                # A concurrent compaction took some of these; the next run picks up the rest.
+                reasons = self._cancellation_reasons(exc)
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return 0  # the counter was deleted (or created again): nothing to fold
+                failed = {
+                    i - 1
+                    for i, r in enumerate(reasons)
+                    if r.get("Code") == "ConditionalCheckFailed"
+                }
+                if not failed:
+                    raise
+                batch = [d for i, d in enumerate(batch) if i not in failed]
                 continue
-            folded += len(batch)
-        return folded
+            return len(batch)
+        return 0
+
+
+def _folds(item: dict[str, Any]) -> int:
+    return int(item.get(FOLDS, {}).get("N", "0"))

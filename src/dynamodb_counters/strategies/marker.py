@@ -1,11 +1,12 @@
-"""``marker``: a transaction that updates the counter and puts a marker item for the request.
+"""``marker``: a transaction of the counter update and a conditional put of a marker item.
 
-``TransactWriteItems`` with two actions: the counter ``ADD`` (bounds as its condition) and a
-``Put`` of a marker item keyed by the request id's digest, conditional on the marker not
-existing. A replay finds the marker, the transaction is cancelled, nothing changes
-(``applied=False``). The marker holds the amount (another amount raises ``RequestIdMismatch``)
-and this call's nonce, so a re-send after a lost answer recognises its own marker
-(``applied=True``).
+``TransactWriteItems`` with the counter's ``ADD`` (bounds and incarnation as its condition) and a
+``Put`` of a marker item keyed by the request id's digest, on condition that it does not exist
+yet. A replay finds the marker and the transaction is cancelled: nothing changes and the library
+reports ``applied=False``. The marker records the amount (a replay with another amount raises
+``RequestIdMismatch``), this call's nonce, so a re-send after a lost answer recognises its own
+marker (``applied=True``), and the counter's incarnation, so nothing of a deleted counter counts
+for one created again under the same name (the digest includes the incarnation too).
 
 Window: while the marker lives. Markers carry a TTL attribute (``ttl_attribute`` of the store,
 default ``expires_at``) set ``marker_ttl`` ahead (default 7 days); DynamoDB deletes them some
@@ -26,9 +27,9 @@ from botocore.exceptions import ClientError
 
 from .. import _validate as v
 from .._io import error_code
-from .._keys import MARKER_PREFIX
+from .._keys import AMOUNT, CALL, MARKER_PREFIX
 from ..results import AddResult
-from .base import AddCall, Capabilities, n
+from .base import AddCall, Capabilities
 from .transaction import TransactionCounter
 
 
@@ -47,18 +48,17 @@ class MarkerCounter(TransactionCounter):
         tells_duplicates="yes",
     )
 
-    def _configure(self, options: Mapping[str, Any]) -> None:
-        self.marker_ttl = v.check_duration(
-            options.get("marker_ttl", self.defaults["marker_ttl"]), what="marker_ttl"
-        )
+    @classmethod
+    def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        ttl = options.get("marker_ttl", cls.defaults["marker_ttl"])
+        return {"marker_ttl": v.check_duration(ttl, what="marker_ttl")}
+
+    def _configure(self, window: Mapping[str, Any]) -> None:
+        self.marker_ttl: timedelta = window["marker_ttl"]
 
     def _attempt(self, call: AddCall) -> AddResult:
-        assert call.digest is not None and call.request_id is not None
         marker = {
-            **self.layout.side_key(self.counter_name, MARKER_PREFIX, call.digest),
-            "request_id": {"S": call.request_id},
-            "amount": n(call.amount),
-            "call": {"S": call.nonce},
+            **self._side_item(call, MARKER_PREFIX),
             self.layout.ttl_attribute: self._ttl_epoch(self.marker_ttl),
         }
         put = {
@@ -84,11 +84,13 @@ class MarkerCounter(TransactionCounter):
             # The marker first: a counted request is a duplicate even when the counter's
             # condition (a bound) would also fail now.
             if marker_reason.get("Code") == "ConditionalCheckFailed":
-                found = marker_reason.get("Item") or {}
-                self._check_same_amount(call, found.get("amount", {}).get("N"))
-                own = found.get("call", {}).get("S") == call.nonce
-                return call.result(own, None)
+                found = marker_reason.get("Item")
+                if found is None:  # an engine that does not return it: read it
+                    key = self.layout.side_key(self.counter_name, MARKER_PREFIX, call.digest or "")
+                    found = self._read_item(key=key, call=call) or {}
+                self._check_same_amount(call, found.get(AMOUNT, {}).get("N"))
+                return call.result(found.get(CALL, {}).get("S") == call.nonce, None)
             if counter_reason.get("Code") == "ConditionalCheckFailed":
-                raise self._failed_write(counter_reason.get("Item"), call.amount) from exc
+                raise self._failed_write(counter_reason.get("Item"), call, exc) from exc
             raise
         return call.result(True, None)

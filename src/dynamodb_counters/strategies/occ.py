@@ -8,8 +8,10 @@ so a retry costs one request, not two; after ``max_attempts`` collisions, ``Cont
 Not idempotent. When botocore re-sends a write whose answer was lost, the re-send fails its
 condition and the returned item carries *our* new tag: the library sees its own write and
 reports it once. If another writer changed the item in between, that proof is gone and the
-library counts the add again (**over-count**); an application-level retry of a failed ``add()``
-always counts again. ``occ_history`` closes both gaps.
+library cannot tell: when the add may still go through it is counted again (**over-count**);
+when it would now cross a bound, the add re-raises the original error (outcome unknown), never
+``ThresholdExceeded`` for an add that may have landed. An application-level retry of a failed
+``add()`` always counts again. ``occ_history`` closes both gaps.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .._io import error_code, response_of
-from ..errors import CounterNotFound
+from .._keys import TAG
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n
-
-TAG = "_tag"
 
 
 class OccCounter(Strategy):
@@ -66,16 +66,15 @@ class OccCounter(Strategy):
                 return done
             current = self._value_of(item)
             if self._would_cross(current, call.amount):
+                if call.ambiguous and self._may_have_landed(call, item):
+                    call.unknown_outcome()
                 raise self._threshold_exceeded(current, call.amount)
             new_value = current + call.amount
             tag = uuid.uuid4().hex[:16]
             call.written.add(tag)
-            names = {
-                "#pk": self.layout.partition_key,
-                "#v": self.layout.value_attribute,
-                "#tag": TAG,
-            }
+            names = {"#v": self.layout.value_attribute, "#tag": TAG}
             values: dict[str, Any] = {":new": n(new_value), ":newtag": {"S": tag}}
+            exists = self._exists_clause(names, values)
             sets = [
                 "#v = :new",
                 "#tag = :newtag",
@@ -100,7 +99,7 @@ class OccCounter(Strategy):
                         "TableName": self.layout.table,
                         "Key": self.key,
                         "UpdateExpression": "SET " + ", ".join(sets),
-                        "ConditionExpression": f"attribute_exists(#pk) AND ({guard})",
+                        "ConditionExpression": f"{exists} AND ({guard})",
                         "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": values,
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -109,9 +108,7 @@ class OccCounter(Strategy):
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                seen = response_of(exc).get("Item")
-                if seen is None:
-                    raise CounterNotFound(f"counter {self.counter_name!r} does not exist") from exc
+                seen = self._explain(response_of(exc).get("Item"), call)
                 seen_tag = seen.get(TAG, {}).get("S")
                 if seen_tag in call.written:
                     # A lost answer: botocore's re-send found the write it had already made.

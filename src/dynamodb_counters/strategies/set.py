@@ -1,17 +1,26 @@
 """``set``: UpdateItem that adds the amount and the request id to a string set, atomically.
 
-``ADD <value> :amount, _ids :{digest}`` on condition that the set does not contain the digest
-yet (``contains()``), holds fewer than ``capacity`` ids (``size()``), and no bound is crossed.
-When the condition fails DynamoDB returns the item (``ReturnValuesOnConditionCheckFailure``), so
-the library tells, without another request, a duplicate (``applied=False``) from a full set
-(``CapacityExceeded``) from a bound (``ThresholdExceeded``). The item also records the nonce of
-the last call that wrote it: a re-send after a lost answer that finds its own nonce reports
-``applied=True``; if another writer came in between, ``applied`` is ``None``.
+``ADD <value> :amount, _ids :{digest}`` on condition that neither generation of ids contains the
+digest yet (``contains()``), the current generation has room (``size()``), the generation is
+the one the handle expects, and no bound is crossed. When the current generation holds
+``capacity`` ids, the same conditional write that adds the next id **rotates**: it moves the
+current ids to ``_prev`` (dropping the older generation), starts ``_ids`` with the new id and
+bumps ``_gen``. Duplicates are checked against both generations, so the window is the last
+``capacity`` to ``2 x capacity`` request ids, and the counter works forever.
 
-Window: while the set holds the id -- ids are never dropped, so the window is the counter's
-life, and the set refuses new ids at ``capacity`` (default 100). Every id makes the item ~33 bytes
-larger, and write units grow with it (1 per KB). Suits bounded counters (seats, one id per
-holder). A replay with another amount cannot be told from a duplicate and is reported as one.
+When the condition fails DynamoDB returns the item (``ReturnValuesOnConditionCheckFailure``), so
+the library tells, without another request, a duplicate (``applied=False``) from a bound
+(``ThresholdExceeded``) from a generation that moved under the handle (it retries with the
+right one: one extra request per rotation per handle). The item also records the nonce of the
+last call that wrote it: a re-send after a lost answer that finds its own nonce reports
+``applied=True``; if another writer came in between, ``applied`` is ``None``. When an add's
+answer was lost and rotations since have dropped the generation it would have landed in, the add
+re-raises the original error instead of guessing.
+
+Cost: every id makes the item ~33 bytes larger and write units grow with it (1 per KB); up to
+``2 x capacity`` ids are held, so ``capacity`` is at most 5000 (the item stays well inside
+DynamoDB's 400 KB; ``CapacityExceeded`` if an item cannot grow anyway). A replay with another
+amount cannot be told from a duplicate and is reported as one.
 """
 
 from __future__ import annotations
@@ -24,16 +33,15 @@ from botocore.exceptions import ClientError
 
 from .. import _validate as v
 from .._io import error_code, response_of
-from ..errors import CapacityExceeded
+from .._keys import GENERATION, IDS, LAST, PREVIOUS_IDS
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n, to_int
 
-IDS = "_ids"
-LAST = "_last"
+MAX_CAPACITY = 5000
 
 
 class SetCounter(Strategy):
-    """The request ids counted so far live in a string set on the counter item."""
+    """The request ids counted lately live in two generations of string sets on the item."""
 
     name = "set"
     idempotent = True
@@ -41,68 +49,106 @@ class SetCounter(Strategy):
     defaults = MappingProxyType({"capacity": 100})
     capabilities = Capabilities(
         idempotent=True,
-        window="while the set holds the id; refuses new ids at `capacity` (default 100)",
+        window="the last `capacity` to 2 x `capacity` request ids (default 100: two generations)",
         thresholds=True,
         requests_per_add=1,
         write_units_per_add="1 per KB of the counter item, ~33 bytes per id held",
         tells_duplicates="yes (None if another writer raced a lost answer)",
     )
 
-    def _configure(self, options: Mapping[str, Any]) -> None:
-        self.capacity = v.check_positive_int(
-            options.get("capacity", self.defaults["capacity"]), what="capacity", maximum=10000
-        )
+    @classmethod
+    def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        capacity = options.get("capacity", cls.defaults["capacity"])
+        return {"capacity": v.check_positive_int(capacity, what="capacity", maximum=MAX_CAPACITY)}
+
+    def _configure(self, window: Mapping[str, Any]) -> None:
+        self.capacity: int = window["capacity"]
+        # What the handle last saw of the item: its generation, and whether it was full. A
+        # stale guess costs one failed write, whose returned item corrects it.
+        self._generation = 0
+        self._full = False
 
     def _attempt(self, call: AddCall) -> AddResult:
         assert call.digest is not None
-        names = {"#ids": IDS, "#last": LAST}
-        values: dict[str, Any] = {
-            ":amount": n(call.amount),
-            ":idset": {"SS": [call.digest]},
-            ":id": {"S": call.digest},
-            ":cap": n(self.capacity),
-            ":nonce": {"S": call.nonce},
-        }
-        conditions = [
-            *self._conditions(call.amount, names, values),
-            # Not counted yet: this is the idempotency check.
-            "NOT contains(#ids, :id)",
-            # Room for one more id: a full set must refuse, not grow past the item limit.
-            "(attribute_not_exists(#ids) OR size(#ids) < :cap)",
-        ]
-        try:
-            answer = self._send(
-                call,
-                "UpdateItem",
-                {
-                    "TableName": self.layout.table,
-                    "Key": self.key,
-                    "UpdateExpression": "ADD #v :amount, #ids :idset SET #last = :nonce",
-                    "ConditionExpression": " AND ".join(conditions),
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                    "ReturnValues": "UPDATED_NEW",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                },
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            old = response_of(exc).get("Item")
-            if old is None:
-                raise self._failed_write(None, call.amount) from exc
-            ids = old.get(IDS, {}).get("SS", [])
-            if call.digest in ids:
-                if old.get(LAST, {}).get("S") == call.nonce:
-                    # Nobody wrote since this call's own write: the item holds its new value.
-                    mine = old.get(self.layout.value_attribute)
-                    return call.result(True, None if mine is None else to_int(mine["N"]))
-                return call.result(None if call.ambiguous else False, None)
-            if len(ids) >= self.capacity:
-                raise CapacityExceeded(
-                    f"counter {self.counter_name!r} holds {len(ids)} request ids, "
-                    f"its capacity ({self.capacity}); it refuses new ones"
-                ) from exc
-            raise self._failed_write(old, call.amount) from exc
-        new = answer.get("Attributes", {}).get(self.layout.value_attribute)
-        return call.result(True, None if new is None else to_int(new["N"]))
+        while True:
+            generation, rotate = self._generation, self._full
+            names = {"#ids": IDS, "#prev": PREVIOUS_IDS, "#last": LAST, "#gen": GENERATION}
+            values: dict[str, Any] = {
+                ":amount": n(call.amount),
+                ":idset": {"SS": [call.digest]},
+                ":id": {"S": call.digest},
+                ":cap": n(self.capacity),
+                ":nonce": {"S": call.nonce},
+            }
+            conditions = [
+                *self._conditions(call.amount, names, values),
+                # Not counted yet, in either generation: this is the idempotency check.
+                "NOT contains(#ids, :id)",
+                "NOT contains(#prev, :id)",
+            ]
+            if generation == 0:
+                conditions.append("attribute_not_exists(#gen)")
+            else:
+                conditions.append("#gen = :gen")
+                values[":gen"] = n(generation)
+            if rotate:
+                # The current generation is full: this write starts the next one.
+                conditions.append("size(#ids) >= :cap")
+                values[":next"] = n(generation + 1)
+                update = "ADD #v :amount SET #prev = #ids, #ids = :idset, #last = :nonce, "
+                update += "#gen = :next"
+                call.landings.add(generation + 1)
+            else:
+                # Room for one more id in the current generation.
+                conditions.append("(attribute_not_exists(#ids) OR size(#ids) < :cap)")
+                update = "ADD #v :amount, #ids :idset SET #last = :nonce"
+                call.landings.add(generation)
+            try:
+                answer = self._send(
+                    call,
+                    "UpdateItem",
+                    {
+                        "TableName": self.layout.table,
+                        "Key": self.key,
+                        "UpdateExpression": update,
+                        "ConditionExpression": " AND ".join(conditions),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                        "ReturnValues": "UPDATED_NEW",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                old = self._explain(response_of(exc).get("Item"), call)
+                done = self._counted(old, call)
+                if done is not None:
+                    return done
+                seen = (self._generation, self._full)
+                if seen != (generation, rotate):
+                    self._contended(call, exc)  # the generation moved: try with the new one
+                    continue
+                raise self._failed_write(old, call, exc) from exc
+            attributes = answer.get("Attributes", {})
+            self._generation = generation + 1 if rotate else generation
+            self._full = len(attributes.get(IDS, {}).get("SS", [])) >= self.capacity
+            new = attributes.get(self.layout.value_attribute)
+            return call.result(True, None if new is None else to_int(new["N"]))
+
+    def _counted(self, old: Mapping[str, Any], call: AddCall) -> AddResult | None:
+        """Learn the item's generation; tell whether the id is counted (or cannot be known)."""
+        ids = old.get(IDS, {}).get("SS", [])
+        generation = int(old.get(GENERATION, {}).get("N", "0"))
+        self._generation = generation
+        self._full = len(ids) >= self.capacity
+        if call.digest in ids or call.digest in old.get(PREVIOUS_IDS, {}).get("SS", []):
+            if old.get(LAST, {}).get("S") == call.nonce:
+                # Nobody wrote since this call's own write: the item holds its new value.
+                mine = old.get(self.layout.value_attribute)
+                return call.result(True, None if mine is None else to_int(mine["N"]))
+            return call.result(None if call.ambiguous else False, None)
+        if call.ambiguous and call.landings and generation > min(call.landings) + 1:
+            # A write of ours may have landed in a generation that has been dropped since.
+            call.unknown_outcome()
+        return None

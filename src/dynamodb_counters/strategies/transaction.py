@@ -72,7 +72,7 @@ class TransactionCounter(Strategy):
             if code == "TransactionCanceledException":
                 reasons = self._cancellation_reasons(exc)
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    raise self._failed_write(reasons[0].get("Item"), call.amount) from exc
+                    raise self._failed_write(reasons[0].get("Item"), call, exc) from exc
             raise
         return call.result(self._applied_from_capacity(answer, call), None)
 
