@@ -17,13 +17,14 @@ from .errors import (
     CounterError,
     CounterExists,
     CounterNotFound,
+    DefinitionMismatch,
     InvalidInput,
     NotSupported,
     RequestIdMismatch,
     TableNotFound,
     ThresholdExceeded,
 )
-from .results import AddResult, CallRecord
+from .results import AddResult, CallRecord, CounterDefinition
 from .store import Counter, CounterStore
 from .strategies import STRATEGIES, Capabilities, Strategy
 
@@ -37,10 +38,12 @@ __all__ = [
     "CapacityExceeded",
     "ContentionError",
     "Counter",
+    "CounterDefinition",
     "CounterError",
     "CounterExists",
     "CounterNotFound",
     "CounterStore",
+    "DefinitionMismatch",
     "InvalidInput",
     "NotSupported",
     "RequestIdMismatch",

@@ -131,7 +131,8 @@ def is_overflow(exc: BaseException) -> bool:
         return False
     texts = [str(response_of(exc).get("Error", {}).get("Message", ""))]
     texts += [str(r.get("Message", "")) for r in response_of(exc).get("CancellationReasons") or []]
-    return any("overflow" in t.lower() or "magnitude" in t.lower() for t in texts)
+    signs = ("overflow", "magnitude", "38 digits")
+    return any(sign in text.lower() for text in texts for sign in signs)
 
 
 def is_item_too_large(exc: BaseException) -> bool:
@@ -191,11 +192,18 @@ class AddCall:
             self.first_error = error
 
     def unknown_outcome(self, current: BaseException | None = None) -> NoReturn:
-        """Give up on an ambiguous add whose evidence is gone: re-raise the original error."""
+        """Give up on an ambiguous add whose evidence is gone: re-raise the original error
+        (through :class:`_UnknownOutcome`, so that no retry loop tries again)."""
         error = self.first_error or current
         if error is None:  # pragma: no cover -- only called on ambiguous calls
             raise RuntimeError("unknown outcome without an error")
-        raise error
+        raise _UnknownOutcome(error)
+
+
+class _UnknownOutcome(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +376,8 @@ class Strategy:
         while True:
             try:
                 return attempt(call)
+            except _UnknownOutcome as unknown:
+                raise unknown.error from None
             except (ClientError, BotoCoreError) as exc:
                 if is_conflict(exc):
                     self._contended(call, exc)
@@ -504,7 +514,8 @@ class Strategy:
             raise
         except BotoCoreError as exc:
             # botocore gave up after its own retries: the server may have applied any of them.
-            self._note_retries(call, len(retried), retried, write=write)
+            # ``retried`` holds the failures botocore met, the raised one last.
+            self._note_retries(call, max(0, len(retried) - 1), retried, write=write)
             if write and is_ambiguous(exc):
                 call.became_ambiguous(exc)
             raise

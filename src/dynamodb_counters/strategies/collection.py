@@ -35,9 +35,9 @@ from botocore.exceptions import ClientError
 
 from .._io import error_code
 from .._keys import AMOUNT, CALL, CREATED, DELTA_PREFIX, FOLDS, INCARNATION
-from ..errors import ContentionError, CounterNotFound
+from ..errors import ContentionError, CounterNotFound, ThresholdExceeded
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, n
+from .base import AddCall, Capabilities, Strategy, is_overflow, n
 
 # A transaction holds at most 100 items: the counter update, and deltas.
 _FOLD_BATCH = 98
@@ -211,6 +211,11 @@ class CollectionCounter(Strategy):
             try:
                 self._call("TransactWriteItems", {"TransactItems": [update, *deletes]})
             except ClientError as exc:
+                if is_overflow(exc):
+                    raise ThresholdExceeded(
+                        f"{self.counter_name!r}: folding these deltas would take the counter item "
+                        "beyond DynamoDB's 38-digit numbers; nothing was folded"
+                    ) from exc
                 if error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = self._cancellation_reasons(exc)
