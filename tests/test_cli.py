@@ -76,7 +76,8 @@ def test_compact_collection(target: list[str]) -> None:
     done = run("counter", "compact", *base, "--json")
     assert json.loads(done.stdout) == {"name": "votes", "folded": 3}
     assert run("counter", "get", *base).stdout.strip() == "6"
-    assert_one_line_error(run("counter", "compact", "votes", *target), "keeps no deltas")
+    compact = run("counter", "compact", "votes", "--strategy", "atomic", *target)
+    assert_one_line_error(compact, "keeps no deltas")
 
 
 def test_table_create_and_pk_only(ddb: DynamoDBLocal, client: Any) -> None:
@@ -97,7 +98,7 @@ def test_table_create_and_pk_only(ddb: DynamoDBLocal, client: Any) -> None:
     ("args", "needles"),
     [
         (["counter", "create", "x", "--strategy", "collection", "--floor", "0"], ["collection"]),
-        (["counter", "add", "x", "1", "--request-id", "r"], ["not idempotent"]),
+        (["counter", "add", "x", "1", "--strategy", "atomic", "--request-id", "r"], ["idempotent"]),
         (["counter", "add", "x", "0"], ["must not be zero"]),
         (["counter", "create", "x", "--floor", "5", "--ceiling", "1"], ["floor 5 is above"]),
         (["counter", "get", "missing"], ["does not exist"]),
@@ -182,3 +183,104 @@ def test_local_start_serves_and_stops_on_ctrl_c(tmp_path: Any, stop: signal.Sign
             process.kill()
     # Its data outlives it: the table is in the --db-path folder.
     assert any(tmp_path.iterdir())
+
+
+# -- SPEC section 7: the stored definition, listing, connection errors ------------------------
+
+
+def test_commands_use_the_stored_strategy(target: list[str]) -> None:
+    """Issue case 1: `counter get` without --strategy read a collection counter as 0."""
+    assert run("counter", "create", "votes", "--strategy", "collection", *target).returncode == 0
+    added = run("counter", "add", "votes", "4", "--request-id", "v1", *target)
+    assert added.returncode == 0, added.stderr
+    assert run("counter", "get", "votes", *target).stdout.strip() == "4"
+    other = run("counter", "add", "votes", "-300", "--strategy", "atomic", *target)
+    assert_one_line_error(other, "stored with another definition", "atomic")
+    assert run("counter", "get", "votes", *target).stdout.strip() == "4"
+    inspected = run("counter", "inspect", "votes", "--json", *target)
+    assert json.loads(inspected.stdout)["definition"]["strategy"] == "collection"
+    assert run("counter", "compact", "votes", *target).stdout.strip() == "folded 1 deltas"
+    assert run("counter", "delete", "votes", *target).returncode == 0
+
+
+def test_counter_list(target: list[str]) -> None:
+    for name in ("b", "a"):
+        assert run("counter", "create", name, "--strategy", "marker", *target).returncode == 0
+    run("counter", "add", "a", "1", "--request-id", "r", *target)
+    assert run("counter", "list", *target).stdout.split() == ["a", "b"] or sorted(
+        run("counter", "list", *target).stdout.split()
+    ) == ["a", "b"]
+    assert json.loads(run("counter", "list", "--json", *target).stdout) == ["a", "b"]
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "http://[::1", "http://127.0.0.1:99999", "ftp://x"])
+def test_a_malformed_endpoint_is_one_line(url: str) -> None:
+    """Issue case 12: tracebacks, or 'no AWS region configured', for a malformed endpoint."""
+    done = run("counter", "get", "x", "--endpoint-url", url)
+    assert_one_line_error(done, "--endpoint-url", "not a valid URL")
+
+
+def test_region_comes_from_aws_region(ddb: DynamoDBLocal) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_REGION="eu-west-1",
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="y",
+        AWS_CONFIG_FILE="/nonexistent",
+    )
+    # Not a loopback endpoint, so the region is needed: an unreachable address on purpose
+    # (the connection is refused, never sent anywhere: port 9 on loopback is closed).
+    done = run("counter", "get", "x", "--endpoint-url", "https://localhost:9", env=env)
+    assert "region" not in done.stderr.lower()
+    assert_one_line_error(done, "cannot reach")
+
+
+def test_real_credentials_never_go_to_a_plain_http_loopback_port(tmp_path: Any) -> None:
+    """Issue 12, finding 6: whatever listens on a loopback port must not get signed requests
+    made with the user's real credentials."""
+    received: list[bytes] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(30)
+    port = server.getsockname()[1]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAREALKEY123", "AWS_SECRET_ACCESS_KEY": "s"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dynamodb_counters",
+            "counter",
+            "get",
+            "x",
+            "--endpoint-url",
+            f"http://127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        conn, _ = server.accept()
+        conn.settimeout(10)
+        received.append(conn.recv(65536))
+        conn.close()
+    finally:
+        proc.kill()
+        proc.wait()
+        server.close()
+    assert b"Authorization" in received[0]
+    assert b"AKIAREALKEY123" not in received[0]
+
+
+def test_a_broken_pipe_is_one_line(target: list[str]) -> None:
+    run("counter", "create", "p", *target)
+    done = subprocess.run(
+        f"{sys.executable} -m dynamodb_counters counter list {' '.join(target)} | true",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr

@@ -29,25 +29,47 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit 1."""
 
 
+def _endpoint(url: str | None) -> tuple[str | None, bool]:
+    """Check ``--endpoint-url``; returns it and whether it is a plain-HTTP loopback address."""
+    if url is None:
+        return None, False
+    try:
+        parts = urlparse(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as exc:
+        raise CliError(f"--endpoint-url {url!r} is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise CliError(
+            f"--endpoint-url {url!r} is not a valid URL: give http(s)://HOST[:PORT], "
+            "e.g. http://127.0.0.1:8000"
+        )
+    loopback = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+    return url, loopback and parts.scheme == "http"
+
+
 def _make_client(args: argparse.Namespace) -> Any:
+    import os
+
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session(region_name=args.region)
+    endpoint_url, local = _endpoint(args.endpoint_url)
+    region = (
+        args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    )
+    session = boto3.session.Session(region_name=region)
     kwargs: dict[str, Any] = {}
-    if args.endpoint_url:
-        host = urlparse(args.endpoint_url).hostname or ""
-        local = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
-        if local:
-            # DynamoDB Local takes any credentials and region; don't make users invent them.
-            if session.get_credentials() is None:
-                kwargs.update(LOCAL_CREDENTIALS)
-            if session.region_name is None:
-                kwargs["region_name"] = "us-east-1"
+    if local:
+        # DynamoDB Local takes any credentials and region. Real credentials never go to a
+        # plain-HTTP loopback port: whatever listens there would get signed requests.
+        kwargs.update(LOCAL_CREDENTIALS)
+        if session.region_name is None:
+            kwargs["region_name"] = "us-east-1"
     config = Config(
         retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10
     )
-    return session.client("dynamodb", endpoint_url=args.endpoint_url, config=config, **kwargs)
+    return session.client("dynamodb", endpoint_url=endpoint_url, config=config, **kwargs)
 
 
 def _store(args: argparse.Namespace) -> CounterStore:
@@ -61,8 +83,9 @@ def _store(args: argparse.Namespace) -> CounterStore:
 
 
 def _counter_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Only what the user gave: the rest comes from the counter's stored definition."""
     options: dict[str, Any] = {}
-    for flag in ("history", "capacity", "marker_ttl"):
+    for flag in ("strategy", "floor", "ceiling", "history", "capacity", "marker_ttl"):
         value = getattr(args, flag, None)
         if value is not None:
             options[flag] = value
@@ -70,13 +93,7 @@ def _counter_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _counter(args: argparse.Namespace) -> Any:
-    return _store(args).counter(
-        args.name,
-        strategy=args.strategy,
-        floor=args.floor,
-        ceiling=args.ceiling,
-        **_counter_options(args),
-    )
+    return _store(args).counter(args.name, **_counter_options(args))
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -133,6 +150,16 @@ def cmd_counter_compact(args: argparse.Namespace) -> int:
     counter = _counter(args)
     folded = counter.compact(older_than=args.older_than)
     _emit(args, {"name": counter.name, "folded": folded}, f"folded {folded} deltas")
+    return 0
+
+
+def cmd_counter_list(args: argparse.Namespace) -> int:
+    names = _store(args).counters()
+    if args.json:
+        print(json.dumps(sorted(names)))
+        return 0
+    for name in names:
+        print(name)
     return 0
 
 
@@ -233,7 +260,9 @@ def cmd_local_install(args: argparse.Namespace) -> int:
 def _add_connection(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. DynamoDB Local)")
-    group.add_argument("--region", help="AWS region (default: the AWS configuration's)")
+    group.add_argument(
+        "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the AWS config)"
+    )
     group.add_argument("--table", default="counters", help="table name (default: counters)")
     group.add_argument("--partition-key", default="pk", help="partition key attribute")
     group.add_argument("--sort-key", default="sk", help="sort key attribute")
@@ -247,7 +276,9 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
 def _add_counter_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the counter's name")
     parser.add_argument(
-        "--strategy", default="atomic", choices=list(STRATEGIES), help="default: atomic"
+        "--strategy",
+        choices=list(STRATEGIES),
+        help="create: default atomic; other commands: the stored one (a different one is refused)",
     )
     parser.add_argument("--floor", type=int, help="inclusive lower bound")
     parser.add_argument("--ceiling", type=int, help="inclusive upper bound")
@@ -283,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_counter_args(p)
     p.set_defaults(func=cmd_counter_delete)
 
+    p = counter_commands.add_parser("list", help="list the counters in the table")
+    _add_connection(p)
+    p.set_defaults(func=cmd_counter_list)
     p = counter_commands.add_parser("inspect", help="show the stored item and side items")
     _add_counter_args(p)
     p.set_defaults(func=cmd_counter_inspect)
@@ -370,6 +404,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): say so once, and keep Python's own flush at exit
+        # from printing a traceback.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("dynamodb-counters: error: output closed (broken pipe)", file=sys.stderr)
+        return EXIT_ERROR
     except (CounterError, CliError, BotoCoreError, ClientError) as exc:
         print(f"dynamodb-counters: error: {_describe(exc, args)}", file=sys.stderr)
         return EXIT_ERROR

@@ -161,6 +161,12 @@ class Counter:
         amount = v.check_amount(amount)
         if request_id is not None:
             request_id = v.check_request_id(request_id)
+            stated = self._requested.strategy
+            if stated is not UNSET and not STRATEGIES[stated].idempotent:
+                # Known without a request: the stated strategy cannot honour an id.
+                self._build(self._requested.for_item_without_definition(), None).add(
+                    amount, request_id=request_id
+                )
         return self._run(lambda s: s.add(amount, request_id=request_id))
 
     def value(self) -> int:
