@@ -36,6 +36,7 @@ Known differences from AWS (code and tests must not rely on them): requests are 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -122,7 +123,10 @@ def _tree_digest(folder: Path) -> str:
 
 
 def _verified(folder: Path) -> bool:
-    return _installed(folder) and _tree_digest(folder) == ENGINE_SHA256
+    try:
+        return _installed(folder) and _tree_digest(folder) == ENGINE_SHA256
+    except OSError:  # e.g. being replaced by another installer right now
+        return False
 
 
 def install(*, quiet: bool = True, timeout: float = DEFAULT_INSTALL_TIMEOUT) -> Path:
@@ -435,6 +439,11 @@ class DynamoDBLocal:
         path = self.db_path
         try:
             path.mkdir(parents=True, exist_ok=True)
+            # SQLite needs to create its journal beside the data file, and to write that file.
+            data = path / "shared-local-instance.db"
+            for needed in (path, data) if data.exists() else (path,):
+                if not os.access(needed, os.W_OK):
+                    raise PermissionError(errno.EACCES, "not writable", str(needed))
             lock = open(path / _DATA_LOCK, "ab")  # noqa: SIM115 -- held for the engine's life
         except OSError as exc:
             raise LocalEngineError(
