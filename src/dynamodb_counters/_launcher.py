@@ -4,7 +4,8 @@ DynamoDB Local 3.3.1 has no option to choose its address: its ``DynamoDBProxySer
 Jetty's ``new Server(port)``, which listens on every interface (``*:PORT`` in ``ss -ltnp``), so
 anyone who can reach the machine can read and write its tables under any credentials. Its
 ``-help``, its README and the npm package's README offer no host or bind option. This launcher is
-its own ``ServerRunner.main`` with three changes, in Java:
+what its ``ServerRunner.main`` does (parse the arguments, build the server, start it; telemetry,
+disabled anyway, is left unconfigured) with three changes, in Java:
 
 .. code-block:: java
 
@@ -48,6 +49,13 @@ _SERVER = "org/eclipse/jetty/server/Server"
 _CONNECTOR = "org/eclipse/jetty/server/ServerConnector"
 _FIELD = "java/lang/reflect/Field"
 _STREAM = "java/io/FileInputStream"
+
+# The opcodes used (JVM specification, chapter 6).
+aload_0, aload_1, aload_2, aload_3 = 0x2A, 0x2B, 0x2C, 0x2D
+astore_1, astore_2, astore_3 = 0x4C, 0x4D, 0x4E
+iconst_0, iconst_1, aaload, dup, pop, return_ = 0x03, 0x04, 0x32, 0x59, 0x57, 0xB1
+ldc_w, new, checkcast = 0x13, 0xBB, 0xC0
+invokevirtual, invokespecial, invokestatic = 0xB6, 0xB7, 0xB8
 
 
 class _ConstantPool:
@@ -96,17 +104,6 @@ def launcher_class() -> bytes:
     def op(opcode: int, index: int | None = None) -> bytes:
         return bytes([opcode]) if index is None else struct.pack(">BH", opcode, index)
 
-    aload_0, aload_1, aload_2, aload_3 = 0x2A, 0x2B, 0x2C, 0x2D
-    astore_1, astore_2, astore_3 = 0x4C, 0x4D, 0x4E
-    iconst_0, iconst_1, aaload, dup, pop, return_ = 0x03, 0x04, 0x32, 0x59, 0x57, 0xB1
-    ldc_w, invokevirtual, invokespecial, invokestatic, new, checkcast = (
-        0x13,
-        0xB6,
-        0xB7,
-        0xB8,
-        0xBB,
-        0xC0,
-    )
     code = b"".join(
         [
             op(aload_0),

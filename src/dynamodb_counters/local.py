@@ -49,6 +49,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -229,7 +230,7 @@ def _install_locked(npm: str, folder: Path, *, quiet: bool, timeout: float) -> N
 
 
 @contextlib.contextmanager
-def _install_lock(path: Path, folder: Path, *, timeout: float) -> Any:
+def _install_lock(path: Path, folder: Path, *, timeout: float) -> Iterator[IO[str]]:
     with open(path, "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
