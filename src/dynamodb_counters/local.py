@@ -544,24 +544,21 @@ class DynamoDBLocal:
         deadline = time.monotonic() + self.startup_timeout
         assert self._process is not None
         where = "" if self.db_path is None else f" with its data in {self.db_path}"
+        # Only our engine can answer: the socket was bound here and handed to it. Until Java
+        # accepts, a request waits in the socket's queue; a short read timeout keeps the
+        # process-alive and deadline checks frequent.
+        client = self.client(connect_timeout=1, read_timeout=3, retries={"total_max_attempts": 1})
         while True:
             if self._process.poll() is not None:
                 raise LocalEngineError(
                     f"DynamoDB Local exited with code {self._process.returncode} while starting "
                     f"on port {self.port}{where}: {self._engine_said()}"
                 )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() > deadline:
                 raise LocalEngineError(
                     f"DynamoDB Local did not answer on {self.endpoint_url} within "
                     f"{self.startup_timeout:.0f}s{where}: {self._engine_said()}"
                 )
-            # Only our engine can answer: the socket was bound here and handed to it.
-            client = self.client(
-                connect_timeout=1,
-                read_timeout=max(1, min(5, remaining)),
-                retries={"total_max_attempts": 1},
-            )
             try:
                 client.list_tables(Limit=1)
                 return
