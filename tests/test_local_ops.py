@@ -221,7 +221,7 @@ def test_second_engine_on_the_same_data_folder_is_refused(tmp_path: Path) -> Non
         second = DynamoDBLocal(db_path=data)
         with pytest.raises(LocalEngineError, match=r"in use by another DynamoDB Local") as caught:
             second.start()
-        assert time.monotonic() - began < 5  # refused before any Java starts
+        assert time.monotonic() - began < 10  # refused before any Java starts (~2-40 s)
         assert "\n" not in str(caught.value)
         assert not second.running
         assert first.client().list_tables()["TableNames"] == []
@@ -258,7 +258,7 @@ def test_java_does_not_outlive_the_python_that_started_it(ending: str) -> None:
         if ending == "sigkill":
             child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-        assert wait_until(lambda: not alive(java), 10), "Java outlived its parent"
+        assert wait_until(lambda: not alive(java), 20), "Java outlived its parent"
         port = int(started["port"])
         assert listening_addresses(port) == set(), subprocess.run(
             ["ss", "-ltnp"], capture_output=True, text=True, check=False
@@ -345,10 +345,10 @@ def test_npm_that_never_answers_is_stopped_in_bounded_time(
     began = time.monotonic()
     with pytest.raises(LocalEngineError, match=r"did not finish within 2s") as caught:
         install(timeout=2)
-    assert time.monotonic() - began < 10
+    assert time.monotonic() - began < 30
     assert "registry" in str(caught.value)
     npm_pid = int(npm_calls(cache)[0].rsplit("pid=", 1)[1])
-    assert wait_until(lambda: not alive(npm_pid), 5)
+    assert wait_until(lambda: not alive(npm_pid), 15)
     assert [p.name for p in cache.iterdir() if p.is_dir()] == []
 
 
@@ -370,7 +370,7 @@ def test_second_installer_says_it_is_waiting(
 
         worker = threading.Thread(target=run)
         worker.start()
-        assert wait_until(lambda: "waiting" in capfd.readouterr().err, 10)
+        assert wait_until(lambda: "waiting" in capfd.readouterr().err, 30)
         fcntl.flock(held, fcntl.LOCK_UN)
         worker.join(60)
     assert results == [cache / CACHED]
@@ -445,9 +445,7 @@ def test_local_start_on_a_bad_data_folder_is_one_line(tmp_path: Path, case: str)
         "under_a_file": tmp_path / "afile" / "data",
         "uncreatable": Path("/proc/dynamodb-counters-data"),
     }[case]
-    began = time.monotonic()
-    done = run_cli("local", "start", "--db-path", str(path), timeout=30)
-    assert time.monotonic() - began < 20
+    done = run_cli("local", "start", "--db-path", str(path), timeout=120)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -463,9 +461,12 @@ def test_data_folder_the_engine_cannot_use_is_reported_at_once(tmp_path: Path) -
     (data / "shared-local-instance.db").write_bytes(b"not a database" * 100)
     began = time.monotonic()
     with pytest.raises(LocalEngineError) as caught:
-        DynamoDBLocal(db_path=data, startup_timeout=60).start()
-    assert time.monotonic() - began < 40  # not the 60 s of a silent wait
+        DynamoDBLocal(db_path=data, startup_timeout=300).start()
+    # As soon as the engine answers with an error, not after a silent wait to the deadline.
+    assert time.monotonic() - began < 150
     message = str(caught.value)
+    assert "did not answer" not in message
+    assert "fails requests (InternalFailure)" in message
     assert "\n" not in message
     assert "file is encrypted or is not a database" in message
     assert str(data) in message
@@ -496,7 +497,7 @@ def test_local_start_says_where_it_listens_and_refuses_a_busy_folder(tmp_path: P
         line = first.stdout.readline()
         assert "http://127.0.0.1:" in line
         assert "from this machine only" in line
-        second = run_cli("local", "start", "--db-path", str(data), timeout=30)
+        second = run_cli("local", "start", "--db-path", str(data), timeout=120)
         assert second.returncode == 1
         assert second.stderr.strip().splitlines() == [
             f"dynamodb-counters: error: {data} is in use by another DynamoDB Local "
@@ -504,7 +505,7 @@ def test_local_start_says_where_it_listens_and_refuses_a_busy_folder(tmp_path: P
             "or choose another data folder"
         ]
         first.send_signal(signal.SIGINT)
-        assert first.wait(30) in (0, 130)
+        assert first.wait(60) in (0, 130)
     finally:
         first.kill()
         first.wait()
