@@ -692,3 +692,84 @@ def test_a_throttled_resend_is_not_ambiguous(own_client: Any, table: str) -> Non
     counter.add(1, request_id="r")
     with Boundary(own_client, operations={"UpdateItem"}, throttle=True):
         assert counter.add(1, request_id="r").applied is False
+
+
+# -- listing and reading many -----------------------------------------------------------------
+
+
+def test_counters_lists_counters_only(store: CounterStore, client: Any) -> None:
+    for i, strategy in enumerate(ALL):
+        counter = make(store, strategy, name=f"n{i}", initial=i)
+        counter.add(1, request_id=rid(strategy, "r"))
+    plain_counter_item(client, store.table_name, "theirs", quantity={"N": "4"})
+    assert sorted(store.counters()) == sorted([f"n{i}" for i in range(len(ALL))] + ["theirs"])
+
+
+def test_counters_pages_through_a_big_table(store: CounterStore, client: Any) -> None:
+    for i in range(30):
+        plain_counter_item(client, store.table_name, f"big{i}", pad={"S": "x" * 40_000})
+    calls: list[CallRecord] = []
+    store.add_listener(calls.append)
+    assert sorted(store.counters()) == sorted(f"big{i}" for i in range(30))
+    assert [c.operation for c in calls].count("Scan") > 1  # 30 x 40 KB > one 1 MB page
+
+
+def test_counters_in_a_pk_only_table_leave_markers_out(pk_only_store: CounterStore) -> None:
+    counter = make(pk_only_store, "marker", name="seats", initial=5)
+    counter.add(-1, request_id="r")
+    assert list(pk_only_store.counters()) == ["seats"]
+
+
+def test_values_reads_many_in_few_requests(store: CounterStore, client: Any) -> None:
+    expected = {}
+    for i, strategy in enumerate(ALL):
+        counter = make(store, strategy, name=f"v{i}", initial=i)
+        counter.add(2, request_id=rid(strategy, "r"))
+        expected[f"v{i}"] = i + 2
+    plain_counter_item(client, store.table_name, "theirs")
+    expected["theirs"] = 0
+    calls: list[CallRecord] = []
+    reader = CounterStore(client, store.table_name, on_call=calls.append)
+    assert reader.values([*expected, "missing"]) == expected
+    operations = [c.operation for c in calls]
+    # One BatchGetItem for every counter item; collection adds its own Query (and a GetItem).
+    assert operations.count("BatchGetItem") == 1
+    assert operations.count("GetItem") + operations.count("Query") == 2
+
+
+def test_values_splits_requests_of_more_than_100(store: CounterStore, client: Any) -> None:
+    names = [f"m{i}" for i in range(130)]
+    for i, name in enumerate(names):
+        plain_counter_item(client, store.table_name, name, quantity={"N": str(i)})
+    calls: list[CallRecord] = []
+    reader = CounterStore(client, store.table_name, on_call=calls.append)
+    assert reader.values(names) == {name: i for i, name in enumerate(names)}
+    assert [c.operation for c in calls].count("BatchGetItem") >= 2
+
+
+def test_requests_per_add_stay_at_the_minimum_after_first_use(
+    store: CounterStore, client: Any
+) -> None:
+    """A handle reads the counter item once on first use; then each add sends the strategy's
+    minimum (SPEC section 7)."""
+    minimum = {
+        "atomic": 1,
+        "occ": 2,
+        "occ_history": 2,
+        "transaction": 1,
+        "marker": 1,
+        "collection": 1,
+        "set": 1,
+    }
+    for strategy in ALL:
+        make(store, strategy, name=f"q-{strategy}", initial=0)
+        calls: list[CallRecord] = []
+        handle = CounterStore(client, store.table_name, on_call=calls.append).counter(
+            f"q-{strategy}"
+        )
+        handle.add(1, request_id=rid(strategy, "first"))
+        assert len(calls) == minimum[strategy] + 1  # the one read of the definition
+        calls.clear()
+        for i in range(5):
+            handle.add(1, request_id=rid(strategy, f"r{i}"))
+        assert len(calls) == 5 * minimum[strategy], strategy
