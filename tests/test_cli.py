@@ -284,3 +284,9 @@ def test_a_broken_pipe_is_one_line(target: list[str]) -> None:
         check=False,
     )
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-5"])
+def test_local_start_with_a_port_out_of_range_is_one_line(port: str) -> None:
+    """Issue 10, case 12: a traceback for --port 99999 and --port -5."""
+    assert_one_line_error(run("local", "start", "--port", port), "port must be")

