@@ -773,3 +773,15 @@ def test_requests_per_add_stay_at_the_minimum_after_first_use(
         for i in range(5):
             handle.add(1, request_id=rid(strategy, f"r{i}"))
         assert len(calls) == 5 * minimum[strategy], strategy
+
+
+def test_a_new_handle_on_a_rotated_set_needs_no_extra_write(
+    store: CounterStore, client: Any
+) -> None:
+    counter = make(store, "set", name="s", capacity=2)
+    for i in range(5):  # two rotations: generation 2, current generation full... or not
+        counter.add(1, request_id=f"r{i}")
+    calls: list[CallRecord] = []
+    handle = CounterStore(client, store.table_name, on_call=calls.append).counter("s")
+    assert handle.add(1, request_id="new").applied is True
+    assert [c.operation for c in calls] == ["GetItem", "UpdateItem"]

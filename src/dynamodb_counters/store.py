@@ -103,9 +103,12 @@ class Counter:
 
     def _current(self) -> Strategy:
         known = self._store._known.get(self._name)
-        if known is None:
-            known = self._store._read_known(self._name)
-        return self._adopt(known)
+        if known is not None:
+            return self._adopt(known)
+        item = self._store._read_item(self._name)
+        strategy = self._adopt(self._store._learn(self._name, item))
+        strategy.observe(item)
+        return strategy
 
     def _run(self, operation: Callable[[Strategy], _T]) -> _T:
         for _ in range(_REINCARNATIONS):
@@ -416,7 +419,7 @@ class CounterStore:
             incarnation=incarnation,
         )
 
-    def _read_known(self, name: str) -> Known:
+    def _read_item(self, name: str) -> dict[str, Any]:
         answer = self._io.call(
             "GetItem",
             {
@@ -429,7 +432,7 @@ class CounterStore:
         item = answer.get("Item")
         if item is None:
             raise CounterNotFound(f"counter {name!r} does not exist")
-        return self._learn(name, item)
+        return dict(item)
 
     def _learn(self, name: str, item: Mapping[str, Any]) -> Known:
         known = known_from_item(item)

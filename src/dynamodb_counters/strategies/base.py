@@ -300,6 +300,9 @@ class Strategy:
     def _create_attributes(self) -> dict[str, Any]:
         return {}
 
+    def observe(self, item: Mapping[str, Any]) -> None:
+        """Learn what helps the next write from the counter item read on first use."""
+
     def _attempt(self, call: AddCall) -> AddResult:
         raise NotImplementedError
 

@@ -68,6 +68,10 @@ class SetCounter(Strategy):
         self._generation = 0
         self._full = False
 
+    def observe(self, item: Mapping[str, Any]) -> None:
+        self._generation = int(item.get(GENERATION, {}).get("N", "0"))
+        self._full = len(item.get(IDS, {}).get("SS", [])) >= self.capacity
+
     def _attempt(self, call: AddCall) -> AddResult:
         assert call.digest is not None
         while True:
