@@ -135,6 +135,9 @@ def make_adder(target: Target, client: Any) -> Callable[[int, str | None], AddRe
     store = CounterStore(client, target.table)
     if target.name != RAW:
         counter = target.counter_on(client)
+        # A handle reads the counter's definition once, on first use: do it now, before the
+        # meter counts requests, so that requests per op are the steady state.
+        counter.definition  # noqa: B018
 
         def add(amount: int, request_id: str | None) -> AddResult:
             return counter.add(amount, request_id=request_id)
@@ -220,6 +223,7 @@ def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dic
     store = CounterStore(client, target.table)
     key = store.layout.counter_key(target.counter)
     sizes.put(target.table, key, dict(target.initial_item))
+    adder = make_adder(target, client)
     meter = RequestMeter(_key_names(store), sizes).attach(client)
     progress = _progress_queue
     slot = task.slot
@@ -229,9 +233,7 @@ def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dic
             progress.put(slot)
 
     with FaultInjector(client, task.faults) as injector:
-        worker = Worker(
-            make_adder(target, client), idempotent=target.idempotent, retry=task.retry, tick=tick
-        )
+        worker = Worker(adder, idempotent=target.idempotent, retry=task.retry, tick=tick)
         outcome = worker.run(list(task.ops))
     meter.detach()
     return outcome, meter.take(), dict(injector.stats)
@@ -425,6 +427,7 @@ class Bench:
         store = CounterStore(self.observer, self.table)
         sizes = ItemSizes()
         sizes.put(self.table, store.layout.counter_key(target.counter), dict(target.initial_item))
+        adders = [make_adder(target, self.client) for _ in range(options.workers)]
         meter = RequestMeter(_key_names(store), sizes).attach(self.client)
         barrier = threading.Barrier(options.workers)
         stop = threading.Event()
@@ -435,7 +438,7 @@ class Bench:
         def body(worker_index: int) -> WorkerOutcome:
             try:
                 worker = Worker(
-                    make_adder(target, self.client),
+                    adders[worker_index],
                     idempotent=target.idempotent,
                     retry=options.app_retry,
                     tick=tick,
