@@ -14,7 +14,17 @@ import html
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REPORT_FILE", "render_html", "write_report"]
+from .verdict import LEGEND, verdict_line, verdict_of
+
+__all__ = [
+    "LEGEND",
+    "REPORT_FILE",
+    "render_html",
+    "result_rows",
+    "verdict_line",
+    "verdict_of",
+    "write_report",
+]
 
 REPORT_FILE = "index.html"
 
