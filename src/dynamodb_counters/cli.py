@@ -313,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_local_install)
 
     _add_bench_commands(commands)
+
+    from . import advise
+
+    p = commands.add_parser("advise", help="which strategy? from what a counter needs")
+    advise.add_arguments(p)
+    p.set_defaults(func=advise.run)
     return parser
 
 
