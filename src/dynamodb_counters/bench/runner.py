@@ -844,10 +844,15 @@ def summarise(
     books = _books(totals.ops)
     # Ops that ended in an error after an attempt reached the server with its answer lost:
     # they may have landed, and are not in the ledger. Counted apart from drift.
-    maybe = [b.amount for b in totals.ops.values() if b.state == "error" and b.lost]
-    # Acknowledged ops that met a lost answer: a non-idempotent strategy may have applied them
-    # twice. Split by sign, because a net drift lets a double +1 and a double -1 cancel.
-    exposed = [b.amount for b in totals.ops.values() if b.state == "acked" and b.lost]
+    # Each of their lost attempts may have been applied.
+    maybe = [b.amount * b.lost for b in totals.ops.values() if b.state == "error" and b.lost]
+    # Acknowledged ops that met lost answers: a non-idempotent strategy applied each lost
+    # attempt once more. Split by sign, because a net drift lets a double +1 and a double -1
+    # cancel.
+    exposed = [(b.amount, b.lost) for b in totals.ops.values() if b.state == "acked" and b.lost]
+    drift = final - expected
+    low, high = sum(a for a in maybe if a < 0), sum(a for a in maybe if a > 0)
+    beyond = drift - min(max(drift, low), high)
     row: dict[str, Any] = {
         "name": target.name,
         "baseline": target.name == RAW,
@@ -865,10 +870,7 @@ def summarise(
             "errors": sum(outcome.errors.values()),
             "errors_by_type": dict(sorted(outcome.errors.items())),
             "outcome_unknown": len(maybe),
-            "outcome_unknown_range": [
-                sum(a for a in maybe if a < 0),
-                sum(a for a in maybe if a > 0),
-            ],
+            "outcome_unknown_range": [low, high],
             "app_retries": outcome.app_retries,
             "duplicate_sends": outcome.duplicate_sends,
             "acknowledged_ids": len(outcome.acked),
@@ -877,10 +879,15 @@ def summarise(
             "initial": options.initial,
             "expected": expected,
             "final": final,
-            "drift": final - expected,
+            "drift": drift,
+            # The part of the drift no add of unknown outcome can account for.
+            "drift_beyond_unknown": beyond,
             "lost_answer_ops": {
-                "increments": sum(1 for a in exposed if a > 0),
-                "decrements": sum(1 for a in exposed if a < 0),
+                "increments": sum(1 for a, _ in exposed if a > 0),
+                "decrements": sum(1 for a, _ in exposed if a < 0),
+                # What re-applying every lost attempt adds, per side (non-idempotent targets).
+                "reapplied_up": sum(a * n for a, n in exposed if a > 0),
+                "reapplied_down": sum(a * n for a, n in exposed if a < 0),
             },
             "floor": floor,
             "ceiling": ceiling,
