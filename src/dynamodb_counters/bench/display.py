@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -149,25 +149,24 @@ def results_table(results: dict[str, Any]) -> Table:
     return table
 
 
-def verdict_block(results: dict[str, Any]) -> Text:
-    """One verdict per strategy, then the legend."""
-    text = Text("Verdict\n", style="bold")
-    rows = result_rows(results)
-    width = max(len(r["name"]) for r in rows) + 2 if rows else 12
-    for row in rows:
+def verdict_block(results: dict[str, Any]) -> Group:
+    """One verdict per strategy (wrapped under itself, ids never cut), then the legend."""
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for row in result_rows(results):
         verdict = row.get("verdict") or verdict_of(row)
-        name = row["name"] + ("*" if row["baseline"] else "")
-        text.append(f"  {name:<{width}}")
-        text.append(verdict["text"], style=_STYLES.get(verdict["kind"], ""))
+        text = Text(verdict["text"], style=_STYLES.get(verdict["kind"], ""))
         if verdict["notes"]:
             text.append(" (" + "; ".join(verdict["notes"]) + ")", style="dim")
-        text.append("\n")
+        grid.add_row("  " + row["name"] + ("*" if row["baseline"] else ""), text)
+    parts: list[Any] = [Text("Verdict", style="bold"), grid]
     if results.get("baseline"):
-        text.append(
-            "  * plain boto3 update_item doing the same work (not a strategy)\n", style="dim"
+        parts.append(
+            Text("  * plain boto3 update_item doing the same work (not a strategy)", style="dim")
         )
-    text.append("Legend: " + LEGEND, style="dim")
-    return text
+    parts.append(Text("Legend: " + LEGEND, style="dim"))
+    return Group(*parts)
 
 
 def comparison_line(results: dict[str, Any]) -> str | None:
