@@ -155,7 +155,7 @@ def verdict_block(results: dict[str, Any]) -> Group:
     grid.add_column(no_wrap=True)
     grid.add_column()
     for row in result_rows(results):
-        verdict = row.get("verdict") or verdict_of(row)
+        verdict = verdict_of(row)
         text = Text(verdict["text"], style=_STYLES.get(verdict["kind"], ""))
         if verdict["notes"]:
             text.append(" (" + "; ".join(verdict["notes"]) + ")", style="dim")

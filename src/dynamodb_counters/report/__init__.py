@@ -106,7 +106,7 @@ def _num(value: Any, digits: int = 1) -> str:
 
 def _verdict(results: dict[str, Any]) -> str:
     rows = result_rows(results, baseline=False)
-    verdicts = [(r["name"], r.get("verdict") or verdict_of(r)) for r in rows]
+    verdicts = [(r["name"], verdict_of(r)) for r in rows]
     exact = [name for name, v in verdicts if v["kind"] == "exact"]
     drifted = [
         f"{r['name']} ({r['ledger']['drift']:+d})"

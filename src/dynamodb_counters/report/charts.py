@@ -63,7 +63,7 @@ def drift_chart(results: dict[str, Any]) -> str:
     drifts = [int(r["ledger"]["drift"]) for r in rows]
     # A drift of 0 is "exact" only where nothing else went wrong: a bound the strategy could
     # not enforce and that was crossed is said beside its bar, in red, never drawn as exact.
-    verdicts = [(r.get("verdict") or verdict_of(r)) for r in rows]
+    verdicts = [verdict_of(r) for r in rows]
     fig, ax = _figure(len(rows))
     colours = [EXACT if d == 0 else DRIFT for d in drifts]
     ax.barh(names, drifts, color=colours)

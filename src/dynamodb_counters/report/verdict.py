@@ -83,6 +83,6 @@ def verdict_of(row: dict[str, Any]) -> dict[str, Any]:
 
 def verdict_line(row: dict[str, Any]) -> str:
     """The verdict as one line of text."""
-    verdict = row.get("verdict") or verdict_of(row)
+    verdict = verdict_of(row)
     notes = "; ".join(verdict["notes"])
     return str(verdict["text"]) + (f" ({notes})" if notes else "")

@@ -37,7 +37,7 @@ NEEDS = (
 
 def _failed(row: dict[str, Any], needs: Needs) -> str | None:
     """Why the run rules this strategy out for ``needs`` (None: it kept its promises)."""
-    verdict = row.get("verdict") or verdict_of(row)
+    verdict = verdict_of(row)
     if needs.bounds and verdict["kind"] in ("oversold", "unenforced"):
         return str(verdict["text"])
     if needs.needs_idempotency and int(row["ledger"]["drift"]) != 0:
