@@ -842,10 +842,15 @@ def summarise(
         max(seen) - asked_ceiling if asked_ceiling is not None and max(seen) > asked_ceiling else 0
     )
     books = _books(totals.ops)
-    # Ops that ended in an error after an attempt reached the server with its answer lost:
-    # they may have landed, and are not in the ledger. Counted apart from drift.
-    # Each of their lost attempts may have been applied.
-    maybe = [b.amount * b.lost for b in totals.ops.values() if b.state == "error" and b.lost]
+    # Ops that ended in an error or a refusal after an attempt reached the server with its
+    # answer lost: they may have landed, and are not in the ledger. Counted apart from drift.
+    # Each of their lost attempts may have been applied -- also for an add then refused by a
+    # bound (a lost first attempt took the last unit; its re-send found the floor).
+    maybe = [
+        b.amount * b.lost
+        for b in totals.ops.values()
+        if b.state in ("error", "rejected") and b.lost
+    ]
     # Acknowledged ops that met lost answers: a non-idempotent strategy applied each lost
     # attempt once more. Split by sign, because a net drift lets a double +1 and a double -1
     # cancel.
@@ -885,9 +890,10 @@ def summarise(
             "lost_answer_ops": {
                 "increments": sum(1 for a, _ in exposed if a > 0),
                 "decrements": sum(1 for a, _ in exposed if a < 0),
-                # What re-applying every lost attempt adds, per side (non-idempotent targets).
-                "reapplied_up": sum(a * n for a, n in exposed if a > 0),
-                "reapplied_down": sum(a * n for a, n in exposed if a < 0),
+                # What the re-sends after lost answers add per side if each applies (for a
+                # non-idempotent target; near a bound some are refused).
+                "resent_up": sum(a * n for a, n in exposed if a > 0),
+                "resent_down": sum(a * n for a, n in exposed if a < 0),
             },
             "floor": floor,
             "ceiling": ceiling,

@@ -56,20 +56,22 @@ def verdict_of(row: dict[str, Any]) -> dict[str, Any]:
         notes.append("bound not enforced by this strategy")
     exposed = ledger.get("lost_answer_ops") or {}
     if drift and not row["capabilities"].get("idempotent"):
-        up, down = int(exposed.get("reapplied_up", 0)), int(exposed.get("reapplied_down", 0))
+        up, down = int(exposed.get("resent_up", 0)), int(exposed.get("resent_down", 0))
         if up or down:
-            notes.append(f"net of {up:+d} and {down:+d} re-applied after lost answers")
+            notes.append(f"net; re-sent after lost answers: {up:+d} up, {down:+d} down")
     unknown = int(counts.get("outcome_unknown") or 0)
     if unknown:
         low, high = counts.get("outcome_unknown_range") or [0, 0]
         beyond = int(ledger.get("drift_beyond_unknown", drift))
         if drift:
             notes.append(
-                f"{unknown} adds failed with unknown outcome and may account for "
-                f"{low:+d}..{high:+d} of it; {beyond:+d} beyond that"
+                f"{unknown} adds failed or refused after a lost answer may account for "
+                f"{low:+d}..{high:+d} of it, {beyond:+d} beyond"
             )
         else:
-            notes.append(f"{unknown} adds failed with unknown outcome ({low:+d}..{high:+d})")
+            notes.append(
+                f"{unknown} adds failed or refused after a lost answer ({low:+d}..{high:+d})"
+            )
     untold = int(counts.get("unknown") or 0)
     if untold:
         notes.append(f"duplicates not told for {untold} of its adds (applied=None)")
