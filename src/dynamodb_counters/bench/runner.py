@@ -844,13 +844,12 @@ def summarise(
     books = _books(totals.ops)
     # Ops that ended in an error or a refusal after an attempt reached the server with its
     # answer lost: they may have landed, and are not in the ledger. Counted apart from drift.
-    # Each of their lost attempts may have been applied -- also for an add then refused by a
-    # bound (a lost first attempt took the last unit; its re-send found the floor).
-    maybe = [
-        b.amount * b.lost
-        for b in totals.ops.values()
-        if b.state in ("error", "rejected") and b.lost
-    ]
+    # Each of their lost attempts may have been applied. An idempotent strategy resolves a
+    # refusal after a lost answer (SPEC section 7: never ThresholdExceeded for an add that
+    # landed); a non-idempotent one cannot (a lost first attempt took the last unit, its
+    # re-send found the floor).
+    unsure = ("error",) if target.idempotent else ("error", "rejected")
+    maybe = [b.amount * b.lost for b in totals.ops.values() if b.state in unsure and b.lost]
     # Acknowledged ops that met lost answers: a non-idempotent strategy applied each lost
     # attempt once more. Split by sign, because a net drift lets a double +1 and a double -1
     # cancel.

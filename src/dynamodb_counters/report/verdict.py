@@ -63,15 +63,11 @@ def verdict_of(row: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         low, high = counts.get("outcome_unknown_range") or [0, 0]
         beyond = int(ledger.get("drift_beyond_unknown", drift))
-        if drift:
-            notes.append(
-                f"{unknown} adds failed or refused after a lost answer may account for "
-                f"{low:+d}..{high:+d} of it, {beyond:+d} beyond"
-            )
-        else:
-            notes.append(
-                f"{unknown} adds failed or refused after a lost answer ({low:+d}..{high:+d})"
-            )
+        what = "failed" if row["capabilities"].get("idempotent") else "refused or failed"
+        note = f"{unknown} adds {what} after a lost answer may have landed: {low:+d}..{high:+d}"
+        if drift and beyond:
+            note += f", {beyond:+d} of the drift beyond that"
+        notes.append(note)
     untold = int(counts.get("unknown") or 0)
     if untold:
         notes.append(f"duplicates not told for {untold} of its adds (applied=None)")
