@@ -698,9 +698,12 @@ class _Monitor:
             self._thread = None
 
     def _loop(self) -> None:
-        while not self._stop.wait(MONITOR_INTERVAL):
+        # A first reading at once: a round shorter than the interval is watched too.
+        while True:
             with contextlib.suppress(Exception):
                 self.seen.append(_read_value(self.client, self.target))
+            if self._stop.wait(MONITOR_INTERVAL):
+                return
 
 
 # -- figures ---------------------------------------------------------------------------------
