@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -145,3 +146,112 @@ def test_every_chart_renders_in_headless_chromium(results: dict[str, Any], tmp_p
         & (abs(rgb[..., 2] - 0x32 / 255) < 0.03)
     )
     assert green.sum() > 500
+
+
+# -- what the report says (SPEC section 10) ------------------------------------------------------
+
+
+def test_which_strategy_never_recommends_one_that_crossed_a_bound(
+    results: dict[str, Any],
+) -> None:
+    from dynamodb_counters.report.which import decisions
+
+    doctored = copy.deepcopy(results)
+    for row in doctored["strategies"]:
+        if row["name"] == "transaction":  # as if it had sold 3 below the floor
+            row["ledger"].update(oversold=3, floor_crossed=True, min_seen=-3)
+    chosen = {d["need"]: d for d in decisions(doctored)}
+    ten_minutes = chosen["Retries recognised for 10 minutes; a floor"]
+    assert ten_minutes["choice"] == "marker"  # the next cheapest that kept its floor
+    assert ten_minutes["passed_over"] == ["transaction: oversold by 3 in this run"]
+    for need, decision in chosen.items():
+        if "a floor" in need:
+            # collection ran without the floor it cannot enforce, and sold below it.
+            assert decision["choice"] not in ("collection", "transaction"), need
+    forever = chosen["Retries recognised forever; no bound"]
+    assert forever["choice"] == "collection"
+    page = render_html(doctored)
+    assert "<h2>Which strategy?</h2>" in page
+    assert "passed over: transaction: oversold by 3 in this run" in page
+
+
+def test_a_drifted_strategy_is_never_offered_for_retries(results: dict[str, Any]) -> None:
+    from dynamodb_counters.report.which import decisions
+
+    doctored = copy.deepcopy(results)
+    for row in doctored["strategies"]:
+        if row["name"] == "marker":
+            row["ledger"]["drift"] = 2
+    days = next(
+        d for d in decisions(doctored) if d["need"].startswith("Retries recognised for days")
+    )
+    assert days["choice"] is None
+    assert days["passed_over"] == ["marker: drifted by +2 in this run"]
+
+
+def test_collection_with_a_floor_is_never_drawn_as_exact(results: dict[str, Any]) -> None:
+    collection = next(r for r in results["strategies"] if r["name"] == "collection")
+    assert collection["ledger"]["oversold"] > 0
+    page = render_html(results)
+    cards = page[page.index('<div class="verdict">') : page.index('<div class="grid">')]
+    exact = cards[cards.index("<b>Exact</b>") : cards.index("<b>Drifted</b>")]
+    assert "collection" not in exact
+    assert f"collection: floor not enforced: oversold by {collection['ledger']['oversold']}" in (
+        cards
+    )
+
+
+def test_windows_are_not_made_up(results: dict[str, Any]) -> None:
+    from dynamodb_counters.report.charts import _window_seconds
+
+    rows = {r["name"]: copy.deepcopy(r) for r in results["strategies"]}
+    assert _window_seconds(rows["collection"]) == (
+        None,
+        "no time limit: until compact() folds the delta",
+    )
+    history = rows["occ_history"]
+    # Refused adds never enter a window: 50 ids at 10 applied adds/s last 5 s, whatever the
+    # rate of attempts.
+    history["throughput"].update(ops_per_s=40.0, applied_per_s=10.0)
+    seconds, label = _window_seconds(history)
+    assert seconds == 5.0
+    assert label.startswith("last 50 ids (~5.0 s at this run's applied rate")
+    rotating = rows["set"]
+    rotating["capabilities"]["window_numbers"] = {"kind": "ids", "ids": 100, "up_to": 200}
+    rotating["throughput"].update(applied_per_s=20.0)
+    assert _window_seconds(rotating)[1].startswith("last 100 to 200 ids (~5.0 s")
+
+
+def test_every_chart_has_a_reading_line(results: dict[str, Any]) -> None:
+    page = render_html(results)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, flags=re.DOTALL)
+    assert len(captions) == len(CHARTS)
+    for caption in captions:
+        assert '<p class="read">Read: ' in caption
+
+
+_OVERFLOW = """<script>
+const page = document.documentElement;
+const wide = [...document.querySelectorAll("table")].filter(
+  (t) => t.scrollWidth > t.parentElement.clientWidth + 1);
+document.body.setAttribute("data-overflow",
+  page.scrollWidth + "/" + window.innerWidth + "/" + wide.length + "/" +
+  document.querySelectorAll("table").length);
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_no_side_scrolling_at_1300_pixels(results: dict[str, Any], tmp_path: Path) -> None:
+    page = write_report(results, tmp_path / "report")
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _OVERFLOW + "</body>"))
+    dom = _chromium(
+        "--window-size=1300,2000", "--dump-dom", probe.as_uri(), profile=tmp_path / "p"
+    ).stdout
+    found = re.search(r'data-overflow="(\d+)/(\d+)/(\d+)/(\d+)"', dom)
+    assert found, dom[:500]
+    width, viewport, wide, tables = (int(x) for x in found.groups())
+    assert viewport == 1300
+    assert width <= viewport  # the page itself never scrolls sideways
+    assert wide == 0  # no table is wider than its column
+    assert tables == 4  # the decision table and three of figures

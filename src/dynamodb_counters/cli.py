@@ -201,17 +201,14 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="dynamodb-counters strategies")
-    for column in (
-        "strategy",
-        "idempotent",
-        "window",
-        "thresholds",
-        "requests/add",
-        "write units/add",
-    ):
+    # The id is what users type: never cut or wrapped, whatever the terminal's width.
+    table.add_column("strategy", no_wrap=True, min_width=max(map(len, STRATEGIES)))
+    for column in ("idem.", "window", "bounds", "req/add", "write units/add"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(x) for x in row.values()))
+        table.add_row(
+            *(("yes" if x else "no") if isinstance(x, bool) else str(x) for x in row.values())
+        )
     Console().print(table)
     return 0
 
@@ -356,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_local_install)
 
     _add_bench_commands(commands)
+
+    from . import advise
+
+    p = commands.add_parser("advise", help="which strategy? from what a counter needs")
+    advise.add_arguments(p)
+    p.set_defaults(func=advise.run)
     return parser
 
 

@@ -2,10 +2,13 @@
 
 ``run_bench(BenchOptions(...))`` returns a results dict (schema ``dynamodb-counters/bench-results``,
 version 1): run metadata (seed, options, backend, package versions, prices) and, per strategy,
-counts (attempted, acknowledged, duplicates, rejected, errors), the ledger (expected, final,
-drift, bounds seen), throughput, latency percentiles, HTTP requests per op, request units
-(estimated by DynamoDB's pricing rules, and as the backend reported them) and cost per million
-operations. The CLI (``dynamodb-counters bench`` / ``demo``) lives in :mod:`.cli`.
+counts (attempted, acknowledged, duplicates, rejected, errors, adds of unknown outcome), the
+ledger (expected, final, drift, the bounds asked for and whether they held, double counts per
+side), throughput and latency with their spread over rounds, HTTP requests per op, request
+units (estimated by DynamoDB's pricing rules, and as the backend reported them, with what the
+reported figures leave out), cost per acknowledged add, per refused add and per attempt, the
+cost of one ``value()`` read, and a verdict. The CLI (``dynamodb-counters bench`` / ``demo``)
+lives in :mod:`.cli`.
 """
 
 from __future__ import annotations

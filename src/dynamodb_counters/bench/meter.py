@@ -10,12 +10,31 @@ Each attempt is classified: *injected* (an answer made up by :mod:`dynamodb_coun
 recognised by its ``injected-`` request id: nothing reached the server), *throttled* (not
 charged), *lost* (the server got it; charged as if it succeeded) or *answered*. Charged attempts
 are priced with :mod:`.metrics`' rules, using :class:`ItemSizes` to know how big each item is.
+
+Where AWS states a rule, the estimate follows it (SPEC section 10):
+
+* a ``Query`` is charged on the full size of each item it reads, whatever its projection;
+* a failed conditional write is charged on the larger of the existing and the would-be item;
+* a replayed ``ClientRequestToken`` (seen reaching the server in the last 10 minutes) is charged
+  as a read of the items, not as a write.
+
+*Reported* figures are what the backend put in ``ConsumedCapacity``; an error answer (a failed
+condition, a cancelled transaction) and a lost answer carry none, so the totals count those
+attempts (``unreported``) and what they cost by the rules (``unreported_rru/wru``).
+
+With :meth:`RequestMeter.operation`, the units and lost answers of the attempts sent while an
+operation of the workload runs are also booked on that operation (:class:`OpBook`), so costs can
+be told apart per outcome (acknowledged, rejected by a bound, failed).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +45,33 @@ _NOT_CHARGED = frozenset(
     {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 )
 _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+#: How long DynamoDB remembers a ClientRequestToken.
+TOKEN_WINDOW_SECONDS = 600.0
+_EQUALS = re.compile(r"(#?[A-Za-z0-9_.]+)\s*=\s*(:[A-Za-z0-9_]+)")
+
+
+@dataclass(slots=True)
+class OpBook:
+    """One operation of the workload (one request id), across its sends and retries.
+
+    ``state`` is its last outcome: ``acked`` (``add()`` returned), ``rejected`` (a bound
+    refused it) or ``error``; ``lost`` counts its attempts whose answer was lost after the
+    server got them (so an op that ends in error with ``lost`` > 0 may have landed).
+    """
+
+    amount: int
+    state: str = ""
+    calls: int = 0
+    lost: int = 0
+    rru: float = 0.0
+    wru: float = 0.0
+
+    def merge(self, other: OpBook) -> None:
+        self.state = other.state or self.state
+        self.calls += other.calls
+        self.lost += other.lost
+        self.rru += other.rru
+        self.wru += other.wru
 
 
 @dataclass(slots=True)
@@ -41,7 +87,11 @@ class MeterTotals:
     reported_rru: float = 0.0
     reported_wru: float = 0.0
     reported_seen: int = 0
+    unreported: int = 0
+    unreported_rru: float = 0.0
+    unreported_wru: float = 0.0
     operations: Counter[str] = field(default_factory=Counter)
+    ops: dict[str, OpBook] = field(default_factory=dict)
 
     def merge(self, other: MeterTotals) -> None:
         self.attempts += other.attempts
@@ -53,7 +103,15 @@ class MeterTotals:
         self.reported_rru += other.reported_rru
         self.reported_wru += other.reported_wru
         self.reported_seen += other.reported_seen
+        self.unreported += other.unreported
+        self.unreported_rru += other.unreported_rru
+        self.unreported_wru += other.unreported_wru
         self.operations.update(other.operations)
+        for request_id, book in other.ops.items():
+            if request_id in self.ops:
+                self.ops[request_id].merge(book)
+            else:
+                self.ops[request_id] = book
 
 
 class ItemSizes:
@@ -71,6 +129,9 @@ class ItemSizes:
 
     def get(self, table: str, key: dict[str, Any]) -> dict[str, Any]:
         return self._items.get(m.key_id(table, key)) or dict(key)
+
+    def known(self, table: str, key: dict[str, Any]) -> bool:
+        return m.key_id(table, key) in self._items
 
     def put(self, table: str, key: dict[str, Any], item: dict[str, Any] | None) -> None:
         if item is None:
@@ -97,6 +158,10 @@ class RequestMeter:
         self._lock = threading.Lock()
         self.totals = MeterTotals()
         self._clients: list[Any] = []
+        # ClientRequestTokens that reached the server, and when (monotonic seconds).
+        self._tokens: dict[str, float] = {}
+        self._local = threading.local()
+        self.clock = time.monotonic
 
     def attach(self, client: Any) -> RequestMeter:
         events = client.meta.events
@@ -116,6 +181,21 @@ class RequestMeter:
         with self._lock:
             totals, self.totals = self.totals, MeterTotals()
         return totals
+
+    @contextlib.contextmanager
+    def operation(self, request_id: str, amount: int) -> Iterator[OpBook]:
+        """Book the attempts this thread sends inside the block on ``request_id``'s
+        :class:`OpBook` (the caller sets its ``state``)."""
+        with self._lock:
+            book = self.totals.ops.get(request_id)
+            if book is None:
+                book = self.totals.ops[request_id] = OpBook(amount)
+            book.calls += 1
+        self._local.book = book
+        try:
+            yield book
+        finally:
+            self._local.book = None
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -138,6 +218,7 @@ class RequestMeter:
         headers = (response_dict or {}).get("headers") or {}
         request_id = str(headers.get("x-amzn-requestid", "") or "")
         code = str(answer.get("Error", {}).get("Code", "")) if answer else ""
+        book: OpBook | None = getattr(self._local, "book", None)
         with self._lock:
             totals = self.totals
             totals.attempts += 1
@@ -150,14 +231,23 @@ class RequestMeter:
                 return
             if exception is not None:
                 totals.lost += 1
-            self._add_reported(operation, answer.get("ConsumedCapacity"))
+                if book is not None:
+                    book.lost += 1
+            reported = self._add_reported(operation, answer.get("ConsumedCapacity"))
             rru, wru = self._estimate(operation, params, answer, code, lost=exception is not None)
             totals.estimated_rru += rru
             totals.estimated_wru += wru
+            if not reported:
+                totals.unreported += 1
+                totals.unreported_rru += rru
+                totals.unreported_wru += wru
+            if book is not None:
+                book.rru += rru
+                book.wru += wru
 
-    def _add_reported(self, operation: str, consumed: Any) -> None:
+    def _add_reported(self, operation: str, consumed: Any) -> bool:
         if not consumed:
-            return
+            return False
         entries = consumed if isinstance(consumed, list) else [consumed]
         totals = self.totals
         totals.reported_seen += 1
@@ -174,6 +264,7 @@ class RequestMeter:
             else:
                 totals.reported_rru += float(reads or 0)
                 totals.reported_wru += float(writes or 0)
+        return True
 
     # -- estimates (called under the lock) ---------------------------------------------------
 
@@ -196,10 +287,13 @@ class RequestMeter:
             return m.read_units(size, consistent=bool(params.get("ConsistentRead"))), 0.0
         if operation == "Query":
             table = params.get("TableName", "")
+            # A projection does not lower the charge: use the full item where known. A
+            # projection may leave out the partition key; every item of a Query shares the
+            # one in its key condition.
+            shared = self._query_partition(params)
             size = 0
             for item in answer.get("Items", []):
-                # A projection does not lower the charge: use the full item where known.
-                known = self.sizes.get(table, _key_of(item, self.key_names))
+                known = self.sizes.get(table, _key_of({**shared, **item}, self.key_names))
                 size += max(m.item_size(item), m.item_size(known))
             return m.read_units(size, consistent=bool(params.get("ConsistentRead"))), 0.0
         if operation in ("PutItem", "UpdateItem", "DeleteItem"):
@@ -210,6 +304,15 @@ class RequestMeter:
         if operation == "TransactWriteItems":
             return self._transaction(params, answer, code, lost=lost)
         return 0.0, 0.0
+
+    def _query_partition(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``{partition key: value}`` from a Query's key condition (empty if not found)."""
+        names = params.get("ExpressionAttributeNames") or {}
+        values = params.get("ExpressionAttributeValues") or {}
+        for path, placeholder in _EQUALS.findall(params.get("KeyConditionExpression", "")):
+            if names.get(path, path) == self.key_names[0] and placeholder in values:
+                return {self.key_names[0]: values[placeholder]}
+        return {}
 
     def _write(
         self,
@@ -227,12 +330,10 @@ class RequestMeter:
             key = dict(request.get("Key") or {})
             new = {}
         old = self.sizes.get(table, key)
-        if not applied:
+        if not applied and returned:
             # A failed condition: the returned item (ALL_OLD) is the truth; nothing changed.
-            if returned:
-                self.sizes.put(table, key, returned)
-                old = returned
-            return m.write_units(m.item_size(old))
+            self.sizes.put(table, key, returned)
+            old = returned
         if action == "Update":
             new = m.apply_update(
                 old,
@@ -240,10 +341,14 @@ class RequestMeter:
                 request.get("ExpressionAttributeNames"),
                 request.get("ExpressionAttributeValues"),
             )
-            if returned:
+            if returned and applied:
                 new.update(returned)
-        size = max(m.item_size(old), m.item_size(new)) if action != "Delete" else m.item_size(old)
-        self.sizes.put(table, key, None if action == "Delete" else new)
+        # AWS charges the larger of the item before and after -- for a failed condition too,
+        # where "after" is the item the write would have made.
+        larger = max(m.item_size(old), m.item_size(new))
+        size = m.item_size(old) if action == "Delete" else larger
+        if applied:
+            self.sizes.put(table, key, None if action == "Delete" else new)
         return m.write_units(size)
 
     def _transaction(
@@ -251,14 +356,22 @@ class RequestMeter:
     ) -> tuple[float, float]:
         actions = params.get("TransactItems") or []
         reasons = answer.get("CancellationReasons") or []
-        if self._replayed(answer.get("ConsumedCapacity")):
+        token = params.get("ClientRequestToken")
+        now = self.clock()
+        seen = self._tokens.get(token) if token else None
+        replay = not code and seen is not None and now - seen < TOKEN_WINDOW_SECONDS
+        if replay or self._replayed(answer.get("ConsumedCapacity")):
+            # AWS: "subsequent TransactWriteItems calls with the same client token return the
+            # number of read capacity units consumed in reading the item" -- a read, no write.
             size_reads = 0.0
             for entry in actions:
                 (action, body), *_ = entry.items()
                 key = body.get("Key") or _key_of(body.get("Item") or {}, self.key_names)
                 size_reads += m.read_units(m.item_size(self.sizes.get(body["TableName"], key)))
-            return 2 * size_reads, 0.0
+            return size_reads, 0.0
         applied = not code or lost
+        if token and applied and seen is None:
+            self._tokens[token] = now
         units = 0
         for index, entry in enumerate(actions):
             (action, body), *_ = entry.items()

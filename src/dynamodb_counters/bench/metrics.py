@@ -8,8 +8,12 @@ Request units follow DynamoDB's published pricing rules (on-demand):
 * a read request unit (RRU) covers a strongly consistent read of up to 4 KB (half a unit when
   eventually consistent). A ``Query`` is charged for the items it reads, summed, per 4 KB.
 * transactional writes cost twice: 2 WRU per KB of each item in ``TransactWriteItems``. A replay
-  of a ``ClientRequestToken`` is charged as a transactional read of the items (2 RRU per 4 KB)
-  when the backend says so in its consumed capacity.
+  of a ``ClientRequestToken`` within 10 minutes changes nothing and is charged as a read of the
+  items (AWS: "the number of read capacity units consumed in reading the item"), no write.
+* a write whose condition fails is charged on the larger of the existing item and the item the
+  write would have made.
+* a ``Query`` reads whole items: its charge is on every attribute of each item, whatever its
+  ``ProjectionExpression`` returns.
 * throttled requests are not charged.
 
 Item sizes are *estimates* from the requests and answers the bench sees (see

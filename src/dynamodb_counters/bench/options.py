@@ -82,8 +82,10 @@ class BenchOptions:
         backend: where to run.
         seed: the workload's seed.
         history: ``occ_history``'s window (None: the library's default).
-        set_capacity: ``set``'s capacity (None: enough for every request of the run).
+        set_capacity: ``set``'s capacity (None: the library's default).
         preset: the name of the preset the options came from (``"demo"``), if any.
+        rounds: each target's operations run in this many rounds (targets compared with each
+            other take turns); throughput and latency are given with their spread over rounds.
     """
 
     strategies: tuple[str, ...] = tuple(STRATEGIES)
@@ -104,8 +106,11 @@ class BenchOptions:
     history: int | None = None
     set_capacity: int | None = None
     preset: str | None = None
+    rounds: int = 5
 
     def __post_init__(self) -> None:
+        if isinstance(self.rounds, bool) or not 1 <= self.rounds <= 1000:
+            raise InvalidInput("rounds must be from 1 to 1000")
         if not self.strategies:
             raise InvalidInput("choose at least one strategy")
         unknown = [s for s in self.strategies if s not in STRATEGIES]

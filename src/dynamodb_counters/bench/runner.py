@@ -10,7 +10,6 @@ of :func:`summarise`. Results are a plain dict (JSON): the report package only n
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import multiprocessing
 import os
 import platform
@@ -30,20 +29,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import STRATEGIES, CounterExists, CounterStore, ThresholdExceeded
-from ..faults import FaultInjector, FaultPlan
+from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
 from ..results import AddResult
 from ..store import Counter as StoreCounter
 from . import metrics as m
-from .meter import ItemSizes, MeterTotals, RequestMeter
+from .fair import OperationFaults
+from .meter import ItemSizes, MeterTotals, OpBook, RequestMeter
 from .options import RAW, BenchOptions, SdkRetry
 from .workload import AppRetry, Op, Worker, WorkerOutcome, expected_value, plan_ops
 
 SCHEMA = "dynamodb-counters/bench-results"
 SCHEMA_VERSION = 1
-MONITOR_INTERVAL = 0.02
-#: Turns the raw baseline and ``atomic`` take when compared (see :meth:`Bench.run_targets`).
-COMPARE_ROUNDS = 10
+#: Every target is watched at this rate (the same side load for each: a fair comparison).
+MONITOR_INTERVAL = 0.1
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -187,6 +186,41 @@ def make_adder(target: Target, client: Any) -> Callable[[int, str | None], AddRe
     return raw_add
 
 
+def booked_adder(
+    target: Target,
+    add: Callable[[int, str | None], AddResult],
+    meter: RequestMeter,
+    faults: OperationFaults,
+) -> Callable[[int, str | None], AddResult]:
+    """``add`` with its books kept per operation of the workload.
+
+    Workers always pass the operation's request id; the library gets it only where the target
+    is idempotent. Around each call, the id keys the fault decisions (every target meets the
+    same faults, :mod:`.fair`) and the meter books the call's units and lost answers on it, with
+    its outcome: ``acked``, ``rejected`` (a bound refused it) or ``error``.
+    """
+    idempotent = target.idempotent
+
+    def run(amount: int, request_id: str | None) -> AddResult:
+        assert request_id is not None
+        with (
+            faults.operation(target.name, request_id),
+            meter.operation(request_id, amount) as book,
+        ):
+            try:
+                result = add(amount, request_id if idempotent else None)
+            except ThresholdExceeded:
+                book.state = "rejected"
+                raise
+            except BaseException:
+                book.state = "error"
+                raise
+            book.state = "acked"
+            return result
+
+    return run
+
+
 def _key_names(table_store: CounterStore) -> tuple[str, ...]:
     layout = table_store.layout
     return (layout.partition_key,) + ((layout.sort_key,) if layout.sort_key else ())
@@ -232,8 +266,10 @@ def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dic
         if progress is not None:
             progress.put(slot)
 
-    with FaultInjector(client, task.faults) as injector:
-        worker = Worker(adder, idempotent=target.idempotent, retry=task.retry, tick=tick)
+    injector = OperationFaults(client, task.faults)
+    with injector:
+        add = booked_adder(target, adder, meter, injector)
+        worker = Worker(add, idempotent=True, retry=task.retry, tick=tick)
         outcome = worker.run(list(task.ops))
     meter.detach()
     return outcome, meter.take(), dict(injector.stats)
@@ -268,6 +304,7 @@ class Bench:
         self.observer = connection.client(pool=4)
         self.client = connection.client(sdk=options.sdk, pool=pool)
         self.created_table = False
+        self._sizes = {}
         self.table = options.backend.table or (
             f"bench-{options.seed}-{uuid.uuid4().hex[:8]}"
             if options.backend.embedded
@@ -327,10 +364,9 @@ class Bench:
         strategy_options: dict[str, Any] = {}
         if name == "occ_history" and options.history is not None:
             strategy_options["history"] = options.history
-        if name == "set":
-            strategy_options["capacity"] = options.set_capacity or min(
-                10000, options.total_ops + 10
-            )
+        if name == "set" and options.set_capacity is not None:
+            # Otherwise the library's default: a bench measures what users get.
+            strategy_options["capacity"] = options.set_capacity
         counter_name = f"bench#{name}#{options.seed}"
         store = CounterStore(self.observer, self.table)
         target = Target(
@@ -374,38 +410,41 @@ class Bench:
     def run_targets(
         self, indexed: list[tuple[int, Target]], *, rounds: int = 1
     ) -> list[dict[str, Any]]:
-        """Run targets on the same workload; with ``rounds`` > 1 they take turns, a slice of
-        every worker's operations at a time, so that a comparison of their throughput is not
-        skewed by what else the machine was doing at one moment."""
-        monitors = {i: _Monitor(self.observer, t) for i, t in indexed if t.bounded}
+        """Run targets on the same workload in ``rounds``: a slice of every worker's operations
+        at a time, targets of a group taking turns, so that each figure has a spread over
+        rounds and a comparison is not skewed by what else the machine was doing at one
+        moment. Every target is watched from the side the same way (the same load)."""
+        monitors = {i: _Monitor(self.observer, t) for i, t in indexed}
         merged = {i: (WorkerOutcome(), MeterTotals(), Counter[str]()) for i, _ in indexed}
+        per_round: dict[int, list[dict[str, Any]]] = {i: [] for i, _ in indexed}
         seconds = dict.fromkeys(merged, 0.0)
         ops = self.options.ops
+        rounds = max(1, min(rounds, ops))
         cuts = [ops * r // rounds for r in range(rounds + 1)]
         for r in range(rounds):
             plans = [plan[cuts[r] : cuts[r + 1]] for plan in self.plans]
             # Alternate who goes first (ABBA): a machine warming up favours neither.
             for index, target in indexed if r % 2 == 0 else indexed[::-1]:
-                monitor = monitors.get(index)
-                if monitor is not None:
-                    monitor.start()
+                monitor = monitors[index]
+                monitor.start()
                 try:
                     if self.options.processes:
                         part = self._run_processes(index, target, plans, round_=r)
                     else:
                         part = self._run_threads(index, target, plans)
                 finally:
-                    if monitor is not None:
-                        monitor.stop()
+                    monitor.stop()
                 outcome, totals, injected = merged[index]
-                seconds[index] += part[0].finished - part[0].started
+                elapsed = part[0].finished - part[0].started
+                seconds[index] += elapsed
+                per_round[index].append(round_figures(part[0], part[1], elapsed))
                 outcome.merge(part[0])
                 totals.merge(part[1])
                 injected.update(part[2])
         results = []
         for index, target in indexed:
             outcome, totals, injected = merged[index]
-            monitor = monitors.get(index)
+            final, value_read = self._metered_value(index, target)
             results.append(
                 summarise(
                     target,
@@ -413,22 +452,72 @@ class Bench:
                     outcome,
                     totals,
                     dict(injected),
-                    final=_read_value(self.observer, target),
-                    observed=monitor.seen if monitor else [],
+                    final=final,
+                    observed=monitors[index].seen,
                     seconds=seconds[index],
+                    rounds=per_round[index],
+                    value_read=value_read,
                 )
             )
         return results
+
+    def _sizes_of(self, index: int, target: Target) -> ItemSizes:
+        """The item sizes the meter follows for a target, kept across its rounds."""
+        sizes = self._sizes.get(index)
+        if sizes is None:
+            store = CounterStore(self.observer, self.table)
+            sizes = self._sizes[index] = ItemSizes()
+            sizes.put(
+                self.table, store.layout.counter_key(target.counter), dict(target.initial_item)
+            )
+        return sizes
+
+    def _metered_value(self, index: int, target: Target) -> tuple[int, dict[str, Any]]:
+        """The final value, read with ``value()`` as users read it, and what that read costs.
+
+        The items of the counter's partition are looked at first (not metered), so the read's
+        units are priced on whole items whichever mode the workers ran in."""
+        store = CounterStore(self.observer, self.table)
+        sizes = ItemSizes()
+        key = store.layout.counter_key(target.counter)
+        partition = store.layout.partition_key
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": partition},
+            "ExpressionAttributeValues": {":pk": key[partition]},
+            "ConsistentRead": True,
+        }
+        items = 0
+        while True:
+            page = self.observer.query(**query)
+            for item in page.get("Items", []):
+                sizes.put(self.table, {k: item[k] for k in _key_names(store) if k in item}, item)
+                items += 1
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        meter = RequestMeter(_key_names(store), sizes).attach(self.observer)
+        try:
+            final = _read_value(self.observer, target)
+        finally:
+            meter.detach()
+        totals = meter.take()
+        return final, {
+            "requests": totals.attempts,
+            "rru": totals.estimated_rru,
+            "reported_rru": totals.reported_rru,
+            "items_in_partition": items,
+            "usd_per_million_reads": totals.estimated_rru * self.options.pricing.rru,
+        }
 
     def _run_threads(
         self, index: int, target: Target, plans: list[list[Op]]
     ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
         options = self.options
         store = CounterStore(self.observer, self.table)
-        sizes = ItemSizes()
-        sizes.put(self.table, store.layout.counter_key(target.counter), dict(target.initial_item))
         adders = [make_adder(target, self.client) for _ in range(options.workers)]
-        meter = RequestMeter(_key_names(store), sizes).attach(self.client)
+        meter = RequestMeter(_key_names(store), self._sizes_of(index, target)).attach(self.client)
         barrier = threading.Barrier(options.workers)
         stop = threading.Event()
 
@@ -437,9 +526,11 @@ class Bench:
 
         def body(worker_index: int) -> WorkerOutcome:
             try:
+                assert self._injector is not None
+                add = booked_adder(target, adders[worker_index], meter, self._injector)
                 worker = Worker(
-                    adders[worker_index],
-                    idempotent=target.idempotent,
+                    add,
+                    idempotent=True,
                     retry=options.app_retry,
                     tick=tick,
                     stop=stop,
@@ -482,11 +573,9 @@ class Bench:
             ProcessTask(
                 connection=self.connection,
                 sdk=options.sdk,
-                # A process's injector starts afresh: give each its own (reproducible) stream,
-                # or identical requests would meet identical decisions in every process.
-                faults=replace(
-                    options.faults, seed=_derived_seed(options.faults.seed, index, round_, w)
-                ),
+                # Decisions are keyed on each operation's request id (:mod:`.fair`): the same
+                # seed in every process gives every target the same faults.
+                faults=options.faults,
                 retry=options.app_retry,
                 target=target,
                 slot=index,
@@ -521,7 +610,8 @@ class Bench:
 
     _pool: Any = None
     _progress: Any = None
-    _injector: FaultInjector | None = None
+    _injector: OperationFaults | None = None
+    _sizes: dict[int, ItemSizes]
 
     def run(self) -> dict[str, Any]:
         """Run every target; returns the results dict (see :mod:`dynamodb_counters.bench`)."""
@@ -536,7 +626,8 @@ class Bench:
             self.warm_up()
             # One injector for the run (threads): its decisions depend on how many identical
             # requests came before, across targets and rounds, as on one long-lived client.
-            self._injector = FaultInjector(self.client, options.faults).attach()
+            self._injector = OperationFaults(self.client, options.faults)
+            self._injector.attach()
             if options.processes:
                 context = multiprocessing.get_context("spawn")
                 self._progress = context.Queue()
@@ -549,8 +640,7 @@ class Bench:
                     target = self.make_target(name)
                     targets.append(target)  # made, so cleaned up whatever happens next
                     indexed.append((i, target))
-                rounds = COMPARE_ROUNDS if len(indexed) > 1 else 1
-                results.extend(self.run_targets(indexed, rounds=rounds))
+                results.extend(self.run_targets(indexed, rounds=options.rounds))
             failed = False
         finally:
             if self._injector is not None:
@@ -571,11 +661,6 @@ class Bench:
             started_at=started_at,
             seconds=time.perf_counter() - clock,
         )
-
-
-def _derived_seed(*parts: int) -> int:
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big")
 
 
 def _groups(options: BenchOptions) -> list[list[tuple[int, str]]]:
@@ -618,9 +703,12 @@ class _Monitor:
             self._thread = None
 
     def _loop(self) -> None:
-        while not self._stop.wait(MONITOR_INTERVAL):
+        # A first reading at once: a round shorter than the interval is watched too.
+        while True:
             with contextlib.suppress(Exception):
                 self.seen.append(_read_value(self.client, self.target))
+            if self._stop.wait(MONITOR_INTERVAL):
+                return
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -630,11 +718,16 @@ def window_of(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """A strategy's idempotency window in numbers (the text is in its capabilities)."""
     if name in (RAW, "atomic", "occ"):
         return {"kind": "none"}
-    given = {**STRATEGIES[name].defaults, **options}
+    strategy = STRATEGIES[name]
+    given = {**strategy.defaults, **options}
     if name == "occ_history":
         return {"kind": "ids", "ids": int(given["history"])}
     if name == "set":
-        return {"kind": "ids", "ids": int(given["capacity"]), "refuses_when_full": True}
+        capacity = int(given["capacity"])
+        if "refuses" in strategy.capabilities.window:
+            return {"kind": "ids", "ids": capacity, "refuses_when_full": True}
+        # Two generations (SPEC section 7): the last ``capacity`` to ``2 x capacity`` ids.
+        return {"kind": "ids", "ids": capacity, "up_to": 2 * capacity}
     if name == "transaction":
         return {"kind": "time", "seconds": 600}
     if name == "marker":
@@ -659,11 +752,64 @@ def capabilities_of(target: Target) -> dict[str, Any]:
         }
     else:
         described = asdict(STRATEGIES[target.name].capabilities)
-    return {**described, "window_numbers": window_of(target.name, options), "options": options}
+    defaults = {} if target.name == RAW else dict(STRATEGIES[target.name].defaults)
+    # Options the run chose that are not the library's defaults: shown beside the figures.
+    changed = {
+        k: {"run": v, "default": str(defaults.get(k))}
+        for k, v in options.items()
+        if defaults.get(k) != v
+    }
+    return {
+        **described,
+        "window_numbers": window_of(target.name, options),
+        "options": options,
+        "non_default_options": changed,
+    }
 
 
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
+
+
+def spread(values: list[float]) -> dict[str, float | None]:
+    """Min, median and max of figures from repeated rounds."""
+    return {
+        "min": min(values) if values else None,
+        "median": m.percentile(values, 50),
+        "max": max(values) if values else None,
+    }
+
+
+def round_figures(outcome: WorkerOutcome, totals: MeterTotals, seconds: float) -> dict[str, Any]:
+    """One round's throughput and latency (the spread comes from these)."""
+    latencies_ms = [x * 1000 for x in outcome.latencies]
+    return {
+        "attempted": outcome.attempted,
+        "seconds": seconds,
+        "ops_per_s": outcome.attempted / max(seconds, 1e-9),
+        "p50_ms": m.percentile(latencies_ms, 50),
+        "p99_ms": m.percentile(latencies_ms, 99),
+        "lost_answers": totals.lost,
+    }
+
+
+def _books(ops: dict[str, OpBook]) -> dict[str, Any]:
+    """Units and counts per outcome of the workload's operations."""
+    groups: dict[str, dict[str, float]] = {}
+    for book in ops.values():
+        group = groups.setdefault(book.state or "error", {"ops": 0, "rru": 0.0, "wru": 0.0})
+        group["ops"] += 1
+        group["rru"] += book.rru
+        group["wru"] += book.wru
+    return groups
+
+
+def _cost(units: dict[str, float], count: int, pricing: Any) -> float | None:
+    if not count:
+        return None
+    return m.cost_per_million(
+        units["wru"] / count, units["rru"] / count, wru_price=pricing.wru, rru_price=pricing.rru
+    )
 
 
 def summarise(
@@ -676,13 +822,18 @@ def summarise(
     final: int,
     observed: list[int],
     seconds: float | None = None,
+    rounds: list[dict[str, Any]] | None = None,
+    value_read: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One target's figures (a JSON-ready dict)."""
+    from ..report import verdict_of
+
     expected = expected_value(options.initial, outcome.acked)
     seen = [*observed, *outcome.values_seen, final, options.initial]
     if seconds is None:
         seconds = outcome.finished - outcome.started
     seconds = max(seconds, 1e-9)
+    rounds = rounds or []
     per_op = outcome.attempted or 1
     latencies_ms = [x * 1000 for x in outcome.latencies]
     est_rru = totals.estimated_rru / per_op
@@ -691,7 +842,30 @@ def summarise(
     rep_wru = totals.reported_wru / per_op
     pricing = options.pricing
     floor, ceiling = target.floor, target.ceiling
-    return {
+    # The bounds the run asked for; a strategy that cannot enforce them runs without, and the
+    # figures say what happened to them (never silently dropped).
+    asked_floor, asked_ceiling = options.floor, options.ceiling
+    below = asked_floor - min(seen) if asked_floor is not None and min(seen) < asked_floor else 0
+    above = (
+        max(seen) - asked_ceiling if asked_ceiling is not None and max(seen) > asked_ceiling else 0
+    )
+    books = _books(totals.ops)
+    # Ops that ended in an error or a refusal after an attempt reached the server with its
+    # answer lost: they may have landed, and are not in the ledger. Counted apart from drift.
+    # Each of their lost attempts may have been applied. An idempotent strategy resolves a
+    # refusal after a lost answer (SPEC section 7: never ThresholdExceeded for an add that
+    # landed); a non-idempotent one cannot (a lost first attempt took the last unit, its
+    # re-send found the floor).
+    unsure = ("error",) if target.idempotent else ("error", "rejected")
+    maybe = [b.amount * b.lost for b in totals.ops.values() if b.state in unsure and b.lost]
+    # Acknowledged ops that met lost answers: a non-idempotent strategy applied each lost
+    # attempt once more. Split by sign, because a net drift lets a double +1 and a double -1
+    # cancel.
+    exposed = [(b.amount, b.lost) for b in totals.ops.values() if b.state == "acked" and b.lost]
+    drift = final - expected
+    low, high = sum(a for a in maybe if a < 0), sum(a for a in maybe if a > 0)
+    beyond = drift - min(max(drift, low), high)
+    row: dict[str, Any] = {
         "name": target.name,
         "baseline": target.name == RAW,
         "counter": target.counter,
@@ -702,10 +876,13 @@ def summarise(
             "acknowledged": outcome.acknowledged,
             "applied": outcome.applied,
             "duplicates": outcome.duplicates,
+            # add() returned applied=None: the strategy could not tell applied from duplicate.
             "unknown": outcome.unknown,
             "rejected": outcome.rejected,
             "errors": sum(outcome.errors.values()),
             "errors_by_type": dict(sorted(outcome.errors.items())),
+            "outcome_unknown": len(maybe),
+            "outcome_unknown_range": [low, high],
             "app_retries": outcome.app_retries,
             "duplicate_sends": outcome.duplicate_sends,
             "acknowledged_ids": len(outcome.acked),
@@ -714,24 +891,49 @@ def summarise(
             "initial": options.initial,
             "expected": expected,
             "final": final,
-            "drift": final - expected,
+            "drift": drift,
+            # The part of the drift no add of unknown outcome can account for.
+            "drift_beyond_unknown": beyond,
+            "lost_answer_ops": {
+                "increments": sum(1 for a, _ in exposed if a > 0),
+                "decrements": sum(1 for a, _ in exposed if a < 0),
+                # What the re-sends after lost answers add per side if each applies (for a
+                # non-idempotent target; near a bound some are refused).
+                "resent_up": sum(a * n for a, n in exposed if a > 0),
+                "resent_down": sum(a * n for a, n in exposed if a < 0),
+            },
             "floor": floor,
             "ceiling": ceiling,
+            "asked_floor": asked_floor,
+            "asked_ceiling": asked_ceiling,
             "thresholds_enforced": floor is not None or ceiling is not None,
+            "bounds_dropped": (asked_floor is not None and floor is None)
+            or (asked_ceiling is not None and ceiling is None),
+            "oversold": below,
+            "over_ceiling": above,
             "min_seen": min(seen),
             "max_seen": max(seen),
             "observations": len(observed),
-            "floor_crossed": floor is not None and min(seen) < floor,
-            "ceiling_crossed": ceiling is not None and max(seen) > ceiling,
+            "floor_crossed": asked_floor is not None and min(seen) < asked_floor,
+            "ceiling_crossed": asked_ceiling is not None and max(seen) > asked_ceiling,
         },
-        "throughput": {"seconds": seconds, "ops_per_s": outcome.attempted / seconds},
+        "throughput": {
+            "seconds": seconds,
+            "ops_per_s": outcome.attempted / seconds,
+            "applied_per_s": outcome.applied / seconds,
+            "rounds": len(rounds),
+            "ops_per_s_spread": spread([r["ops_per_s"] for r in rounds]),
+        },
         "latency_ms": {
             "p50": m.percentile(latencies_ms, 50),
             "p95": m.percentile(latencies_ms, 95),
             "p99": m.percentile(latencies_ms, 99),
             "mean": m.mean(latencies_ms),
             "max": max(latencies_ms) if latencies_ms else None,
+            "p50_spread": spread([r["p50_ms"] for r in rounds if r["p50_ms"] is not None]),
+            "p99_spread": spread([r["p99_ms"] for r in rounds if r["p99_ms"] is not None]),
         },
+        "rounds": rounds,
         "requests": {
             "http_attempts": totals.attempts,
             "per_op": totals.attempts / per_op,
@@ -760,17 +962,33 @@ def summarise(
                 "rru_per_op": rep_rru,
                 "wru_per_op": rep_wru,
                 "answers_with_capacity": totals.reported_seen,
+                # Error answers (failed conditions, cancelled transactions) and lost answers
+                # carry no capacity: what the reported figures leave out, priced by the rules.
+                "answers_without_capacity": totals.unreported,
+                "left_out_rru": totals.unreported_rru,
+                "left_out_wru": totals.unreported_wru,
             },
+            "by_outcome": books,
         },
         "cost": {
+            # Per add() call sent (attempt), the historical figure.
             "usd_per_million_ops": m.cost_per_million(
                 est_wru, est_rru, wru_price=pricing.wru, rru_price=pricing.rru
+            ),
+            "usd_per_million_acked": _cost(
+                books.get("acked", {}), int(books.get("acked", {}).get("ops", 0)), pricing
+            ),
+            "usd_per_million_rejected": _cost(
+                books.get("rejected", {}), int(books.get("rejected", {}).get("ops", 0)), pricing
             ),
             "reported_usd_per_million_ops": m.cost_per_million(
                 rep_wru, rep_rru, wru_price=pricing.wru, rru_price=pricing.rru
             ),
         },
+        "value_read": value_read or {},
     }
+    row["verdict"] = verdict_of(row)
+    return row
 
 
 def _versions() -> dict[str, str]:
@@ -804,10 +1022,19 @@ def assemble(
     by_name = {r["name"]: r for r in results}
     comparison: dict[str, Any] = {}
     if RAW in by_name and "atomic" in by_name:
-        raw = by_name[RAW]["throughput"]["ops_per_s"]
-        comparison["atomic_vs_raw_throughput"] = _ratio(
-            by_name["atomic"]["throughput"]["ops_per_s"], raw
-        )
+        raw, atomic = by_name[RAW], by_name["atomic"]
+        # Round by round: the two took turns on the same slice of operations and met the same
+        # fault decisions (:mod:`.fair`), so each round's ratio compares like with like.
+        ratios = [
+            _ratio(a["ops_per_s"], r["ops_per_s"])
+            for a, r in zip(atomic.get("rounds", []), raw.get("rounds", []), strict=False)
+        ]
+        overall = _ratio(atomic["throughput"]["ops_per_s"], raw["throughput"]["ops_per_s"])
+        comparison["atomic_vs_raw_throughput"] = m.percentile(ratios, 50) if ratios else overall
+        comparison["atomic_vs_raw_spread"] = spread(ratios)
+        comparison["atomic_vs_raw_rounds"] = len(ratios)
+        comparison["same_faults"] = atomic["faults_injected"] == raw["faults_injected"]
+        comparison["faults_active"] = options.faults.active
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -830,12 +1057,16 @@ def assemble(
                 "usd_per_million_wru": options.pricing.wru,
                 "usd_per_million_rru": options.pricing.rru,
             },
+            "rounds": options.rounds,
             "units_note": (
                 "estimated units apply DynamoDB's pricing rules to each HTTP attempt that reached "
                 "the server (1 KB per write unit, 4 KB per strongly consistent read unit, "
-                "transactions x2, failed conditions charged, throttles not), with item sizes "
-                "followed from the requests and answers; reported units are what the backend "
-                "returned as ConsumedCapacity (DynamoDB Local under-reports transactions)"
+                "transactions x2, a failed condition charged on the larger of the existing and "
+                "the would-be item, a replayed ClientRequestToken as a read, a Query on whole "
+                "items, throttles not charged), with item sizes followed from the requests and "
+                "answers; reported units are what the backend returned as ConsumedCapacity: "
+                "error and lost answers carry none (counted as answers without capacity), and "
+                "DynamoDB Local under-reports transactions"
             ),
         },
         "strategies": [r for r in results if not r["baseline"]],

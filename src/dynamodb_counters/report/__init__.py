@@ -14,7 +14,17 @@ import html
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REPORT_FILE", "render_html", "write_report"]
+from .verdict import LEGEND, verdict_line, verdict_of
+
+__all__ = [
+    "LEGEND",
+    "REPORT_FILE",
+    "render_html",
+    "result_rows",
+    "verdict_line",
+    "verdict_of",
+    "write_report",
+]
 
 REPORT_FILE = "index.html"
 
@@ -33,20 +43,44 @@ th,td{border-bottom:1px solid #e0e0e0;padding:.3rem .45rem;text-align:right}
 th:first-child,td:first-child{text-align:left}.drift0{color:#2e7d32;font-weight:600}
 .drift{color:#c62828;font-weight:700}code{background:#f5f5f5;padding:0 .25rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;font-size:.9rem}
-dt{color:#616161}.scroll{overflow-x:auto}
+dt{color:#616161}.read{margin:.3rem 0 0;color:#424242}
+.which td,.which th{text-align:left;vertical-align:top}.which td:first-child{font-weight:600}
+.why{color:#616161;font-size:.8rem}.warn{color:#c62828}
+table.fig td:last-child,table.fig th:last-child{text-align:left}
+.legend{color:#616161;font-size:.85rem}
 """
 
 _CAPTIONS = {
-    "drift": "Final value minus the value the ledger of acknowledged requests predicts. "
-    "Green bars are exact; red ones counted some requests twice (or lost some).",
-    "throughput": "add() calls per second across all workers; the grey bar is plain boto3 "
-    "update_item doing the same work.",
-    "latency": "Time of one add() call as the application sees it, SDK and library retries "
-    "included.",
-    "cost": "On-demand cost of a million add() calls, from request units estimated with "
-    "DynamoDB's pricing rules.",
-    "window": "How long a replayed request id is recognised. Count-based windows are shown as "
-    "the time this run's workload takes to push an id out.",
+    "drift": (
+        "Final value minus the value the ledger of acknowledged requests predicts (units: the "
+        "counter's own, e.g. seats). A net figure: an add counted twice up and one counted "
+        "twice down cancel, so the verdicts below also count adds that met lost answers.",
+        "Read: a bar at 0 ('exact') is what you want; any other bar counted adds twice or "
+        "lost them.",
+    ),
+    "throughput": (
+        "add() calls per second across all workers, the median of the rounds; the whisker "
+        "spans the slowest to the fastest round. The grey bar is plain boto3 update_item "
+        "doing the same work, meeting the same faults.",
+        "Read: longer is faster; overlapping whiskers mean the difference is noise.",
+    ),
+    "latency": (
+        "Time of one add() call as the application sees it, SDK and library retries included, "
+        "in milliseconds.",
+        "Read: shorter is better; p99 is the slowest 1 in 100 calls.",
+    ),
+    "cost": (
+        "On-demand USD per million acknowledged add() calls (their retries and duplicate "
+        "sends included), from request units estimated with DynamoDB's pricing rules; "
+        "refused adds are priced apart (hatched), because a run that hits its floor often "
+        "makes a strategy with cheap refusals look cheap.",
+        "Read: shorter is cheaper; compare strategies that keep the promises you need.",
+    ),
+    "window": (
+        "How long a replayed request id is still recognised. Count-based windows are shown "
+        "as the time this run's applied adds took to push an id out.",
+        "Read: longer bars tolerate later retries; grey means a retry counts again.",
+    ),
 }
 
 
@@ -72,86 +106,218 @@ def _num(value: Any, digits: int = 1) -> str:
 
 def _verdict(results: dict[str, Any]) -> str:
     rows = result_rows(results, baseline=False)
-    exact = [r["name"] for r in rows if r["ledger"]["drift"] == 0]
-    drifted = [f"{r['name']} ({r['ledger']['drift']:+d})" for r in rows if r["ledger"]["drift"]]
-    crossed = [
-        r["name"] for r in rows if r["ledger"]["floor_crossed"] or r["ledger"]["ceiling_crossed"]
+    verdicts = [(r["name"], verdict_of(r)) for r in rows]
+    exact = [name for name, v in verdicts if v["kind"] == "exact"]
+    drifted = [
+        f"{r['name']} ({r['ledger']['drift']:+d})"
+        for r, (_, v) in zip(rows, verdicts, strict=True)
+        if v["kind"] == "drifted"
     ]
+    crossed = [f"{n}: {v['text']}" for n, v in verdicts if v["kind"] in ("oversold", "unenforced")]
     bounded = [r["name"] for r in rows if r["ledger"]["thresholds_enforced"]]
     cards = [
         f'<div class="card ok"><b>Exact</b><br>{_e(", ".join(exact) or "none")}</div>',
         f'<div class="card {"bad" if drifted else "ok"}"><b>Drifted</b><br>'
         f"{_e(', '.join(drifted) or 'none')}</div>",
     ]
-    if bounded:
-        text = (
-            f"crossed by {', '.join(crossed)}"
-            if crossed
-            else f"never crossed ({', '.join(bounded)})"
-        )
+    if bounded or crossed:
+        text = "; ".join(crossed) if crossed else f"never crossed ({', '.join(bounded)})"
         cards.append(
             f'<div class="card {"bad" if crossed else "ok"}"><b>Bounds</b><br>{_e(text)}</div>'
         )
     return '<div class="verdict">' + "".join(cards) + "</div>"
 
 
+def _spread(figure: dict[str, Any] | None, digits: int = 0) -> str:
+    if not figure or figure.get("median") is None:
+        return "-"
+    median = _num(float(figure["median"]), digits)
+    if figure["min"] == figure["max"]:
+        return median
+    low, high = _num(float(figure["min"]), digits), _num(float(figure["max"]), digits)
+    return f"{median} ({low}&ndash;{high})"
+
+
+def _html_table(headers: list[str], rows: list[list[str]], css: str = "fig") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    klass = f' class="{css}"' if css else ""
+    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _name_cell(r: dict[str, Any]) -> str:
+    return _e(r["name"] + (" (baseline)" if r.get("baseline") else ""))
+
+
 def _table(results: dict[str, Any]) -> str:
-    headers = [
-        "strategy",
-        "idempotent",
-        "attempted",
-        "acked",
-        "dup",
-        "rejected",
-        "errors",
-        "expected",
-        "final",
-        "drift",
-        "ops/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "requests/op",
-        "WRU/op est.",
-        "RRU/op est.",
-        "WRU/op rep.",
-        "RRU/op rep.",
-        "$/M ops",
-        "window",
-    ]
+    """Every figure, in three tables narrow enough for a laptop screen (no side scrolling)."""
     rows = result_rows(results)
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in headers), "</tr></thead><tbody>"]
+    correctness = []
     for r in rows:
-        c, led, lat = r["counts"], r["ledger"], r["latency_ms"]
-        est, rep = r["units"]["estimated"], r["units"]["reported"]
+        c, led = r["counts"], r["ledger"]
         drift = led["drift"]
-        cells = [
-            _e(r["name"] + (" (baseline)" if r.get("baseline") else "")),
-            "yes" if r["capabilities"]["idempotent"] else "no",
-            _num(c["attempted"]),
-            _num(c["acknowledged"]),
-            _num(c["duplicates"]),
-            _num(c["rejected"]),
-            _num(c["errors"]),
-            _num(led["expected"]),
-            _num(led["final"]),
-            f'<span class="{"drift0" if drift == 0 else "drift"}">'
-            f"{'0' if drift == 0 else f'{drift:+d}'}</span>",
-            _num(r["throughput"]["ops_per_s"], 0),
-            _num(lat["p50"]),
-            _num(lat["p95"]),
-            _num(lat["p99"]),
-            _num(r["requests"]["per_op"], 2),
-            _num(est["wru_per_op"], 2),
-            _num(est["rru_per_op"], 2),
-            _num(rep["wru_per_op"], 2),
-            _num(rep["rru_per_op"], 2),
-            _num(r["cost"]["usd_per_million_ops"], 3),
-            _e(r["capabilities"]["window"]),
-        ]
-        out.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+        low, high = c.get("outcome_unknown_range") or [0, 0]
+        correctness.append(
+            [
+                _name_cell(r),
+                "yes" if r["capabilities"]["idempotent"] else "no",
+                _num(c["attempted"]),
+                _num(c["acknowledged"]),
+                _num(c["rejected"]),
+                _num(c["errors"]),
+                "?" if c.get("unknown") else _num(c["duplicates"]),
+                _num(c.get("outcome_unknown", 0))
+                + (f" ({low:+d}..{high:+d})" if c.get("outcome_unknown") else ""),
+                _num(led["expected"]),
+                _num(led["final"]),
+                f'<span class="{"drift0" if drift == 0 else "drift"}">'
+                f"{'0' if drift == 0 else f'{drift:+d}'}</span>",
+                _e(verdict_line(r)),
+            ]
+        )
+    speed = []
+    for r in rows:
+        lat, thr = r["latency_ms"], r["throughput"]
+        speed.append(
+            [
+                _name_cell(r),
+                _spread(thr.get("ops_per_s_spread"))
+                if thr.get("rounds", 0) > 1
+                else _num(thr["ops_per_s"], 0),
+                _num(lat["p50"]),
+                _num(lat["p95"]),
+                _num(lat["p99"]),
+                _spread(lat.get("p99_spread")) if thr.get("rounds", 0) > 1 else "-",
+                _num(r["requests"]["per_op"], 2),
+                _e(r["capabilities"]["window"]),
+            ]
+        )
+    cost = []
+    for r in rows:
+        est, rep = r["units"]["estimated"], r["units"]["reported"]
+        money = r["cost"]
+        read = r.get("value_read") or {}
+        cost.append(
+            [
+                _name_cell(r),
+                _num(est["wru_per_op"], 2),
+                _num(est["rru_per_op"], 2),
+                f"{_num(rep['wru_per_op'], 2)} / {_num(rep['rru_per_op'], 2)}",
+                _num(rep.get("answers_without_capacity")),
+                _num(money.get("usd_per_million_acked"), 3),
+                _num(money.get("usd_per_million_rejected"), 3),
+                _num(money["usd_per_million_ops"], 3),
+                "-"
+                if not read
+                else f"{_num(read.get('rru'), 1)} RRU"
+                + (
+                    f" at {_num(read.get('items_in_partition'))} items"
+                    if r["name"] == "collection"
+                    else ""
+                ),
+            ]
+        )
+    return (
+        "<h3>Correctness</h3>"
+        + _html_table(
+            [
+                "strategy",
+                "idempotent",
+                "attempted",
+                "acked",
+                "rejected",
+                "errors",
+                "dup",
+                "unknown outcome",
+                "expected",
+                "final",
+                "drift",
+                "verdict",
+            ],
+            correctness,
+        )
+        + "<h3>Speed</h3>"
+        + _html_table(
+            [
+                "strategy",
+                "ops/s median (min&ndash;max)",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "p99 ms over rounds",
+                "requests/op",
+                "idempotency window",
+            ],
+            speed,
+        ).replace("&amp;ndash;", "&ndash;")
+        + "<h3>Units and cost</h3>"
+        + _html_table(
+            [
+                "strategy",
+                "WRU/op est.",
+                "RRU/op est.",
+                "reported WRU / RRU per op",
+                "answers without capacity",
+                "$/M acked adds",
+                "$/M refused adds",
+                "$/M attempts",
+                "one value() read",
+            ],
+            cost,
+        )
+        + f'<p class="legend">{_e(_UNITS_LEGEND)}</p>'
+    )
+
+
+_UNITS_LEGEND = (
+    "est.: request units by DynamoDB's pricing rules; reported: what the backend returned as "
+    "ConsumedCapacity, which error answers (failed conditions, refused adds) and lost answers "
+    "do not carry (counted in 'answers without capacity'); DynamoDB Local under-reports "
+    "transactions. $/M acked adds: the units of the adds that were acknowledged, retries and "
+    "duplicate sends included, per acknowledged add; refused adds are priced apart. "
+    "'unknown outcome': adds that ended in an error after a lost answer, so may have landed; "
+    "they are not in the ledger, and the range is what they could add to the drift. "
+    "dup '?': the strategy answered applied=None (it could not tell a duplicate)."
+)
+
+
+def _which(results: dict[str, Any]) -> str:
+    from .which import decisions
+
+    rows = []
+    for d in decisions(results):
+        measured = d["measured"]
+        if d["choice"] is None:
+            choice = "<b>none</b>"
+            figures = "-"
+        else:
+            options = "".join(f", {k}={v}" for k, v in d["options"].items())
+            choice = f"<b>{_e(d['choice'])}</b>{_e(options)}"
+            if measured is None:
+                figures = f"not measured here; ${d['expected_usd']:.3f}/M by the pricing rules"
+            else:
+                cost = measured["cost"].get("usd_per_million_acked")
+                figures = (
+                    f"${_num(cost, 3)}/M acked adds (rules: ${d['expected_usd']:.3f}); "
+                    f"{_num(measured['throughput']['ops_per_s'], 0)} ops/s; "
+                    f"{verdict_line(measured)}"
+                )
+                figures = _e(figures)
+        why = _e(d["reason"])
+        if d["warning"]:
+            why += f'<br><span class="warn">{_e(d["warning"])}</span>'
+        if d["passed_over"]:
+            why += (
+                '<br><span class="why">passed over: ' + _e("; ".join(d["passed_over"])) + "</span>"
+            )
+        rows.append([_e(d["need"]), choice, figures, why])
+    table = _html_table(["you need", "choose", "measured in this run", "why"], rows, "which")
+    return (
+        "<h2>Which strategy?</h2>"
+        "<p>The rules of <code>dynamodb-counters advise</code>, checked against this run: a "
+        "strategy that crossed a bound is never offered where a bound is needed, one that "
+        "drifted never where retries must be recognised.</p>" + table
+    )
 
 
 def _metadata(results: dict[str, Any]) -> str:
@@ -163,7 +329,18 @@ def _metadata(results: dict[str, Any]) -> str:
     mix = options.get("mix", {})
     backend = run.get("backend", {})
     versions = run.get("versions", {})
-    ratio = results.get("comparison", {}).get("atomic_vs_raw_throughput")
+    comparison = results.get("comparison", {})
+    ratio = comparison.get("atomic_vs_raw_throughput")
+    spread = comparison.get("atomic_vs_raw_spread") or {}
+    if ratio is not None and spread.get("min") is not None:
+        ratio_text = (
+            f"{ratio:.2f} x throughput (median of {comparison.get('atomic_vs_raw_rounds')} "
+            f"rounds, {spread['min']:.2f}-{spread['max']:.2f}; the same faults in each"
+            + ("; faults on, so not the 0.95 target" if comparison.get("faults_active") else "")
+            + ")"
+        )
+    else:
+        ratio_text = "-" if ratio is None else f"{ratio:.2f} x throughput"
     items = [
         ("started", run.get("started_at")),
         ("seed", f"{run.get('seed')} (faults: {run.get('fault_seed')})"),
@@ -199,7 +376,7 @@ def _metadata(results: dict[str, Any]) -> str:
             f"SDK {sdk.get('mode')} x{sdk.get('max_attempts')}; "
             f"application {app.get('policy')} (up to {app.get('limit')})",
         ),
-        ("atomic / raw boto3", "-" if ratio is None else f"{ratio:.2f} x throughput"),
+        ("atomic / raw boto3", ratio_text),
         ("request units", run.get("units_note", "")),
         ("run time", f"{_num(run.get('seconds'))} s"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
@@ -214,9 +391,11 @@ def render_html(results: dict[str, Any]) -> str:
 
     figures = []
     for key, (title, draw) in CHARTS.items():
+        caption, reading = _CAPTIONS[key]
         figures.append(
             f'<figure id="chart-{key}">{draw(results)}'
-            f"<figcaption><b>{_e(title)}.</b> {_e(_CAPTIONS[key])}</figcaption></figure>"
+            f"<figcaption><b>{_e(title)}.</b> {_e(caption)}"
+            f'<p class="read">{_e(reading)}</p></figcaption></figure>'
         )
     run = results.get("run", {})
     faults = run.get("options", {}).get("faults", {})
@@ -234,8 +413,9 @@ def render_html(results: dict[str, Any]) -> str:
         f'<p class="sub">{_e(subtitle)}</p>'
         f"{_verdict(results)}"
         f'<div class="grid">{"".join(figures)}</div>'
+        f"{_which(results)}"
         "<h2>All figures</h2>"
-        f'<div class="scroll">{_table(results)}</div>'
+        f"{_table(results)}"
         "<h2>Run</h2>"
         f"{_metadata(results)}"
         "</body></html>\n"

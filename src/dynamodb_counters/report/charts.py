@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from . import result_rows
+from .verdict import verdict_of
 
 EXACT = "#2e7d32"
 DRIFT = "#c62828"
@@ -60,6 +61,9 @@ def drift_chart(results: dict[str, Any]) -> str:
     rows = result_rows(results)
     names = [_label(r) for r in rows]
     drifts = [int(r["ledger"]["drift"]) for r in rows]
+    # A drift of 0 is "exact" only where nothing else went wrong: a bound the strategy could
+    # not enforce and that was crossed is said beside its bar, in red, never drawn as exact.
+    verdicts = [verdict_of(r) for r in rows]
     fig, ax = _figure(len(rows))
     colours = [EXACT if d == 0 else DRIFT for d in drifts]
     ax.barh(names, drifts, color=colours)
@@ -68,15 +72,18 @@ def drift_chart(results: dict[str, Any]) -> str:
     span = max([abs(d) for d in drifts] + [1])
     ax.set_xlim(-span * 1.35, span * 1.35)
     for y, d in enumerate(drifts):
-        text = "exact" if d == 0 else f"{d:+d}"
+        verdict = verdicts[y]
+        bad = verdict["kind"] in ("oversold", "unenforced")
+        text = f"{d:+d}" if d else ("0, but " + str(verdict["text"]) if bad else "exact")
         ax.text(
             d + (span * 0.04 if d >= 0 else -span * 0.04),
             y,
             text,
             va="center",
             ha="left" if d >= 0 else "right",
-            color=EXACT if d == 0 else DRIFT,
+            color=DRIFT if d or bad else EXACT,
             fontweight="bold",
+            fontsize=9 if bad else None,
         )
     ax.set_xlabel("drift = final value - expected (from the ledger of acknowledged requests)")
     ax.set_title("Drift under faults: who stays exact")
@@ -84,17 +91,29 @@ def drift_chart(results: dict[str, Any]) -> str:
 
 
 def throughput_chart(results: dict[str, Any]) -> str:
+    """Median ops/s over rounds, a whisker from the slowest to the fastest round."""
     rows = result_rows(results)
     names = [_label(r) for r in rows]
-    values = [float(r["throughput"]["ops_per_s"]) for r in rows]
+    medians, lows, highs = [], [], []
+    for r in rows:
+        spread = r["throughput"].get("ops_per_s_spread") or {}
+        overall = float(r["throughput"]["ops_per_s"])
+        median = float(spread.get("median") or overall)
+        medians.append(median)
+        lows.append(median - float(spread.get("min") or median))
+        highs.append(float(spread.get("max") or median) - median)
     fig, ax = _figure(len(rows))
     colours = [BASELINE if r.get("baseline") else NEUTRAL for r in rows]
-    ax.barh(names, values, color=colours)
+    ax.barh(names, medians, color=colours, xerr=[lows, highs], ecolor="black", capsize=3)
     ax.invert_yaxis()
-    for y, v in enumerate(values):
-        ax.text(v, y, f" {v:,.0f}", va="center")
-    ax.set_xlim(0, max([*values, 1.0]) * 1.2)
-    ax.set_xlabel("operations per second (add() calls, all workers)")
+    top = max([m + h for m, h in zip(medians, highs, strict=True)] + [1.0])
+    for y, v in enumerate(medians):
+        ax.text(v + highs[y] + top * 0.01, y, f" {v:,.0f}", va="center")
+    ax.set_xlim(0, top * 1.2)
+    rounds = max([int(r["throughput"].get("rounds", 1)) for r in rows] + [1])
+    ax.set_xlabel(
+        f"add() calls per second, all workers (median of {rounds} rounds; whisker: min-max)"
+    )
     ax.set_title("Throughput")
     return _svg(fig, "throughput")
 
@@ -119,54 +138,94 @@ def latency_chart(results: dict[str, Any]) -> str:
 
 
 def cost_chart(results: dict[str, Any]) -> str:
+    """USD per million acknowledged adds (writes and reads), refused adds apart."""
     rows = result_rows(results, baseline=False)
     pricing = results["run"]["pricing"]
     # The prices the run was costed at (results["run"]["pricing"]), so the bars add up to it.
     wru_price = float(pricing["usd_per_million_wru"])
     rru_price = float(pricing["usd_per_million_rru"])
     names = [_label(r) for r in rows]
-    writes = [float(r["units"]["estimated"]["wru_per_op"]) * wru_price for r in rows]
-    reads = [float(r["units"]["estimated"]["rru_per_op"]) * rru_price for r in rows]
-    fig, ax = _figure(len(rows))
-    ax.barh(names, writes, color="#ef6c00", label="write units")
-    ax.barh(names, reads, left=writes, color="#ffb74d", label="read units")
+    writes, reads, refused = [], [], []
+    for r in rows:
+        acked = (r["units"].get("by_outcome") or {}).get("acked")
+        if acked and acked["ops"]:
+            writes.append(acked["wru"] / acked["ops"] * wru_price)
+            reads.append(acked["rru"] / acked["ops"] * rru_price)
+        else:  # results from before per-outcome books: per attempt
+            writes.append(float(r["units"]["estimated"]["wru_per_op"]) * wru_price)
+            reads.append(float(r["units"]["estimated"]["rru_per_op"]) * rru_price)
+        refused.append(r["cost"].get("usd_per_million_rejected"))
+    fig, ax = _figure(len(rows) * 2)
+    height = 0.4
+    positions = list(range(len(rows)))
+    ax.barh(positions, writes, height=height, color="#ef6c00", label="acked add: write units")
+    ax.barh(
+        positions, reads, height=height, left=writes, color="#ffb74d", label="acked add: read units"
+    )
+    refused_at = [p + height for p in positions]
+    ax.barh(
+        refused_at,
+        [x or 0 for x in refused],
+        height=height * 0.8,
+        color="white",
+        edgecolor="#8d6e63",
+        hatch="///",
+        label="refused add (by the floor)",
+    )
+    ax.set_yticks([p + height / 2 for p in positions], names)
     ax.invert_yaxis()
     totals = [w + r for w, r in zip(writes, reads, strict=True)]
+    top = max([*totals, *(x or 0 for x in refused), 0.01])
     for y, total in enumerate(totals):
         ax.text(total, y, f" \\${total:.2f}", va="center")
-    ax.set_xlim(0, max([*totals, 0.01]) * 1.25)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
-    ax.set_xlabel(
-        f"USD per million add() calls, on-demand (\\${wru_price}/M WRU, \\${rru_price}/M RRU)"
-    )
-    ax.set_title("What exactness costs")
+        if refused[y]:
+            ax.text(refused[y], y + height, f" \\${refused[y]:.2f}", va="center", fontsize=8)
+        read = rows[y].get("value_read") or {}
+        if rows[y]["name"] == "collection" and read:
+            ax.text(
+                top * 1.33,
+                y + height / 2,
+                f"+ value(): {read.get('rru', 0):g} RRU per read\n"
+                f"(\\${read.get('usd_per_million_reads', 0):.2f}/M reads) at "
+                f"{read.get('items_in_partition', 0):,} items",
+                va="center",
+                ha="right",
+                fontsize=8,
+                color=MUTED,
+            )
+    ax.set_xlim(0, top * 1.35)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False, fontsize=8)
+    ax.set_xlabel(f"USD per million adds, on-demand (\\${wru_price}/M WRU, \\${rru_price}/M RRU)")
+    ax.set_title("What exactness costs, per acknowledged add")
     return _svg(fig, "cost")
 
 
 _MINUTE, _HOUR, _DAY, _YEAR = 60.0, 3600.0, 86400.0, 365 * 86400.0
 
 
-def _window_seconds(row: dict[str, Any]) -> tuple[float, str]:
-    """A bar length (seconds) and its label for a strategy's idempotency window."""
+def _window_seconds(row: dict[str, Any]) -> tuple[float | None, str]:
+    """A bar length (seconds; None: no limit) and its label for a strategy's window."""
     numbers = row["capabilities"].get("window_numbers", {})
     kind = numbers.get("kind")
-    rate = float(row["throughput"]["ops_per_s"] or 0)
+    # Only applied adds push an id out of a count-based window (refused ones never enter it).
+    rate = float(row["throughput"].get("applied_per_s") or row["throughput"]["ops_per_s"] or 0)
     if kind == "none":
         return 0.0, "none: a retry counts again"
     if kind == "time":
         seconds = float(numbers["seconds"])
-        if seconds >= _DAY:
-            return seconds, f"{seconds / _DAY:g} days"
-        if seconds >= _HOUR:
-            return seconds, f"{seconds / _HOUR:g} hours"
-        return seconds, f"{seconds / _MINUTE:g} minutes"
+        for size, unit in ((_DAY, "days"), (_HOUR, "hours"), (_MINUTE, "minutes")):
+            if seconds >= size:
+                return seconds, f"{seconds / size:g} {unit}"
+        return seconds, f"{seconds:g} s"
     if kind == "forever":
-        return 10 * _YEAR, "forever"
+        return None, "no time limit: until compact() folds the delta"
     if kind == "ids":
         ids = int(numbers["ids"])
+        most = int(numbers.get("up_to") or ids)
         seconds = ids / rate if rate else 1.0
-        what = "refuses new ids when full" if numbers.get("refuses_when_full") else "oldest drop"
-        return seconds, f"last {ids} ids (~{seconds:,.1f} s here; {what})"
+        count = f"last {ids:,} ids" if most == ids else f"last {ids:,} to {most:,} ids"
+        what = "; then refuses new ids" if numbers.get("refuses_when_full") else ""
+        return seconds, f"{count} (~{seconds:,.1f} s at this run's applied rate{what})"
     return 0.0, str(row["capabilities"].get("window", "?"))
 
 
@@ -175,18 +234,29 @@ def window_chart(results: dict[str, Any]) -> str:
     names = [_label(r) for r in rows]
     spans = [_window_seconds(r) for r in rows]
     fig, ax = _figure(len(rows))
-    floor = 0.1
-    values = [max(s, floor) if s else floor for s, _ in spans]
+    floor, end = 0.1, 30 * _YEAR
+    values = [end if s is None else max(s, floor) for s, _ in spans]
     colours = [MUTED if s == 0 else EXACT for s, _ in spans]
     ax.barh(names, values, color=colours, left=0)
+    for y, (seconds, _label_text) in enumerate(spans):
+        if seconds is None:  # no limit: an arrow off the end of the axis, not a made-up length
+            ax.annotate(
+                "",
+                xy=(end * 3, y),
+                xytext=(end * 0.2, y),
+                arrowprops={"arrowstyle": "->", "color": EXACT, "lw": 2},
+                annotation_clip=False,
+            )
     ax.set_xscale("log")
-    ax.set_xlim(floor, 3000 * _YEAR)
+    ax.set_xlim(floor, end)
     ax.invert_yaxis()
     ticks = [1, _MINUTE, _HOUR, _DAY, 30 * _DAY, _YEAR]
     ax.set_xticks(ticks, ["1 s", "1 min", "1 h", "1 day", "30 days", "1 year"])
-    for y, (value, (_seconds, label)) in enumerate(zip(values, spans, strict=True)):
-        ax.text(value * 1.15, y, label, va="center", fontsize=9)
-    ax.set_xlabel("how long a replayed request id is still recognised (log scale)")
+    for y, (value, (seconds, label)) in enumerate(zip(values, spans, strict=True)):
+        x = 0.15 if seconds is None else value * 1.15
+        colour = "white" if seconds is None else "black"
+        ax.text(x, y, label, va="center", fontsize=9, color=colour)
+    ax.set_xlabel("how long a replayed request id is still recognised (seconds, log scale)")
     ax.set_title("Idempotency window")
     return _svg(fig, "window")
 
