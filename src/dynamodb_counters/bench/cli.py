@@ -49,7 +49,6 @@ def demo_options(*, seed: int = 7) -> BenchOptions:
         compare_raw=True,
         seed=seed,
         preset="demo",
-        set_capacity=500,
         rounds=5,
     )
 
