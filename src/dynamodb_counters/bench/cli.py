@@ -17,9 +17,11 @@ from typing import Any
 
 from ..errors import CounterError
 from ..faults import FaultPlan
+from ..report.files import replace_file
 from ..strategies import STRATEGIES
 from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
+from .runner import BenchFailed, BenchInterrupted, redact
 from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborted, Mix
 
 DEMO_DIR = "counter-report"
@@ -159,7 +161,12 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--endpoint-url", default=None, help="a DynamoDB endpoint")
     where.add_argument("--region", default=None, help="an AWS region: bench real DynamoDB")
     where.add_argument(
-        "--table", default=None, help="table (default: dynamodb-counters-bench, or a fresh one)"
+        "--table", default=None, help="table (default: a new dynamodb-counters-bench-<run-id>)"
+    )
+    where.add_argument(
+        "--use-existing-table",
+        action="store_true",
+        help="let the bench add its counters to a --table that exists (it deletes only those)",
     )
     where.add_argument("--keep-table", action="store_true", help="keep a table the bench created")
 
@@ -218,6 +225,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
             region=args.region,
             table=args.table,
             keep_table=args.keep_table,
+            use_existing_table=args.use_existing_table,
         ),
         seed=args.seed,
         history=args.history,
@@ -257,10 +265,11 @@ def run_demo(args: argparse.Namespace) -> int:
     )
 
 
-def _fail(exc: BaseException) -> int:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"dynamodb-counters: error: {message}", file=sys.stderr)
-    return 1
+def _fail(exc: BaseException | str, *, code: int = 1) -> int:
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    print(f"dynamodb-counters: error: {redact(message)}", file=sys.stderr)
+    return code
 
 
 def _execute(
@@ -268,40 +277,84 @@ def _execute(
 ) -> int:
     from rich.console import Console
 
-    from .display import comparison_line, results_table, run_with_progress
-
     console = None if quiet else Console(stderr=True)
     try:
         # Find out now, not after minutes of work, that the outputs cannot be written.
         _check_writable(json_path, report_dir)
     except OSError as exc:
         return _fail(exc)
+    from .display import run_with_progress
+
     try:
         results = run_with_progress(options, console=console)
+    except BenchInterrupted as exc:
+        # Keep what finished; a second Ctrl-C while writing it just stops.
+        _finish(exc.results, json_path=json_path, report_dir=report_dir, quiet=quiet)
+        return _fail(_with_leftovers("interrupted", exc.results), code=130)
     except KeyboardInterrupt:
-        print("dynamodb-counters: error: interrupted", file=sys.stderr)
-        return 130
-    except BenchAborted as exc:
-        raise exc.cause from None
+        return _fail("interrupted", code=130)
+    except BenchFailed as exc:
+        _finish(exc.results, json_path=json_path, report_dir=report_dir, quiet=quiet)
+        cause = exc.cause.cause if isinstance(exc.cause, BenchAborted) else exc.cause
+        if isinstance(cause, CounterError | OSError):
+            return _fail(_with_leftovers(str(cause), exc.results))
+        # BotoCoreError / ClientError (no credentials, no region, endpoint down...) reach the
+        # command's entry point, which describes them the same way for every subcommand.
+        raise cause from None
     except (CounterError, OSError) as exc:
         return _fail(exc)
-    # BotoCoreError / ClientError (no credentials, no region, endpoint down...) reach the
-    # command's entry point, which describes them the same way for every subcommand.
     try:
-        written = _write_outputs(results, json_path=json_path, report_dir=report_dir)
+        _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, strict=True)
     except OSError as exc:
         return _fail(exc)
-    if not quiet:
-        out = Console()
-        if not out.is_terminal:
-            out = Console(width=160)
+    return 0
+
+
+def _with_leftovers(message: str, results: dict[str, Any]) -> str:
+    left = results.get("run", {}).get("left_behind") or []
+    if not left:
+        return message
+    return f"{message}; not deleted (the endpoint did not answer in time): {', '.join(left)}"
+
+
+def _finish(
+    results: dict[str, Any],
+    *,
+    json_path: str | None,
+    report_dir: str | None,
+    quiet: bool,
+    strict: bool = False,
+) -> None:
+    """Write the outputs and print the table; for a partial run (``strict`` false) only what
+    finished, and a failure to write is not the error to report."""
+    from rich.console import Console
+
+    from .display import comparison_line, results_table
+
+    finished = bool(results.get("strategies") or results.get("baseline"))
+    written: list[Path] = []
+    if finished or strict:
+        try:
+            written = _write_outputs(results, json_path=json_path, report_dir=report_dir)
+        except OSError:
+            if strict:
+                raise
+    if quiet:
+        return
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=160)
+    if finished:
         out.print(results_table(results))
         line = comparison_line(results)
         if line:
             out.print(line)
-        for path in written:
-            out.print(f"wrote {path}")
-    return 0
+    if results.get("partial"):
+        run = results.get("run", {})
+        done = ", ".join(run.get("finished_targets", [])) or "none"
+        out.print(f"partial results: the run stopped ({run.get('stopped_by')}); finished: {done}")
+    for path in written:
+        out.print(f"wrote {path}")
 
 
 def _check_writable(json_path: str | None, report_dir: str | None) -> None:
@@ -322,7 +375,8 @@ def _write_outputs(
     if json_path:
         path = Path(json_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        # Replaced, never written through: a symlink at the path is not followed.
+        replace_file(path, json.dumps(results, indent=2, sort_keys=False) + "\n")
         written.append(path)
     if report_dir:
         from ..report import write_report
