@@ -356,14 +356,19 @@ class Bench:
     # -- setup -------------------------------------------------------------------------------
 
     def prepare_table(self) -> None:
-        """Create the run's table, or (only when told) use an existing one.
+        """Create the run's table, or (only when told) use an existing one, unchanged.
 
         Raises:
-            ExistingTable: the table exists, and ``use_existing_table`` is not set.
+            ExistingTable: the table exists and ``use_existing_table`` is not set, or its keys
+                are not the ones the bench writes.
         """
         use_existing = self.options.backend.use_existing_table
-        if not use_existing and self._table_exists():
-            raise self._refusal()
+        existing = self._describe_table()
+        if existing is not None:
+            if not use_existing:
+                raise self._refusal()
+            self._check_keys(existing)  # and nothing else: its settings are its owner's
+            return
         created: list[bool] = []
 
         def note(record: CallRecord) -> None:
@@ -377,14 +382,35 @@ class Bench:
         if not self.created_table and not use_existing:
             raise self._refusal()
 
-    def _table_exists(self) -> bool:
+    def _describe_table(self) -> dict[str, Any] | None:
         try:
-            self.observer.describe_table(TableName=self.table)
+            answer = self.observer.describe_table(TableName=self.table)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
-            return False
-        return True
+            return None
+        return dict(answer["Table"])
+
+    def _check_keys(self, description: dict[str, Any]) -> None:
+        layout = CounterStore(self.observer, self.table).layout
+        wanted = {layout.partition_key: ("HASH", "S")}
+        if layout.sort_key is not None:
+            wanted[layout.sort_key] = ("RANGE", "S")
+        types = {
+            a["AttributeName"]: a["AttributeType"]
+            for a in description.get("AttributeDefinitions", [])
+        }
+        found = {
+            k["AttributeName"]: (k["KeyType"], types.get(k["AttributeName"]))
+            for k in description.get("KeySchema", [])
+        }
+        if found != wanted:
+            keys = ", ".join(
+                f"{name} {kind} ({kind_of})" for name, (kind, kind_of) in wanted.items()
+            )
+            raise ExistingTable(
+                f"table {self.table!r} does not have the keys the bench uses: {keys}"
+            )
 
     def _refusal(self) -> ExistingTable:
         return ExistingTable(
@@ -1006,6 +1032,7 @@ def _versions() -> dict[str, str]:
 
 def options_dict(options: BenchOptions) -> dict[str, Any]:
     data = asdict(options)
+    data["backend"]["endpoint_url"] = _redacted(options.backend.endpoint_url)
     data["faults"]["operations"] = sorted(options.faults.operations)
     data["strategies"] = list(options.strategies)
     data["targets"] = list(options.targets)
