@@ -72,7 +72,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 #: After a failure or an interrupt: the most that stopping the workers, and the cleanup, may take.
 STOP_BUDGET = 1.0
-CLEANUP_BUDGET = 2.0
+CLEANUP_BUDGET = 1.5
 
 T = TypeVar("T")
 
