@@ -6,12 +6,16 @@ counts (attempted, acknowledged, duplicates, rejected, errors), the ledger (expe
 drift, bounds seen), throughput, latency percentiles, HTTP requests per op, request units
 (estimated by DynamoDB's pricing rules, and as the backend reported them) and cost per million
 operations. The CLI (``dynamodb-counters bench`` / ``demo``) lives in :mod:`.cli`.
+
+A run that stops early raises :class:`BenchFailed` (an error) or :class:`BenchInterrupted`
+(Ctrl-C; a ``KeyboardInterrupt``); both carry ``results``: the targets that finished, with
+``"partial": true``.
 """
 
 from __future__ import annotations
 
 from .options import RAW, Backend, BenchOptions, Pricing, SdkRetry
-from .runner import SCHEMA, SCHEMA_VERSION, run_bench
+from .runner import SCHEMA, SCHEMA_VERSION, BenchFailed, BenchInterrupted, run_bench
 from .workload import AppRetry, Mix
 
 __all__ = [
@@ -20,6 +24,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "AppRetry",
     "Backend",
+    "BenchFailed",
+    "BenchInterrupted",
     "BenchOptions",
     "Mix",
     "Pricing",

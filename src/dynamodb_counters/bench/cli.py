@@ -11,7 +11,10 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -285,36 +288,37 @@ def _execute(
         return _fail(exc)
     from .display import run_with_progress
 
+    def finish(results: dict[str, Any], **how: Any) -> list[str]:
+        return _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, **how)
+
     try:
         results = run_with_progress(options, console=console)
     except BenchInterrupted as exc:
-        # Keep what finished; a second Ctrl-C while writing it just stops.
-        _finish(exc.results, json_path=json_path, report_dir=report_dir, quiet=quiet)
-        return _fail(_with_leftovers("interrupted", exc.results), code=130)
+        # Keep what finished, within the seconds Ctrl-C allows (a second Ctrl-C just stops).
+        notes = finish(exc.results, deadline=exc.at + INTERRUPT_WRITE_BUDGET)
+        return _fail("; ".join(["interrupted", *notes]), code=130)
     except KeyboardInterrupt:
         return _fail("interrupted", code=130)
     except BenchFailed as exc:
-        _finish(exc.results, json_path=json_path, report_dir=report_dir, quiet=quiet)
+        notes = finish(exc.results)
         cause = exc.cause.cause if isinstance(exc.cause, BenchAborted) else exc.cause
         if isinstance(cause, CounterError | OSError):
-            return _fail(_with_leftovers(str(cause), exc.results))
+            return _fail("; ".join([str(cause).strip() or type(cause).__name__, *notes]))
         # BotoCoreError / ClientError (no credentials, no region, endpoint down...) reach the
         # command's entry point, which describes them the same way for every subcommand.
         raise cause from None
     except (CounterError, OSError) as exc:
         return _fail(exc)
     try:
-        _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, strict=True)
+        finish(results, strict=True)
     except OSError as exc:
         return _fail(exc)
     return 0
 
 
-def _with_leftovers(message: str, results: dict[str, Any]) -> str:
-    left = results.get("run", {}).get("left_behind") or []
-    if not left:
-        return message
-    return f"{message}; not deleted (the endpoint did not answer in time): {', '.join(left)}"
+#: After Ctrl-C: seconds (from the interrupt) left to write what finished. The JSON takes
+#: nothing; the report is left out if drawing it would take longer (its figures are in the JSON).
+INTERRUPT_WRITE_BUDGET = 3.0
 
 
 def _finish(
@@ -324,23 +328,38 @@ def _finish(
     report_dir: str | None,
     quiet: bool,
     strict: bool = False,
-) -> None:
-    """Write the outputs and print the table; for a partial run (``strict`` false) only what
-    finished, and a failure to write is not the error to report."""
+    deadline: float | None = None,
+) -> list[str]:
+    """Write the outputs and print the table. For a run that stopped (``strict`` false), only
+    what finished, and a failure to write is not the error to report. Returns notes for the
+    error line: what was left undone."""
     from rich.console import Console
 
     from .display import comparison_line, results_table
 
+    run = results.get("run", {})
+    notes = []
+    if run.get("left_behind"):
+        notes.append(
+            "not deleted (the endpoint refused or did not answer in time): "
+            + ", ".join(run["left_behind"])
+        )
     finished = bool(results.get("strategies") or results.get("baseline"))
     written: list[Path] = []
     if finished or strict:
         try:
-            written = _write_outputs(results, json_path=json_path, report_dir=report_dir)
-        except OSError:
+            written = _write_outputs(
+                results, json_path=json_path, report_dir=report_dir, deadline=deadline
+            )
+        except TimeoutError:  # an OSError: first
+            notes.append(f"no report: no time to draw it (the figures are in {json_path})")
+            written = [Path(json_path)] if json_path else []
+        except OSError as exc:
             if strict:
                 raise
+            notes.append(f"results not written: {exc}")
     if quiet:
-        return
+        return notes
     out = Console()
     if not out.is_terminal:
         out = Console(width=160)
@@ -350,11 +369,13 @@ def _finish(
         if line:
             out.print(line)
     if results.get("partial"):
-        run = results.get("run", {})
         done = ", ".join(run.get("finished_targets", [])) or "none"
         out.print(f"partial results: the run stopped ({run.get('stopped_by')}); finished: {done}")
+    elif notes:
+        out.print("; ".join(notes))
     for path in written:
         out.print(f"wrote {path}")
+    return notes
 
 
 def _check_writable(json_path: str | None, report_dir: str | None) -> None:
@@ -369,8 +390,14 @@ def _check_writable(json_path: str | None, report_dir: str | None) -> None:
 
 
 def _write_outputs(
-    results: dict[str, Any], *, json_path: str | None, report_dir: str | None
+    results: dict[str, Any],
+    *,
+    json_path: str | None,
+    report_dir: str | None,
+    deadline: float | None = None,
 ) -> list[Path]:
+    """Write the JSON, then the report; with ``deadline`` (``time.monotonic()``), raise
+    TimeoutError instead of waiting longer for the report to be drawn."""
     written = []
     if json_path:
         path = Path(json_path)
@@ -379,7 +406,39 @@ def _write_outputs(
         replace_file(path, json.dumps(results, indent=2, sort_keys=False) + "\n")
         written.append(path)
     if report_dir:
-        from ..report import write_report
+        from ..report import REPORT_FILE, render_html
 
-        written.append(write_report(results, report_dir))
+        page = _drawn(render_html, results, deadline)
+        folder = Path(report_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        written.append(replace_file(folder / REPORT_FILE, page))
     return written
+
+
+class _OutOfTime(BaseException):
+    pass
+
+
+def _drawn(render: Any, results: dict[str, Any], deadline: float | None) -> str:
+    """``render(results)``; with ``deadline``, TimeoutError once it passes. An alarm stops
+    the drawing in the main thread itself: a drawing left running in another thread would
+    slow the way out as much as waiting for it."""
+    if deadline is None:
+        return str(render(results))
+    remaining = deadline - time.monotonic()
+    alarm = getattr(signal, "SIGALRM", None)
+    if remaining <= 0 or alarm is None or threading.current_thread() is not threading.main_thread():
+        raise TimeoutError("no time left to draw the report")
+
+    def expire(signum: int, frame: object) -> None:
+        raise _OutOfTime  # not an Exception: no ``except Exception`` in a library swallows it
+
+    previous = signal.signal(alarm, expire)
+    signal.setitimer(signal.ITIMER_REAL, remaining)
+    try:
+        return str(render(results))
+    except _OutOfTime:
+        raise TimeoutError("the report was not drawn in time") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(alarm, previous)

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from .. import STRATEGIES, CounterError, CounterStore, ThresholdExceeded
+from .. import STRATEGIES, CounterError, CounterNotFound, CounterStore, ThresholdExceeded
 from ..faults import FaultInjector, FaultPlan
 from ..local import LOCAL_CREDENTIALS
 from ..results import AddResult, CallRecord
@@ -92,11 +92,14 @@ class BenchFailed(Exception):
 
 class BenchInterrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C (or SIGTERM turned into it). ``results``: the targets that
-    finished (``partial`` true). A :class:`KeyboardInterrupt`, so it stops what it crosses."""
+    finished (``partial`` true); ``at``: when the interrupt came (``time.monotonic()``), for a
+    caller that must be out within seconds of it. A :class:`KeyboardInterrupt`, so it stops
+    what it crosses."""
 
-    def __init__(self, results: dict[str, Any]) -> None:
+    def __init__(self, results: dict[str, Any], *, at: float) -> None:
         super().__init__("interrupted")
         self.results = results
+        self.at = at
 
 
 class ExistingTable(CounterError):
@@ -438,21 +441,26 @@ class Bench:
 
         def delete() -> None:
             if drop_table:
-                with contextlib.suppress(ClientError):
+                try:
                     client.delete_table(TableName=self.table)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                        raise
                 pending.clear()
                 return
             for target in targets:
-                with contextlib.suppress(CounterError, ClientError):
+                with contextlib.suppress(CounterNotFound):
                     target.counter_on(client).delete()
                 pending.remove(target.counter)
 
+        # A failed cleanup is reported (left_behind), never raised: it must not replace the
+        # run's results, or the error that stopped it.
         if budget is None:
-            delete()
-            return
-        worker = threading.Thread(target=_quietly(delete), name="bench-cleanup", daemon=True)
-        worker.start()
-        worker.join(budget)
+            _quietly(delete)()
+        else:
+            worker = threading.Thread(target=_quietly(delete), name="bench-cleanup", daemon=True)
+            worker.start()
+            worker.join(budget)
         self.left_behind = list(pending)
 
     def warm_up(self, count: int = 400) -> None:
@@ -684,6 +692,7 @@ class Bench:
         targets: list[Target] = []
         results: list[dict[str, Any]] = []
         stopped: BaseException | None = None
+        stopped_at = 0.0
         try:
             self.prepare_table()
             self.warm_up()
@@ -705,7 +714,7 @@ class Bench:
                 rounds = COMPARE_ROUNDS if len(indexed) > 1 else 1
                 results.extend(self.run_targets(indexed, rounds=rounds))
         except (Exception, KeyboardInterrupt) as exc:
-            stopped = exc
+            stopped, stopped_at = exc, time.monotonic()
         finally:
             # Whatever stopped the run must not be held up, or replaced, by the way out.
             if self._injector is not None:
@@ -733,7 +742,7 @@ class Bench:
             }
         )
         if isinstance(stopped, KeyboardInterrupt):
-            raise BenchInterrupted(document) from stopped
+            raise BenchInterrupted(document, at=stopped_at) from stopped
         if stopped is not None:
             raise BenchFailed(document, stopped) from stopped
         return document
@@ -1093,6 +1102,11 @@ def assemble(
 
 
 def run_bench(options: BenchOptions, *, advance: ProgressHook | None = None) -> dict[str, Any]:
-    """Run a whole bench: start the backend, run every target, return the results dict."""
+    """Run a whole bench: start the backend, run every target, return the results dict.
+
+    Raises:
+        BenchInterrupted: Ctrl-C; ``results`` holds the targets that finished (partial).
+        BenchFailed: an error stopped the run; likewise, and ``cause`` is the error.
+    """
     with open_backend(options) as connection:
         return Bench(options, connection, advance=advance).run()
