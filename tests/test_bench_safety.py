@@ -319,9 +319,13 @@ def test_in_chromium_the_policy_blocks_scripts_and_changes_nothing_visible(
     probe = '<script>document.body.setAttribute("data-ran", "yes")</script>'
 
     def chromium(html: str, *flags: str) -> str:
-        path = tmp_path / f"page-{len(list(tmp_path.iterdir()))}.html"
+        path = tmp_path / f"page-{len(list(tmp_path.glob('page-*')))}.html"
         path.write_text(html)
-        argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+        argv = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",  # its own: tests run side by side
+        ]  # fmt: skip
         done = subprocess.run(
             [*argv, *flags, path.as_uri()], capture_output=True, text=True, timeout=120
         )
