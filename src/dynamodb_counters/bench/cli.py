@@ -352,7 +352,8 @@ def _finish(
                 results, json_path=json_path, report_dir=report_dir, deadline=deadline
             )
         except TimeoutError:  # an OSError: first
-            notes.append(f"no report: no time to draw it (the figures are in {json_path})")
+            where = f" (the figures are in {json_path})" if json_path else ""
+            notes.append(f"no report: no time to draw it{where}")
             written = [Path(json_path)] if json_path else []
         except OSError as exc:
             if strict:
