@@ -16,7 +16,7 @@ from conftest import new_table_name
 from dynamodb_counters.bench import Backend, BenchOptions, Mix, run_bench
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
-from dynamodb_counters.report import render_html, write_report
+from dynamodb_counters.report import CONTENT_SECURITY_POLICY, render_html, write_report
 from dynamodb_counters.report.charts import CHARTS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -116,9 +116,12 @@ def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_every_chart_renders_in_headless_chromium(results: dict[str, Any], tmp_path: Path) -> None:
     page = write_report(results, tmp_path / "report")
-    # A copy with a measuring script (the report itself has none): each chart's laid-out size.
+    # A copy with a measuring script (the report itself has none, and its Content-Security-
+    # Policy would block one, so the copy goes without): each chart's laid-out size.
     probe = tmp_path / "probe.html"
-    probe.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+    assert policy in page.read_text()
+    probe.write_text(page.read_text().replace(policy, "").replace("</body>", _MEASURE + "</body>"))
     dom = _chromium("--dump-dom", probe.as_uri(), profile=tmp_path / "profile").stdout
     sizes = dict(re.findall(r'data-chart="([a-z]+)"[^>]*data-rendered="(\d+x\d+)"', dom))
     assert set(sizes) == set(CHARTS), dom[:500]

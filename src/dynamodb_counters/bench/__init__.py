@@ -9,12 +9,16 @@ units (estimated by DynamoDB's pricing rules, and as the backend reported them, 
 reported figures leave out), cost per acknowledged add, per refused add and per attempt, the
 cost of one ``value()`` read, and a verdict. The CLI (``dynamodb-counters bench`` / ``demo``)
 lives in :mod:`.cli`.
+
+A run that stops early raises :class:`BenchFailed` (an error) or :class:`BenchInterrupted`
+(Ctrl-C; a ``KeyboardInterrupt``); both carry ``results``: the targets that finished, with
+``"partial": true``.
 """
 
 from __future__ import annotations
 
 from .options import RAW, Backend, BenchOptions, Pricing, SdkRetry
-from .runner import SCHEMA, SCHEMA_VERSION, run_bench
+from .runner import SCHEMA, SCHEMA_VERSION, BenchFailed, BenchInterrupted, run_bench
 from .workload import AppRetry, Mix
 
 __all__ = [
@@ -23,6 +27,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "AppRetry",
     "Backend",
+    "BenchFailed",
+    "BenchInterrupted",
     "BenchOptions",
     "Mix",
     "Pricing",

@@ -11,15 +11,20 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import CounterError
 from ..faults import FaultPlan
+from ..report.files import replace_file
 from ..strategies import STRATEGIES
 from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
+from .runner import BenchFailed, BenchInterrupted, redact
 from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborted, Mix
 
 DEMO_DIR = "counter-report"
@@ -168,7 +173,12 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--endpoint-url", default=None, help="a DynamoDB endpoint")
     where.add_argument("--region", default=None, help="an AWS region: bench real DynamoDB")
     where.add_argument(
-        "--table", default=None, help="table (default: dynamodb-counters-bench, or a fresh one)"
+        "--table", default=None, help="table (default: a new dynamodb-counters-bench-<run-id>)"
+    )
+    where.add_argument(
+        "--use-existing-table",
+        action="store_true",
+        help="let the bench add its counters to a --table that exists (it deletes only those)",
     )
     where.add_argument("--keep-table", action="store_true", help="keep a table the bench created")
 
@@ -227,6 +237,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
             region=args.region,
             table=args.table,
             keep_table=args.keep_table,
+            use_existing_table=args.use_existing_table,
         ),
         seed=args.seed,
         history=args.history,
@@ -267,10 +278,11 @@ def run_demo(args: argparse.Namespace) -> int:
     )
 
 
-def _fail(exc: BaseException) -> int:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"dynamodb-counters: error: {message}", file=sys.stderr)
-    return 1
+def _fail(exc: BaseException | str, *, code: int = 1) -> int:
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    print(f"dynamodb-counters: error: {redact(message)}", file=sys.stderr)
+    return code
 
 
 def _execute(
@@ -278,41 +290,104 @@ def _execute(
 ) -> int:
     from rich.console import Console
 
-    from .display import comparison_line, results_table, run_with_progress, verdict_block
-
     console = None if quiet else Console(stderr=True)
     try:
         # Find out now, not after minutes of work, that the outputs cannot be written.
         _check_writable(json_path, report_dir)
     except OSError as exc:
         return _fail(exc)
+    from .display import run_with_progress
+
+    def finish(results: dict[str, Any], **how: Any) -> list[str]:
+        return _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, **how)
+
     try:
         results = run_with_progress(options, console=console)
+    except BenchInterrupted as exc:
+        # Keep what finished, within the seconds Ctrl-C allows (a second Ctrl-C just stops).
+        notes = finish(exc.results, deadline=exc.at + INTERRUPT_WRITE_BUDGET)
+        return _fail("; ".join(["interrupted", *notes]), code=130)
     except KeyboardInterrupt:
-        print("dynamodb-counters: error: interrupted", file=sys.stderr)
-        return 130
-    except BenchAborted as exc:
-        raise exc.cause from None
+        return _fail("interrupted", code=130)
+    except BenchFailed as exc:
+        notes = finish(exc.results)
+        cause = exc.cause.cause if isinstance(exc.cause, BenchAborted) else exc.cause
+        if isinstance(cause, CounterError | OSError):
+            return _fail("; ".join([str(cause).strip() or type(cause).__name__, *notes]))
+        # BotoCoreError / ClientError (no credentials, no region, endpoint down...) reach the
+        # command's entry point, which describes them the same way for every subcommand.
+        raise cause from None
     except (CounterError, OSError) as exc:
         return _fail(exc)
-    # BotoCoreError / ClientError (no credentials, no region, endpoint down...) reach the
-    # command's entry point, which describes them the same way for every subcommand.
     try:
-        written = _write_outputs(results, json_path=json_path, report_dir=report_dir)
+        finish(results, strict=True)
     except OSError as exc:
         return _fail(exc)
-    if not quiet:
-        out = Console()
-        if not out.is_terminal and "COLUMNS" not in os.environ:
-            out = Console(width=100)
+    return 0
+
+
+#: After Ctrl-C: seconds (from the interrupt) left to write what finished. The JSON takes
+#: nothing; the report is left out if drawing it would take longer (its figures are in the JSON).
+INTERRUPT_WRITE_BUDGET = 3.0
+
+
+def _finish(
+    results: dict[str, Any],
+    *,
+    json_path: str | None,
+    report_dir: str | None,
+    quiet: bool,
+    strict: bool = False,
+    deadline: float | None = None,
+) -> list[str]:
+    """Write the outputs and print the table. For a run that stopped (``strict`` false), only
+    what finished, and a failure to write is not the error to report. Returns notes for the
+    error line: what was left undone."""
+    from rich.console import Console
+
+    from .display import comparison_line, results_table, verdict_block
+
+    run = results.get("run", {})
+    notes = []
+    if run.get("left_behind"):
+        notes.append(
+            "not deleted (the endpoint refused or did not answer in time): "
+            + ", ".join(run["left_behind"])
+        )
+    finished = bool(results.get("strategies") or results.get("baseline"))
+    written: list[Path] = []
+    if finished or strict:
+        try:
+            written = _write_outputs(
+                results, json_path=json_path, report_dir=report_dir, deadline=deadline
+            )
+        except TimeoutError:  # an OSError: first
+            where = f" (the figures are in {json_path})" if json_path else ""
+            notes.append(f"no report: no time to draw it{where}")
+            written = [Path(json_path)] if json_path else []
+        except OSError as exc:
+            if strict:
+                raise
+            notes.append(f"results not written: {exc}")
+    if quiet:
+        return notes
+    out = Console()
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(width=100)
+    if finished:
         out.print(results_table(results))
         line = comparison_line(results)
         if line:
             out.print(line)
         out.print(verdict_block(results))
-        for path in written:
-            out.print(f"wrote {path}")
-    return 0
+    if results.get("partial"):
+        done = ", ".join(run.get("finished_targets", [])) or "none"
+        out.print(f"partial results: the run stopped ({run.get('stopped_by')}); finished: {done}")
+    elif notes:
+        out.print("; ".join(notes))
+    for path in written:
+        out.print(f"wrote {path}")
+    return notes
 
 
 def _check_writable(json_path: str | None, report_dir: str | None) -> None:
@@ -327,16 +402,55 @@ def _check_writable(json_path: str | None, report_dir: str | None) -> None:
 
 
 def _write_outputs(
-    results: dict[str, Any], *, json_path: str | None, report_dir: str | None
+    results: dict[str, Any],
+    *,
+    json_path: str | None,
+    report_dir: str | None,
+    deadline: float | None = None,
 ) -> list[Path]:
+    """Write the JSON, then the report; with ``deadline`` (``time.monotonic()``), raise
+    TimeoutError instead of waiting longer for the report to be drawn."""
     written = []
     if json_path:
         path = Path(json_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        # Replaced, never written through: a symlink at the path is not followed.
+        replace_file(path, json.dumps(results, indent=2, sort_keys=False) + "\n")
         written.append(path)
     if report_dir:
-        from ..report import write_report
+        from ..report import REPORT_FILE, render_html
 
-        written.append(write_report(results, report_dir))
+        page = _drawn(render_html, results, deadline)
+        folder = Path(report_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        written.append(replace_file(folder / REPORT_FILE, page))
     return written
+
+
+class _OutOfTime(BaseException):
+    pass
+
+
+def _drawn(render: Any, results: dict[str, Any], deadline: float | None) -> str:
+    """``render(results)``; with ``deadline``, TimeoutError once it passes. An alarm stops
+    the drawing in the main thread itself: a drawing left running in another thread would
+    slow the way out as much as waiting for it."""
+    if deadline is None:
+        return str(render(results))
+    remaining = deadline - time.monotonic()
+    alarm = getattr(signal, "SIGALRM", None)
+    if remaining <= 0 or alarm is None or threading.current_thread() is not threading.main_thread():
+        raise TimeoutError("no time left to draw the report")
+
+    def expire(signum: int, frame: object) -> None:
+        raise _OutOfTime  # not an Exception: no ``except Exception`` in a library swallows it
+
+    previous = signal.signal(alarm, expire)
+    signal.setitimer(signal.ITIMER_REAL, remaining)
+    try:
+        return str(render(results))
+    except _OutOfTime:
+        raise TimeoutError("the report was not drawn in time") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(alarm, previous)

@@ -46,15 +46,17 @@ class Pricing:
 class Backend:
     """Where to run: the embedded DynamoDB Local (default), an endpoint, or a region of AWS.
 
-    ``table``: the table to use (default: a fresh one on DynamoDB Local,
-    ``dynamodb-counters-bench`` elsewhere). A table the bench created is deleted at the end
-    unless ``keep_table``.
+    ``table``: the table to use (default: ``dynamodb-counters-bench-<run-id>``, new for each
+    run). The bench writes to a table that exists before it only with ``use_existing_table``
+    (then it adds counters named ``bench#<run-id>#...`` and deletes just those). A table the
+    bench created is deleted at the end unless ``keep_table``.
     """
 
     endpoint_url: str | None = None
     region: str | None = None
     table: str | None = None
     keep_table: bool = False
+    use_existing_table: bool = False
 
     @property
     def embedded(self) -> bool:

@@ -5,6 +5,20 @@ workers together (threads sharing one client, or processes with a client each), 
 :class:`~.meter.RequestMeter` and a :class:`~dynamodb_counters.faults.FaultInjector`, watch the
 counter's bounds from the side, then read the final value and turn everything into the figures
 of :func:`summarise`. Results are a plain dict (JSON): the report package only needs that.
+
+Safe to stop and to share an endpoint:
+
+* Every client has connect and read timeouts, and nobody waits for a worker blocked in a socket
+  read: worker threads are daemons, worker processes are terminated, the monitor is not joined
+  for long, and cleanup after a failure runs within a few seconds' budget. Ctrl-C (or SIGTERM,
+  which the CLI turns into the same) is out within seconds whatever the endpoint does.
+* A run that stops early (an error, an interrupt) raises :class:`BenchFailed` or
+  :class:`BenchInterrupted` carrying the results of the targets that finished, marked partial.
+* A run has a random id: its counters are ``bench#<run-id>#<target>`` and its default table
+  ``dynamodb-counters-bench-<run-id>``. It writes to an existing table only when
+  ``Backend.use_existing_table`` says so, and deletes only what it created: the table only if
+  its own CreateTable succeeded (a table someone else created meanwhile is not ours), else its
+  own counters.
 """
 
 from __future__ import annotations
@@ -14,35 +28,96 @@ import multiprocessing
 import os
 import platform
 import queue
+import re
 import signal
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
-from .. import STRATEGIES, CounterExists, CounterStore, ThresholdExceeded
+from .. import (
+    STRATEGIES,
+    CounterError,
+    CounterNotFound,
+    CounterStore,
+    ThresholdExceeded,
+)
 from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
-from ..results import AddResult
+from ..results import AddResult, CallRecord
 from ..store import Counter as StoreCounter
 from . import metrics as m
 from .fair import OperationFaults
 from .meter import ItemSizes, MeterTotals, OpBook, RequestMeter
 from .options import RAW, BenchOptions, SdkRetry
-from .workload import AppRetry, Op, Worker, WorkerOutcome, expected_value, plan_ops
+from .workload import (
+    AppRetry,
+    BenchAborted,
+    Op,
+    Worker,
+    WorkerOutcome,
+    expected_value,
+    plan_ops,
+)
 
 SCHEMA = "dynamodb-counters/bench-results"
 SCHEMA_VERSION = 1
 #: Every target is watched at this rate (the same side load for each: a fair comparison).
 MONITOR_INTERVAL = 0.1
+#: Seconds a request may take to connect, and to be answered, before botocore gives up on it
+#: (and retries): without them a hung endpoint holds a worker 60 s per SDK attempt.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+#: After a failure or an interrupt: the most that stopping the workers, and the cleanup, may take.
+STOP_BUDGET = 1.0
+CLEANUP_BUDGET = 1.5
+
+T = TypeVar("T")
+
+
+# -- a run that stops early ------------------------------------------------------------------
+
+
+class BenchFailed(Exception):
+    """A run stopped by an error. ``results``: the targets that finished (``partial`` true);
+    ``cause``: the error."""
+
+    def __init__(self, results: dict[str, Any], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.results = results
+        self.cause = cause
+
+
+class BenchInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (or SIGTERM turned into it). ``results``: the targets that
+    finished (``partial`` true); ``at``: when the interrupt came (``time.monotonic()``), for a
+    caller that must be out within seconds of it. A :class:`KeyboardInterrupt`, so it stops
+    what it crosses."""
+
+    def __init__(self, results: dict[str, Any], *, at: float) -> None:
+        super().__init__("interrupted")
+        self.results = results
+        self.at = at
+
+
+class ExistingTable(CounterError):
+    """The bench's table exists and this run did not create it: the bench writes there only
+    when told (``Backend.use_existing_table``, ``--use-existing-table``)."""
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"']*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -57,14 +132,26 @@ class Connection:
     region: str | None
     dummy_credentials: bool
 
-    def client(self, *, sdk: SdkRetry | None = None, pool: int = 10) -> Any:
+    def client(
+        self,
+        *,
+        sdk: SdkRetry | None = None,
+        pool: int = 10,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> Any:
         import boto3
         from botocore.config import Config
 
         sdk = sdk or SdkRetry()
         # ``total_max_attempts`` counts the first send; botocore's ``max_attempts`` does not.
         retries = {"mode": sdk.mode, "total_max_attempts": sdk.max_attempts}
-        config = Config(retries=retries, max_pool_connections=pool)  # type: ignore[arg-type]
+        config = Config(
+            retries=retries,  # type: ignore[arg-type]
+            max_pool_connections=pool,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
         extra: dict[str, Any] = LOCAL_CREDENTIALS if self.dummy_credentials else {}
         return boto3.client(
             "dynamodb",
@@ -303,39 +390,123 @@ class Bench:
         pool = max(10, options.workers * 2)
         self.observer = connection.client(pool=4)
         self.client = connection.client(sdk=options.sdk, pool=pool)
+        self.run_id = uuid.uuid4().hex[:12]
         self.created_table = False
         self._sizes = {}
-        self.table = options.backend.table or (
-            f"bench-{options.seed}-{uuid.uuid4().hex[:8]}"
-            if options.backend.embedded
-            else "dynamodb-counters-bench"
-        )
+        self.table = options.backend.table or f"dynamodb-counters-bench-{self.run_id}"
         self.plans = [
             plan_ops(seed=options.seed, worker=w, ops=options.ops, mix=options.mix)
             for w in range(options.workers)
         ]
+        #: What a cleanup could not delete (the endpoint did not answer in time).
+        self.left_behind: list[str] = []
 
     # -- setup -------------------------------------------------------------------------------
 
     def prepare_table(self) -> None:
+        """Create the run's table, or (only when told) use an existing one, unchanged.
+
+        Raises:
+            ExistingTable: the table exists and ``use_existing_table`` is not set, or its keys
+                are not the ones the bench writes.
+        """
+        use_existing = self.options.backend.use_existing_table
+        existing = self._describe_table()
+        if existing is not None:
+            if not use_existing:
+                raise self._refusal()
+            self._check_keys(existing)  # and nothing else: its settings are its owner's
+            return
+        created: list[bool] = []
+
+        def note(record: CallRecord) -> None:
+            # Only our own successful CreateTable makes the table ours: one that another
+            # process created between our check and our create answers ResourceInUse.
+            if record.operation == "CreateTable":
+                created.append(record.error_code is None)
+
+        CounterStore(self.observer, self.table, on_call=note).ensure_table()
+        self.created_table = any(created)
+        if not self.created_table and not use_existing:
+            raise self._refusal()
+
+    def _describe_table(self) -> dict[str, Any] | None:
         try:
-            self.observer.describe_table(TableName=self.table)
+            answer = self.observer.describe_table(TableName=self.table)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
-            self.created_table = True
-        CounterStore(self.observer, self.table).ensure_table()
+            return None
+        return dict(answer["Table"])
 
-    def cleanup(self, targets: list[Target]) -> None:
+    def _check_keys(self, description: dict[str, Any]) -> None:
+        layout = CounterStore(self.observer, self.table).layout
+        wanted = {layout.partition_key: ("HASH", "S")}
+        if layout.sort_key is not None:
+            wanted[layout.sort_key] = ("RANGE", "S")
+        types = {
+            a["AttributeName"]: a["AttributeType"]
+            for a in description.get("AttributeDefinitions", [])
+        }
+        found = {
+            k["AttributeName"]: (k["KeyType"], types.get(k["AttributeName"]))
+            for k in description.get("KeySchema", [])
+        }
+        if found != wanted:
+            keys = ", ".join(
+                f"{name} {kind} ({kind_of})" for name, (kind, kind_of) in wanted.items()
+            )
+            raise ExistingTable(
+                f"table {self.table!r} does not have the keys the bench uses: {keys}"
+            )
+
+    def _refusal(self) -> ExistingTable:
+        return ExistingTable(
+            f"table {self.table!r} already exists and this bench did not create it: pass "
+            "--use-existing-table to add the bench's counters to it (they are deleted "
+            "afterwards, nothing else is touched), or name a new table with --table"
+        )
+
+    def cleanup(self, targets: list[Target], *, budget: float | None = None) -> None:
+        """Delete what the run created: its table, else its counters (the embedded engine
+        goes away by itself). With ``budget``, give up after that many seconds (the endpoint
+        may be the reason the run stopped) and note what was left in :attr:`left_behind`."""
         if self.options.backend.embedded:
             return
-        if self.created_table and not self.options.backend.keep_table:
-            with contextlib.suppress(ClientError):
-                self.observer.delete_table(TableName=self.table)
-            return
-        for target in targets:
-            with contextlib.suppress(Exception):
-                target.counter_on(self.observer).delete()
+        drop_table = self.created_table and not self.options.backend.keep_table
+        client = self.observer
+        if budget is not None:
+            client = self.connection.client(
+                pool=4,
+                sdk=SdkRetry(max_attempts=1),
+                connect_timeout=min(1.0, budget),
+                read_timeout=budget,
+            )
+        pending = [self.table] if drop_table else [t.counter for t in targets]
+
+        def delete() -> None:
+            if drop_table:
+                try:
+                    client.delete_table(TableName=self.table)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                        raise
+                pending.clear()
+                return
+            for target in targets:
+                with contextlib.suppress(CounterNotFound):
+                    target.counter_on(client).delete()
+                pending.remove(target.counter)
+
+        # A failed cleanup is reported (left_behind), never raised: it must not replace the
+        # run's results, or the error that stopped it.
+        if budget is None:
+            _quietly(delete)()
+        else:
+            worker = threading.Thread(target=_quietly(delete), name="bench-cleanup", daemon=True)
+            worker.start()
+            worker.join(budget)
+        self.left_behind = list(pending)
 
     def warm_up(self, count: int = 400) -> None:
         """Untimed requests first, so the first target does not pay for a cold engine."""
@@ -355,8 +526,7 @@ class Bench:
                     ExpressionAttributeValues={":one": {"N": "1"}},
                 )
 
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(spin, range(threads)))
+        in_daemon_threads(threads, spin, threading.Event())
 
     def make_target(self, name: str) -> Target:
         options = self.options
@@ -367,7 +537,9 @@ class Bench:
         if name == "set" and options.set_capacity is not None:
             # Otherwise the library's default: a bench measures what users get.
             strategy_options["capacity"] = options.set_capacity
-        counter_name = f"bench#{name}#{options.seed}"
+        # Random per run: no one else's counter has this name, and a concurrent bench on
+        # the same table has its own.
+        counter_name = f"bench#{self.run_id}#{name}"
         store = CounterStore(self.observer, self.table)
         target = Target(
             name=name,
@@ -387,23 +559,21 @@ class Bench:
         return replace(target, initial_item=tuple(sorted(item.items())))
 
     def _create(self, store: CounterStore, target: Target) -> None:
+        """Create the target's counter; never over an item that exists (CounterExists)."""
         initial = self.options.initial
         if target.name == RAW:
+            layout = store.layout
             store.client.put_item(
                 TableName=self.table,
                 Item={
-                    **store.layout.counter_key(target.counter),
-                    store.layout.value_attribute: {"N": str(initial)},
+                    **layout.counter_key(target.counter),
+                    layout.value_attribute: {"N": str(initial)},
                 },
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": layout.partition_key},
             )
             return
-        counter = target.counter_on(store.client)
-        try:
-            counter.create(initial)
-        except CounterExists:
-            # Left by an earlier run with the same seed in a kept table: start afresh.
-            counter.delete()
-            counter.create(initial)
+        target.counter_on(store.client).create(initial)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -432,7 +602,11 @@ class Bench:
                         part = self._run_processes(index, target, plans, round_=r)
                     else:
                         part = self._run_threads(index, target, plans)
-                finally:
+                except BaseException:
+                    if monitor is not None:  # the endpoint may hang: don't wait for its read
+                        monitor.stop(timeout=STOP_BUDGET)
+                    raise
+                if monitor is not None:
                     monitor.stop()
                 outcome, totals, injected = merged[index]
                 elapsed = part[0].finished - part[0].started
@@ -525,37 +699,23 @@ class Bench:
             self.advance(index, 1)
 
         def body(worker_index: int) -> WorkerOutcome:
+            assert self._injector is not None
+            add = booked_adder(target, adders[worker_index], meter, self._injector)
+            worker = Worker(add, idempotent=True, retry=options.app_retry, tick=tick, stop=stop)
             try:
-                assert self._injector is not None
-                add = booked_adder(target, adders[worker_index], meter, self._injector)
-                worker = Worker(
-                    add,
-                    idempotent=True,
-                    retry=options.app_retry,
-                    tick=tick,
-                    stop=stop,
-                )
                 barrier.wait()
-                return worker.run(plans[worker_index])
-            except BaseException:
-                # One worker failing stops the others: none waits at the barrier for it,
-                # none goes on with its operations.
-                stop.set()
-                barrier.abort()
-                raise
+            except threading.BrokenBarrierError:  # another worker failed: its error tells
+                return worker.outcome
+            return worker.run(plans[worker_index])
 
         try:
             assert self._injector is not None
             before = dict(self._injector.stats)
-            pool = ThreadPoolExecutor(options.workers)
             try:
-                outcomes = list(pool.map(body, range(options.workers)))
+                outcomes = in_daemon_threads(options.workers, body, stop)
             except BaseException:
-                stop.set()
-                barrier.abort()
+                barrier.abort()  # none waits at the barrier for a worker that failed
                 raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
             injected = {k: v - before.get(k, 0) for k, v in self._injector.stats.items()}
         finally:
             meter.detach()
@@ -614,13 +774,19 @@ class Bench:
     _sizes: dict[int, ItemSizes]
 
     def run(self) -> dict[str, Any]:
-        """Run every target; returns the results dict (see :mod:`dynamodb_counters.bench`)."""
+        """Run every target; returns the results dict (see :mod:`dynamodb_counters.bench`).
+
+        Raises:
+            BenchInterrupted: Ctrl-C; its ``results`` hold the targets that finished.
+            BenchFailed: any other error; likewise, with the error as ``cause``.
+        """
         options = self.options
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         targets: list[Target] = []
         results: list[dict[str, Any]] = []
-        failed = True
+        stopped: BaseException | None = None
+        stopped_at = 0.0
         try:
             self.prepare_table()
             self.warm_up()
@@ -641,26 +807,119 @@ class Bench:
                     targets.append(target)  # made, so cleaned up whatever happens next
                     indexed.append((i, target))
                 results.extend(self.run_targets(indexed, rounds=options.rounds))
-            failed = False
+        except (Exception, KeyboardInterrupt) as exc:
+            stopped, stopped_at = exc, time.monotonic()
         finally:
+            # Whatever stopped the run must not be held up, or replaced, by the way out.
             if self._injector is not None:
                 self._injector.detach()
-            if self._pool is not None:
-                if failed:  # workers may be mid-task: waiting for them could last forever
-                    self._pool.terminate()
-                else:
-                    self._pool.close()
-                self._pool.join()
-                self._pool = None
-            self.cleanup(targets)
-        return assemble(
+            self._stop_pool(failed=stopped is not None)
+            self.cleanup(targets, budget=None if stopped is None else CLEANUP_BUDGET)
+        document = assemble(
             options,
-            self.connection,
+            # Recorded without the user and password an endpoint URL may carry.
+            replace(self.connection, endpoint_url=_redacted(self.connection.endpoint_url)),
             results,
             table=self.table,
             started_at=started_at,
             seconds=time.perf_counter() - clock,
         )
+        document["partial"] = stopped is not None
+        finished = [r["name"] for r in results]
+        document["run"].update(
+            {
+                "run_id": self.run_id,
+                "stopped_by": None if stopped is None else stop_reason(stopped),
+                "finished_targets": finished,
+                "unfinished_targets": [t for t in options.targets if t not in finished],
+                "left_behind": self.left_behind,
+            }
+        )
+        if isinstance(stopped, KeyboardInterrupt):
+            raise BenchInterrupted(document, at=stopped_at) from stopped
+        if stopped is not None:
+            raise BenchFailed(document, stopped) from stopped
+        return document
+
+    def _stop_pool(self, *, failed: bool) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if not failed:
+            pool.close()
+            pool.join()
+            return
+        # Workers may be mid-task, blocked in a read from a hung endpoint: terminate them,
+        # and if the pool's own teardown lingers, kill what is left of them.
+        processes = list(getattr(pool, "_pool", []))
+        closer = threading.Thread(target=_quietly(pool.terminate), name="bench-pool", daemon=True)
+        closer.start()
+        closer.join(STOP_BUDGET)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+
+
+def in_daemon_threads(count: int, body: Callable[[int], T], stop: threading.Event) -> list[T]:
+    """``[body(0), ..., body(count - 1)]``, each in a daemon thread of its own.
+
+    The first error (or Ctrl-C in the calling thread) sets ``stop`` and is raised at once:
+    nobody waits for threads that may be blocked in a socket read on a hung endpoint. They
+    end with their request's timeout, or with the process, and hold up neither.
+    """
+    results: dict[int, T] = {}
+    errors: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
+    done = threading.Semaphore(0)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = body(index)
+        except BaseException as exc:
+            stop.set()
+            errors.put(exc)
+        finally:
+            done.release()
+
+    for index in range(count):
+        threading.Thread(target=run, args=(index,), name=f"bench-{index}", daemon=True).start()
+    try:
+        for _ in range(count):
+            while not done.acquire(timeout=0.1):
+                pass
+            if not errors.empty():
+                raise errors.get()
+    except BaseException:
+        stop.set()
+        raise
+    return [results[index] for index in range(count)]
+
+
+def _quietly(action: Callable[[], object]) -> Callable[[], None]:
+    """``action`` for a background thread whose failure nobody is waiting to hear about."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            action()
+
+    return run
+
+
+def _redacted(url: str | None) -> str | None:
+    return None if url is None else redact(url)
+
+
+def stop_reason(exc: BaseException) -> str:
+    """One line saying what stopped a run (credentials in URLs redacted)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, BenchAborted):
+        exc = exc.cause
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, EndpointConnectionError):
+        text = f"cannot reach the endpoint: {text}"
+    elif not isinstance(exc, CounterError):
+        text = f"{type(exc).__name__}: {text}"
+    return redact(text)
 
 
 def _groups(options: BenchOptions) -> list[list[tuple[int, str]]]:
@@ -696,10 +955,11 @@ class _Monitor:
         self._thread = threading.Thread(target=self._loop, name="bench-monitor", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Stop reading; wait for the read in flight (at most ``timeout`` seconds)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
             self._thread = None
 
     def _loop(self) -> None:
@@ -1003,6 +1263,7 @@ def _versions() -> dict[str, str]:
 
 def options_dict(options: BenchOptions) -> dict[str, Any]:
     data = asdict(options)
+    data["backend"]["endpoint_url"] = _redacted(options.backend.endpoint_url)
     data["faults"]["operations"] = sorted(options.faults.operations)
     data["strategies"] = list(options.strategies)
     data["targets"] = list(options.targets)
@@ -1076,6 +1337,11 @@ def assemble(
 
 
 def run_bench(options: BenchOptions, *, advance: ProgressHook | None = None) -> dict[str, Any]:
-    """Run a whole bench: start the backend, run every target, return the results dict."""
+    """Run a whole bench: start the backend, run every target, return the results dict.
+
+    Raises:
+        BenchInterrupted: Ctrl-C; ``results`` holds the targets that finished (partial).
+        BenchFailed: an error stopped the run; likewise, and ``cause`` is the error.
+    """
     with open_backend(options) as connection:
         return Bench(options, connection, advance=advance).run()

@@ -193,7 +193,7 @@ class Worker:
         idempotent: whether to pass request ids.
         retry: the application's retry policy.
         tick: called after each operation (progress bars).
-        stop: when set, the worker stops before its next operation.
+        stop: when set, the worker stops before its next operation or application retry.
     """
 
     def __init__(
@@ -275,6 +275,8 @@ class Worker:
                     raise
                 if not _retryable(exc):
                     raise
+                if self.stop is not None and self.stop.is_set():
+                    raise  # the run is stopping: no more retries of a request that hangs
                 tries += 1
                 self.outcome.app_retries += 1
 

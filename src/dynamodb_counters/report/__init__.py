@@ -405,11 +405,9 @@ def render_html(results: dict[str, Any]) -> str:
         f"on {run.get('backend', {}).get('kind')}"
     )
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>dynamodb-counters bench report</title>"
-        f"<style>{_STYLE}</style></head><body>"
+        f"{_head(results)}<body>"
         "<h1>dynamodb-counters: what each counter really does</h1>"
+        f"{_partial_notice(results)}"
         f'<p class="sub">{_e(subtitle)}</p>'
         f"{_verdict(results)}"
         f'<div class="grid">{"".join(figures)}</div>'
@@ -422,10 +420,45 @@ def render_html(results: dict[str, Any]) -> str:
     )
 
 
+#: The page runs nothing and loads nothing: no script, no frame, no request anywhere; only its
+#: own inline styles (and, should a chart ever need one, an inline ``data:`` image). A results
+#: file that smuggled markup into a name would still get nothing to run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+def _head(results: dict[str, Any]) -> str:
+    title = "dynamodb-counters bench report" + (" (partial)" if results.get("partial") else "")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title>"
+        f"<style>{_STYLE}</style></head>"
+    )
+
+
+def _partial_notice(results: dict[str, Any]) -> str:
+    if not results.get("partial"):
+        return ""
+    run = results.get("run", {})
+    unfinished = ", ".join(run.get("unfinished_targets", [])) or "none"
+    return (
+        '<div class="card bad"><b>Partial results.</b> The run stopped before the end '
+        f"({_e(run.get('stopped_by'))}); only the targets that finished are shown. "
+        f"Not finished: {_e(unfinished)}.</div>"
+    )
+
+
 def write_report(results: dict[str, Any], directory: str | Path) -> Path:
-    """Write ``index.html`` into ``directory`` (created if needed); returns its path."""
+    """Write ``index.html`` into ``directory`` (created if needed); returns its path.
+
+    The file is replaced atomically, never written through a symlink (see :mod:`.files`).
+    """
+    from .files import replace_file
+
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / REPORT_FILE
-    path.write_text(render_html(results), encoding="utf-8")
-    return path
+    return replace_file(folder / REPORT_FILE, render_html(results))
