@@ -191,6 +191,11 @@ class Counter:
         """
         try:
             self._run(lambda s: s.delete())
+        except CounterNotFound:
+            if self._store.layout.sort_key is not None:
+                # Items an interrupted delete() left behind belong to no counter: finish it.
+                self._build(self._requested.for_item_without_definition(), None).sweep()
+            raise
         finally:
             self._store._forget(self._name)
 
@@ -377,6 +382,12 @@ class CounterStore:
             raise InvalidInput(
                 f"unknown option(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})"
             )
+        owners = {_WINDOW_OWNERS[option].name for option in options}
+        if strategy is UNSET and len(owners) > 1:
+            raise InvalidInput(
+                f"options {', '.join(sorted(options))} belong to different strategies "
+                f"({', '.join(sorted(owners))}); a counter has one"
+            )
         window: dict[str, Any] = {}
         for option, value in options.items():
             owner = _WINDOW_OWNERS[option]
@@ -521,6 +532,12 @@ class CounterStore:
                 if not request:
                     break
                 time.sleep(min(0.5, 0.01 * 2**attempt))
+            else:
+                # Never answer "does not exist" for a counter that could not be read.
+                raise ContentionError(
+                    f"table {self.table_name!r}: counter items still unprocessed after 49 "
+                    "BatchGetItem tries (throttled)"
+                )
         return found
 
     def ensure_table(self, *, wait_seconds: float = 120.0) -> None:

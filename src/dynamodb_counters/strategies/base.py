@@ -432,11 +432,21 @@ class Strategy:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             old = response_of(exc).get("Item")
-            if old is not None or not call.ambiguous:
-                # Created again (another incarnation), or never there: the item says which.
-                self._explain(old, call)
-            # botocore re-sent the delete after a lost answer: the first send deleted it (the
-            # handle saw it exist just before). Sweep what it kept.
+            if old is None and not call.ambiguous:
+                old = self._read_item(call=call)  # an engine that leaves the item out
+            # Never follow the counter into another incarnation: one created after this delete
+            # began is not this delete's to remove.
+            if not call.ambiguous:
+                # Gone before we came (or never there). Finish what an earlier delete's sweep
+                # may have left, then say so.
+                if self.layout.sort_key is not None:
+                    self.sweep()
+                raise CounterNotFound(
+                    f"counter {self.counter_name!r} does not exist"
+                    + ("" if old is None else " (it was deleted and created again)")
+                ) from exc
+            # botocore re-sent the delete after a lost answer: the first send deleted this
+            # incarnation (whatever was created since is left alone). Sweep what it kept.
         if self.layout.sort_key is not None:
             self.sweep()
 
@@ -744,7 +754,13 @@ class Strategy:
                 requests = answer.get("UnprocessedItems", {}).get(self.layout.table, [])
                 if not requests:
                     break
-                self._sleep(attempt)
+                self._sleep(max(attempt, 5))
+            else:
+                # Never report a delete done with items left: the caller may retry delete().
+                raise ContentionError(
+                    f"counter {self.counter_name!r}: {len(requests)} items it kept were still "
+                    "unprocessed after 49 tries (throttled); call delete() again to finish"
+                )
 
     def _query_all(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -28,6 +28,7 @@ lands on the counter item's partition, so the counter's adds share one item's th
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -60,20 +61,43 @@ class CollectionCounter(Strategy):
         tells_duplicates="yes",
     )
 
+    def _configure(self, window: Mapping[str, Any]) -> None:
+        # Compactions of the counter as last seen by this handle: an add checks that none ran
+        # since, so that a retry never re-puts a delta that a compaction folded meanwhile.
+        self._folds_seen = 0
+
+    def observe(self, item: Mapping[str, Any]) -> None:
+        self._folds_seen = max(self._folds_seen, _folds(item))
+
     def _attempt(self, call: AddCall) -> AddResult:
+        while True:
+            done = self._try_add(call)
+            if done is not None:
+                return done
+
+    def _try_add(self, call: AddCall) -> AddResult | None:
         delta = {
             **self._side_item(call, DELTA_PREFIX),
             self.layout.value_attribute: n(call.amount),
             CREATED: n(int(time.time())),
         }
         del delta[AMOUNT]  # the value attribute holds it (as the first release wrote deltas)
-        names: dict[str, str] = {}
+        names: dict[str, str] = {"#folds": FOLDS}
         values: dict[str, Any] = {}
+        folds = self._folds_seen
+        exists = self._exists_clause(names, values)
+        if folds:
+            values[":folds"] = n(folds)
+            unfolded = "#folds = :folds"
+        else:
+            unfolded = "attribute_not_exists(#folds)"
         check = {
             "ConditionCheck": {
                 "TableName": self.layout.table,
                 "Key": self.key,
-                "ConditionExpression": self._exists_clause(names, values),
+                # This incarnation, and no compaction since the handle last looked: a retry
+                # after a lost answer must not re-put a delta that was folded meanwhile.
+                "ConditionExpression": f"{exists} AND {unfolded}",
                 "ExpressionAttributeNames": names,
                 **({"ExpressionAttributeValues": values} if values else {}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -96,11 +120,18 @@ class CollectionCounter(Strategy):
             reasons = self._cancellation_reasons(exc)
             if len(reasons) < 2:
                 raise
+            counter: dict[str, Any] | None = None
             if reasons[0].get("Code") == "ConditionalCheckFailed":
                 # No counter, or another incarnation: raises CounterNotFound or Reincarnated.
-                self._explain(reasons[0].get("Item"), call)
+                counter = self._explain(reasons[0].get("Item"), call)
             if reasons[1].get("Code") != "ConditionalCheckFailed":
-                raise
+                if counter is None or _folds(counter) == folds:
+                    raise
+                if call.ambiguous:
+                    # Our delta may have landed and been folded since: never put it again.
+                    call.unknown_outcome(exc)
+                self.observe(counter)
+                return None
             found = reasons[1].get("Item")
             if found is None:  # an engine that does not return it: read it
                 key = {k: delta[k] for k in self._key_names()}
@@ -234,5 +265,5 @@ class CollectionCounter(Strategy):
         return 0
 
 
-def _folds(item: dict[str, Any]) -> int:
+def _folds(item: Mapping[str, Any]) -> int:
     return int(item.get(FOLDS, {}).get("N", "0"))

@@ -25,6 +25,7 @@ amount cannot be told from a duplicate and is reported as one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -63,19 +64,27 @@ class SetCounter(Strategy):
 
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.capacity: int = window["capacity"]
-        # What the handle last saw of the item: its generation, and whether it was full. A
-        # stale guess costs one failed write, whose returned item corrects it.
-        self._generation = 0
-        self._full = False
+        # What the handle last saw of the item: (generation, current generation full). A
+        # stale guess costs one failed write, whose returned item corrects it. Shared by the
+        # threads using the handle: it only moves forward, under a lock.
+        self._hint = (0, False)
+        self._hint_lock = threading.Lock()
+
+    def _learn(self, hint: tuple[int, bool]) -> None:
+        with self._hint_lock:
+            self._hint = max(self._hint, hint)
+
+    def _hint_of(self, item: Mapping[str, Any]) -> tuple[int, bool]:
+        generation = int(item.get(GENERATION, {}).get("N", "0"))
+        return generation, len(item.get(IDS, {}).get("SS", [])) >= self.capacity
 
     def observe(self, item: Mapping[str, Any]) -> None:
-        self._generation = int(item.get(GENERATION, {}).get("N", "0"))
-        self._full = len(item.get(IDS, {}).get("SS", [])) >= self.capacity
+        self._learn(self._hint_of(item))
 
     def _attempt(self, call: AddCall) -> AddResult:
         assert call.digest is not None
         while True:
-            generation, rotate = self._generation, self._full
+            generation, rotate = self._hint
             names = {"#ids": IDS, "#prev": PREVIOUS_IDS, "#last": LAST, "#gen": GENERATION}
             values: dict[str, Any] = {
                 ":amount": n(call.amount),
@@ -129,23 +138,23 @@ class SetCounter(Strategy):
                 done = self._counted(old, call)
                 if done is not None:
                     return done
-                seen = (self._generation, self._full)
-                if seen != (generation, rotate):
+                # Judged from the item this write met, never from the shared hint.
+                if self._hint_of(old) != (generation, rotate):
                     self._contended(call, exc)  # the generation moved: try with the new one
                     continue
                 raise self._failed_write(old, call, exc) from exc
             attributes = answer.get("Attributes", {})
-            self._generation = generation + 1 if rotate else generation
-            self._full = len(attributes.get(IDS, {}).get("SS", [])) >= self.capacity
+            full = len(attributes.get(IDS, {}).get("SS", [])) >= self.capacity
+            self._learn((generation + 1 if rotate else generation, full))
             new = attributes.get(self.layout.value_attribute)
             return call.result(True, None if new is None else to_int(new["N"]))
 
     def _counted(self, old: Mapping[str, Any], call: AddCall) -> AddResult | None:
         """Learn the item's generation; tell whether the id is counted (or cannot be known)."""
         ids = old.get(IDS, {}).get("SS", [])
-        generation = int(old.get(GENERATION, {}).get("N", "0"))
-        self._generation = generation
-        self._full = len(ids) >= self.capacity
+        hint = self._hint_of(old)
+        self._learn(hint)
+        generation = hint[0]
         if call.digest in ids or call.digest in old.get(PREVIOUS_IDS, {}).get("SS", []):
             if old.get(LAST, {}).get("S") == call.nonce:
                 # Nobody wrote since this call's own write: the item holds its new value.
