@@ -246,7 +246,7 @@ def test_set_handle_shared_by_threads_never_raises_threshold_exceeded_without_bo
         finally:
             b_done.set()
 
-    original = strategy._counted
+    original = strategy._counted  # type: ignore[attr-defined]
 
     def counted_then_let_b_finish(old: Any, call: Any) -> Any:
         result = original(old, call)
@@ -254,7 +254,7 @@ def test_set_handle_shared_by_threads_never_raises_threshold_exceeded_without_bo
         b_done.wait(30)
         return result
 
-    strategy._counted = counted_then_let_b_finish  # type: ignore[method-assign]
+    strategy._counted = counted_then_let_b_finish  # type: ignore[attr-defined]
     b = threading.Thread(target=thread_b, name="B")
     try:
         b.start()
