@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -358,3 +359,12 @@ def test_cli_bad_account_is_one_line() -> None:
     assert done.stderr.strip().splitlines() == [
         "dynamodb-counters: error: not a 12-digit AWS account id: '42'"
     ]
+
+
+def test_readme_shows_the_marker_policy_as_printed() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    after = readme.split("The policy for `marker`", 1)[1]
+    block = after.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == iam.policy(
+        "counters", strategies=["marker"], region="us-east-1", account="123456789012"
+    )

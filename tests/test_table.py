@@ -10,6 +10,8 @@ TTL is an error answer injected below botocore's retries.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -374,3 +376,81 @@ def test_engine_without_ttl_and_enable_ttl_is_not_supported(no_ttl_client: Any, 
         f"table {table!r}: this DynamoDB engine does not support TTL (DescribeTimeToLive: "
         "UnknownOperationException), so enable_ttl=True cannot be honoured"
     )
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dynamodb_counters", "table", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def test_cli_table_commands_report_and_change_only_when_asked(
+    ddb: DynamoDBLocal, client: Any, foreign: str
+) -> None:
+    conn = ["--endpoint-url", ddb.endpoint_url, "--table", foreign]
+    rc, out, err = finish(cli("create", *conn))
+    assert rc == 0, err
+    assert out.splitlines() == [f"table {foreign!r} is ACTIVE; TTL DISABLED"]
+    (line,) = err.splitlines()
+    assert line.startswith(f"dynamodb-counters: warning: table {foreign!r}: TTL is off")
+    assert f"dynamodb-counters table enable-ttl --table {foreign}" in line
+    assert ttl_of(client, foreign) == {"TimeToLiveStatus": "DISABLED"}
+
+    rc, out, err = finish(cli("check", *conn, "--json"))
+    assert rc == 0, err
+    report = json.loads(out)
+    assert (report["created"], report["ttl_status"], report["markers_expire"]) == (
+        False,
+        "DISABLED",
+        False,
+    )
+    assert report["changes"] == [] and len(report["warnings"]) == 1
+
+    rc, out, err = finish(cli("enable-ttl", *conn))
+    assert (rc, err) == (0, "")
+    assert out.splitlines() == [
+        f"turned TTL on for attribute 'expires_at' of table {foreign!r}",
+        f"table {foreign!r} is ACTIVE; TTL ENABLED on 'expires_at'",
+    ]
+    assert ttl_of(client, foreign) == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+
+def test_cli_check_and_enable_ttl_never_create(ddb: DynamoDBLocal, client: Any) -> None:
+    name = new_table_name("absent")
+    for action in ("check", "enable-ttl"):
+        rc, out, err = finish(cli(action, "--endpoint-url", ddb.endpoint_url, "--table", name))
+        assert (rc, out) == (1, "")
+        assert err.splitlines() == [
+            f"dynamodb-counters: error: table {name!r} does not exist: create it with "
+            "ensure_table() (or `dynamodb-counters table create`)"
+        ]
+    assert name not in client.list_tables()["TableNames"]
+
+
+def test_cli_concurrent_table_create_all_succeed(ddb: DynamoDBLocal, client: Any) -> None:
+    name = new_table_name("cli-race")
+    conn = ["--endpoint-url", ddb.endpoint_url, "--table", name]
+    try:
+        results = [finish(p) for p in [cli("create", *conn) for _ in range(4)]]
+        assert [(rc, err) for rc, _, err in results] == [(0, "")] * 4
+        creators = [out for _, out, _ in results if "created table" in out]
+        assert len(creators) == 1
+        assert creators[0].splitlines() == [
+            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"turned TTL on for attribute 'expires_at' of table {name!r}",
+            f"table {name!r} is ACTIVE; TTL ENABLED on 'expires_at'",
+        ]
+        assert ttl_of(client, name)["TimeToLiveStatus"] == "ENABLED"
+    finally:
+        client.delete_table(TableName=name)
