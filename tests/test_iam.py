@@ -98,7 +98,7 @@ def _perform(operation: str, counter: Counter, store: CounterStore, strategy: st
         else:
             counter.add(-1)
     elif operation == "values":
-        store.values([counter.name])  # type: ignore[attr-defined]
+        getattr(store, operation)([counter.name])
     elif hasattr(Counter, operation):
         getattr(counter, operation)()
     else:
@@ -296,6 +296,7 @@ def test_manage_table_and_prefixes() -> None:
         ({"counter_prefixes": [""]}, "non-empty"),
         ({"account": "12"}, "account"),
         ({"region": "mars"}, "region"),
+        ({"strategies": ["atomic"], "operations": ["compact"]}, "nothing to allow"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], needle: str) -> None:

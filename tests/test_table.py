@@ -289,6 +289,30 @@ def test_deleting_table_is_a_clear_error_at_once(client: Any, table: str) -> Non
     assert rewriting.calls == ["DescribeTable"]
 
 
+@pytest.mark.parametrize("status", ["INACCESSIBLE_ENCRYPTION_CREDENTIALS", "ARCHIVED"])
+def test_unusable_table_is_a_clear_error(client: Any, table: str, status: str) -> None:
+    rewriting = RewritingClient(client, table=with_status(status))
+    with pytest.raises(TableNotFound) as caught:
+        CounterStore(rewriting, table).ensure_table()
+    assert str(caught.value) == f"table {table!r} is not usable (status {status})"
+
+
+def test_ttl_refused_for_another_reason_is_not_swallowed(
+    ddb: DynamoDBLocal, client: Any, foreign: str
+) -> None:
+    """A ValidationException from UpdateTimeToLive is taken as "already on" only when TTL is
+    then seen on for our attribute."""
+
+    def refuse(request: Any, **_: Any) -> AWSResponse:
+        return _error_answer(request, "ValidationException", "Time to live has been modified")
+
+    engine = fresh_client(ddb)
+    engine.meta.events.register("before-send.dynamodb.UpdateTimeToLive", refuse)
+    with pytest.raises(ClientError, match="modified"):
+        CounterStore(engine, foreign).ensure_table(enable_ttl=True)
+    assert ttl_of(client, foreign) == {"TimeToLiveStatus": "DISABLED"}
+
+
 def test_creating_table_that_never_becomes_active_times_out_clearly(
     client: Any, table: str
 ) -> None:
@@ -326,9 +350,11 @@ def test_ttl_enabling_on_our_attribute_is_fine(client: Any, table: str) -> None:
 # -- an engine without TTL (10.13) --------------------------------------------------------------
 
 
-def _unknown_operation(request: Any, **_: Any) -> AWSResponse:
-    """dynalite's answer to an operation it does not implement."""
-    body = json.dumps({"__type": "com.amazon.coral.service#UnknownOperationException"}).encode()
+def _error_answer(request: Any, code: str, message: str | None = None) -> AWSResponse:
+    error = {"__type": f"com.amazon.coral.service#{code}"}
+    if message is not None:
+        error["message"] = message
+    body = json.dumps(error).encode()
     headers = HTTPHeaders()
     headers["Content-Type"] = "application/x-amz-json-1.0"
     headers["Content-Length"] = str(len(body))
@@ -338,6 +364,11 @@ def _unknown_operation(request: Any, **_: Any) -> AWSResponse:
             yield body
 
     return AWSResponse(request.url, 400, headers, Raw())
+
+
+def _unknown_operation(request: Any, **_: Any) -> AWSResponse:
+    """dynalite's answer to an operation it does not implement."""
+    return _error_answer(request, "UnknownOperationException")
 
 
 @pytest.fixture

@@ -179,8 +179,8 @@ def policy(
         The policy as a dict, ready for ``json.dumps``.
 
     Raises:
-        InvalidInput: an unknown strategy or operation, or a malformed name, region, account
-            or prefix.
+        InvalidInput: an unknown strategy or operation, a malformed name, region, account or
+            prefix, or a choice that sends no request at all (no policy to print).
     """
     if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
         raise InvalidInput(f"not a DynamoDB table name: {table!r}")
@@ -250,5 +250,10 @@ def policy(
                 "Action": [f"dynamodb:{a}" for a in sorted(table_actions)],
                 "Resource": resource,
             }
+        )
+    if not statements:
+        raise InvalidInput(
+            f"nothing to allow: operations {', '.join(wanted) or '(none)'} send no request "
+            f"for strategies {', '.join(chosen) or '(none)'}"
         )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -239,6 +239,8 @@ def _recent(description: dict[str, Any]) -> bool:
     created = description.get("CreationDateTime")
     if not isinstance(created, datetime):
         return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
     age = datetime.now(UTC) - created
     return age.total_seconds() < RECENT_TABLE_SECONDS
 
@@ -324,11 +326,15 @@ def _update_ttl(run: _Run) -> _Ttl:
         code = error_code(exc)
         if code in UNSUPPORTED_CODES:
             return _Ttl("UNSUPPORTED", unsupported=f"UpdateTimeToLive: {code}")
-        message = str(exc.response.get("Error", {}).get("Message", ""))
-        # Someone turned it on between our look and our change: what matters is for which
-        # attribute, which the DescribeTimeToLive below tells.
-        if not (code == "ValidationException" and "already enabled" in message.lower()):
+        if code != "ValidationException":
             raise
+        # "TimeToLive is already enabled": someone turned it on between our look and our change.
+        # Fine if it is on for our attribute; any other refusal stands.
+        ttl = _describe_ttl(run)
+        if ttl.status not in TTL_ON:
+            raise
+        _check_ttl_attribute(run, ttl)
+        return ttl
     else:
         run.changes.append(f"turned TTL on for attribute {attribute!r} of table {run.table!r}")
     ttl = _describe_ttl(run)
