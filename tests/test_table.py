@@ -189,21 +189,23 @@ def test_concurrent_ensure_table_on_a_missing_table_all_succeed(client: Any) -> 
     def one() -> None:
         start.wait()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                reports.append(CounterStore(client, name).ensure_table())
+            reports.append(CounterStore(client, name).ensure_table())
         except BaseException as exc:
             failures.append(exc)
 
     workers = [threading.Thread(target=one) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
+    # Set once, around all threads: catch_warnings() is not thread-safe.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
     try:
         assert failures == []
         assert len(reports) == threads
         assert sum(r.created for r in reports) == 1
+        assert [r.warnings for r in reports] == [()] * threads
         assert {r.ttl_status for r in reports} <= {"ENABLED", "ENABLING"}
         assert ttl_of(client, name) == {
             "TimeToLiveStatus": "ENABLED",
