@@ -151,7 +151,7 @@ def ensure_table(
         NotSupported: ``enable_ttl=True`` on an engine without TTL.
     """
     run = _Run(io, layout, wait_seconds, time.monotonic() + wait_seconds)
-    created = raced = False
+    created = False
     description = _describe(run)
     if description is None:
         if not create:
@@ -160,13 +160,14 @@ def ensure_table(
                 "(or `dynamodb-counters table create`)"
             )
         description, created = _create(run)
-        raced = not created
-    raced = raced or _recent(description)
     _check_not_going(run, description)
     _check_keys(run, description)
     description = _wait_usable(run, description)
     # Only a table this call created is changed without being asked.
-    ttl = _turn_ttl_on(run) if created else _check_ttl(run, enable_ttl=enable_ttl, raced=raced)
+    if created:
+        ttl = _turn_ttl_on(run)
+    else:
+        ttl = _check_ttl(run, enable_ttl=enable_ttl, new=_recent(description))
     return TableReport(
         table=run.table,
         created=created,
@@ -350,10 +351,13 @@ def _turn_ttl_on(run: _Run) -> _Ttl:
     return ttl
 
 
-def _check_ttl(run: _Run, *, enable_ttl: bool, raced: bool) -> _Ttl:
-    """A table this call did not create: report, change only when asked."""
+def _check_ttl(run: _Run, *, enable_ttl: bool, new: bool) -> _Ttl:
+    """A table this call did not create: report, change only when asked.
+
+    ``new``: the table was created moments ago, perhaps by a concurrent ensure_table().
+    """
     ttl = _describe_ttl(run)
-    if raced and not enable_ttl:
+    if new and not enable_ttl:
         # The caller that won a creation race turns TTL on right after the table is ACTIVE:
         # give it a moment rather than warn that TTL is off.
         until = min(run.deadline, time.monotonic() + RACE_TTL_WAIT_SECONDS)
