@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 from conftest import fresh_client, new_table_name
 from dynamodb_counters import CounterStore, InvalidInput, NotSupported, TableNotFound
@@ -231,6 +232,41 @@ def test_ttl_on_another_attribute_is_a_clear_error(client: Any, foreign: str) ->
     assert ttl_of(client, foreign) == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
     report = CounterStore(client, foreign, ttl_attribute="ttl").ensure_table()
     assert (report.ttl_status, report.ttl_attribute, report.warnings) == ("ENABLED", "ttl", ())
+
+
+@pytest.mark.parametrize("operation", ["CreateTable", "UpdateTimeToLive"])
+def test_a_lost_answer_while_creating_still_reports_the_truth(
+    ddb: DynamoDBLocal, operation: str
+) -> None:
+    """The first send lands but its answer is lost; botocore's re-send is refused
+    (ResourceInUseException, "TimeToLive is already enabled"). The table is still this call's:
+    TTL on, no warning, both changes reported. (Seen in test_restart under load: the table was
+    left with TTL off.)"""
+    http = URLLib3Session()
+    lost: list[str] = []
+
+    def lose_first_answer(request: Any, **_: Any) -> None:
+        if not lost:
+            lost.append(operation)
+            http.send(request)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    engine = fresh_client(ddb)
+    engine.meta.events.register(f"before-send.dynamodb.{operation}", lose_first_answer)
+    name = new_table_name("lost")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            report = CounterStore(engine, name).ensure_table()
+        assert lost == [operation]
+        assert (report.created, report.ttl_status, report.warnings) == (True, "ENABLED", ())
+        assert report.changes == (
+            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"turned TTL on for attribute 'expires_at' of table {name!r}",
+        )
+        assert ttl_of(engine, name)["TimeToLiveStatus"] == "ENABLED"
+    finally:
+        engine.delete_table(TableName=name)
 
 
 @pytest.mark.parametrize("layout", ["pk N", "sk B"])

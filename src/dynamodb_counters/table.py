@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ._io import DynamoIO, error_code
+from ._io import DynamoIO, error_code, response_of, sdk_retries_of
 from ._keys import Layout
 from .errors import InvalidInput, NotSupported, TableNotFound
 
@@ -220,7 +220,12 @@ def _create(run: _Run) -> tuple[dict[str, Any], bool]:
             # by the next DescribeTable, and we try again.)
             description = _describe(run)
             if description is not None:
-                return description, False
+                # Unless botocore re-sent our CreateTable after a lost answer: then the first
+                # send created the table a moment ago, and it is ours to set up.
+                mine = sdk_retries_of(response_of(exc)) > 0 and _recent(description)
+                if mine:
+                    run.changes.append(_created(run, attributes))
+                return description, mine
             if time.monotonic() > run.deadline:
                 raise TableNotFound(
                     f"table {run.table!r} could not be created within {run.wait_seconds:g} s "
@@ -228,9 +233,13 @@ def _create(run: _Run) -> tuple[dict[str, Any], bool]:
                 ) from exc
             time.sleep(_POLL_SECONDS)
             continue
-        shape = ", ".join(f"{a['AttributeName']} S" for a in attributes)
-        run.changes.append(f"created table {run.table!r} ({shape}, on-demand)")
+        run.changes.append(_created(run, attributes))
         return dict(answer["TableDescription"]), True
+
+
+def _created(run: _Run, attributes: list[dict[str, str]]) -> str:
+    shape = ", ".join(f"{a['AttributeName']} S" for a in attributes)
+    return f"created table {run.table!r} ({shape}, on-demand)"
 
 
 def _recent(description: dict[str, Any]) -> bool:
@@ -335,12 +344,19 @@ def _update_ttl(run: _Run) -> _Ttl:
         if ttl.status not in TTL_ON:
             raise
         _check_ttl_attribute(run, ttl)
+        if sdk_retries_of(response_of(exc)) > 0:
+            # botocore re-sent ours after a lost answer: the first send was the change.
+            run.changes.append(_ttl_turned_on(run))
         return ttl
     else:
-        run.changes.append(f"turned TTL on for attribute {attribute!r} of table {run.table!r}")
+        run.changes.append(_ttl_turned_on(run))
     ttl = _describe_ttl(run)
     _check_ttl_attribute(run, ttl)
     return ttl
+
+
+def _ttl_turned_on(run: _Run) -> str:
+    return f"turned TTL on for attribute {run.layout.ttl_attribute!r} of table {run.table!r}"
 
 
 def _turn_ttl_on(run: _Run) -> _Ttl:
