@@ -174,10 +174,129 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def cmd_table_create(args: argparse.Namespace) -> int:
-    _store(args).ensure_table()
-    _emit(args, {"table": args.table, "status": "ACTIVE"}, f"table {args.table!r} is ready")
+# -- table and iam-policy commands (table-iam) ---------------------------------------------------
+
+
+def _ensure_table(args: argparse.Namespace, **options: Any) -> int:
+    """Run ensure_table and print its report: what it found, what it changed, what to fix."""
+    import warnings
+    from dataclasses import asdict
+
+    from .table import TableWarning
+
+    with warnings.catch_warnings():
+        # The report carries the same text; print it once, as a line of ours.
+        warnings.simplefilter("ignore", TableWarning)
+        report = _store(args).ensure_table(**options)
+    if args.json:
+        print(json.dumps({**asdict(report), "markers_expire": report.markers_expire}))
+    else:
+        for change in report.changes:
+            print(change)
+        ttl = report.ttl_status
+        if report.ttl_attribute is not None:
+            ttl += f" on {report.ttl_attribute!r}"
+        print(f"table {report.table!r} is {report.status}; TTL {ttl}")
+    for warning in report.warnings:
+        print(f"dynamodb-counters: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def cmd_table_create(args: argparse.Namespace) -> int:
+    return _ensure_table(args)
+
+
+def cmd_table_check(args: argparse.Namespace) -> int:
+    return _ensure_table(args, create=False)
+
+
+def cmd_table_enable_ttl(args: argparse.Namespace) -> int:
+    return _ensure_table(args, create=False, enable_ttl=True)
+
+
+def cmd_iam_policy(args: argparse.Namespace) -> int:
+    from . import iam
+
+    operations = list(args.operation or iam.COUNTER_OPERATIONS)
+    if args.manage_table:
+        operations += list(iam.TABLE_OPERATIONS)
+    elif args.check_table:
+        operations.append("check_table")
+    document = iam.policy(
+        args.table,
+        strategies=args.strategy,
+        operations=operations,
+        region=args.region,
+        account=args.account,
+        counter_prefixes=args.counter_prefix or (),
+        sort_key=not args.no_sort_key,
+    )
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+def _add_table_commands(commands: Any) -> None:
+    table = commands.add_parser("table", help="create, check or change the counters table")
+    table_commands = table.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = table_commands.add_parser(
+        "create",
+        help="create the table if absent (string keys, on-demand, TTL on); an existing table "
+        "is only checked, never changed",
+    )
+    _add_connection(p)
+    p.set_defaults(func=cmd_table_create)
+    p = table_commands.add_parser(
+        "check", help="check an existing table (keys, state, TTL); changes nothing"
+    )
+    _add_connection(p)
+    p.set_defaults(func=cmd_table_check)
+    p = table_commands.add_parser(
+        "enable-ttl",
+        help="turn TTL on for the TTL attribute of an existing table whose TTL is off "
+        "(markers then expire); changes nothing else",
+    )
+    _add_connection(p)
+    p.set_defaults(func=cmd_table_enable_ttl)
+
+    from .iam import COUNTER_OPERATIONS
+
+    p = commands.add_parser(
+        "iam-policy",
+        help="print the least-privilege IAM policy (JSON) for what the library sends",
+    )
+    p.add_argument("--table", required=True, help="the table's name")
+    p.add_argument(
+        "--strategy",
+        action="append",
+        choices=list(STRATEGIES),
+        help="a strategy the application uses (repeat; default: all)",
+    )
+    p.add_argument(
+        "--operation",
+        action="append",
+        choices=list(COUNTER_OPERATIONS),
+        help="a counter operation the application uses (repeat; default: all)",
+    )
+    p.add_argument("--region", default="*", help="the table's region (default: any)")
+    p.add_argument("--account", default="*", help="the 12-digit account id (default: any)")
+    p.add_argument(
+        "--counter-prefix",
+        action="append",
+        help="every counter name starts with this prefix: limit item actions to it with "
+        "dynamodb:LeadingKeys (repeat for several)",
+    )
+    p.add_argument(
+        "--check-table",
+        action="store_true",
+        help="add what ensure_table() needs on an existing table (describe only)",
+    )
+    p.add_argument(
+        "--manage-table",
+        action="store_true",
+        help="add what creating the table and turning TTL on need",
+    )
+    p.add_argument("--no-sort-key", action="store_true", help="the table has a partition key only")
+    p.set_defaults(func=cmd_iam_policy)
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
@@ -327,11 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_counter_compact)
 
-    table = commands.add_parser("table", help="manage the counters table")
-    table_commands = table.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = table_commands.add_parser("create", help="create the table if absent (on-demand, TTL on)")
-    _add_connection(p)
-    p.set_defaults(func=cmd_table_create)
+    _add_table_commands(commands)
 
     p = commands.add_parser("strategies", help="list the strategies and what each promises")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -7,22 +7,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
-
 from . import _validate as v
 from ._definition import UNSET, Known, Requested, known_from_item
-from ._io import DynamoIO, Listener, error_code
+from ._io import DynamoIO, Listener
 from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
 from .errors import (
     ContentionError,
     CounterNotFound,
     InvalidInput,
     NotSupported,
-    TableNotFound,
 )
 from .results import AddResult, CounterDefinition
 from .strategies import STRATEGIES, CollectionCounter, Strategy
 from .strategies.base import Reincarnated
+from .table import TableReport, ensure_table
 
 _T = TypeVar("_T")
 # Deletions and re-creations one operation follows before giving up.
@@ -540,76 +538,39 @@ class CounterStore:
                 )
         return found
 
-    def ensure_table(self, *, wait_seconds: float = 120.0) -> None:
-        """Create the table if absent (on-demand, TTL on), wait until ACTIVE. Idempotent.
+    def ensure_table(
+        self, *, wait_seconds: float = 120.0, enable_ttl: bool = False, create: bool = True
+    ) -> TableReport:
+        """Create the table if absent (string keys, on-demand, TTL on), or check the existing one.
 
-        An existing table is checked: its key schema must match this store's keys.
+        Never changes a table it did not create unless asked: on an existing table it checks the
+        keys (names and string types), the state (UPDATING is usable) and TTL, and reports. TTL
+        off is a :class:`~dynamodb_counters.table.TableWarning` that says how to turn it on
+        (counters work without it; ``marker``'s markers then never expire). Safe to call from
+        many processes at once. See :mod:`dynamodb_counters.table`.
+
+        Args:
+            wait_seconds: how long a CREATING table may take to become usable.
+            enable_ttl: turn TTL on for ``ttl_attribute`` on an existing table where it is off.
+            create: create the table when it is missing (False: only check).
+
+        Returns:
+            A :class:`~dynamodb_counters.table.TableReport`: what it found and what it changed.
 
         Raises:
-            InvalidInput: the existing table's keys differ from the store's.
+            InvalidInput: the table's keys differ from the store's in name or type, or TTL is on
+                for another attribute than ``ttl_attribute``.
+            TableNotFound: missing (with ``create=False``), being deleted, not usable, or still
+                CREATING after ``wait_seconds``.
+            NotSupported: ``enable_ttl=True`` on an engine without TTL.
         """
-        layout = self.layout
-        try:
-            description = self._io.call("DescribeTable", {"TableName": self.table_name})["Table"]
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            description = self._create_table()
-        self._check_schema(description)
-        deadline = time.monotonic() + wait_seconds
-        while description.get("TableStatus") != "ACTIVE":
-            if time.monotonic() > deadline:
-                raise TableNotFound(f"table {self.table_name!r} did not become ACTIVE in time")
-            time.sleep(0.5)
-            description = self._io.call("DescribeTable", {"TableName": self.table_name})["Table"]
-        ttl = self._io.call("DescribeTimeToLive", {"TableName": self.table_name})
-        status = ttl.get("TimeToLiveDescription", {}).get("TimeToLiveStatus")
-        if status in (None, "DISABLED"):
-            self._io.call(
-                "UpdateTimeToLive",
-                {
-                    "TableName": self.table_name,
-                    "TimeToLiveSpecification": {
-                        "Enabled": True,
-                        "AttributeName": layout.ttl_attribute,
-                    },
-                },
-            )
-
-    def _create_table(self) -> dict[str, Any]:
-        layout = self.layout
-        keys = [{"AttributeName": layout.partition_key, "KeyType": "HASH"}]
-        attributes = [{"AttributeName": layout.partition_key, "AttributeType": "S"}]
-        if layout.sort_key is not None:
-            keys.append({"AttributeName": layout.sort_key, "KeyType": "RANGE"})
-            attributes.append({"AttributeName": layout.sort_key, "AttributeType": "S"})
-        try:
-            answer = self._io.call(
-                "CreateTable",
-                {
-                    "TableName": self.table_name,
-                    "KeySchema": keys,
-                    "AttributeDefinitions": attributes,
-                    "BillingMode": "PAY_PER_REQUEST",
-                },
-            )
-        except ClientError as exc:
-            # Another process created it between our describe and create: fine.
-            if error_code(exc) != "ResourceInUseException":
-                raise
-            return dict(self._io.call("DescribeTable", {"TableName": self.table_name})["Table"])
-        return dict(answer["TableDescription"])
-
-    def _check_schema(self, description: dict[str, Any]) -> None:
-        schema = {k["KeyType"]: k["AttributeName"] for k in description.get("KeySchema", [])}
-        expected = {"HASH": self.layout.partition_key}
-        if self.layout.sort_key is not None:
-            expected["RANGE"] = self.layout.sort_key
-        if schema != expected:
-            raise InvalidInput(
-                f"table {self.table_name!r} has keys {schema}, but this store expects {expected}"
-                " (set partition_key= and sort_key= to match)"
-            )
+        return ensure_table(
+            self._io,
+            self.layout,
+            wait_seconds=wait_seconds,
+            enable_ttl=enable_ttl,
+            create=create,
+        )
 
     def __repr__(self) -> str:
         return f"CounterStore(table={self.table_name!r})"

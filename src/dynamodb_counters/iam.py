@@ -1,0 +1,270 @@
+"""Least-privilege IAM policies for what the library actually sends.
+
+:data:`OPERATIONS` is the one table: for each library operation, per strategy, the DynamoDB
+requests the code sends (``tests/test_iam.py`` records them on DynamoDB Local for every strategy,
+operation and table layout and checks that the table says exactly that). :func:`policy` derives
+the policy from it:
+
+* **Actions.** One per API operation, except transactions, which IAM authorises item by item:
+  a ``TransactWriteItems`` with an ``Update`` and a ``Put`` needs ``dynamodb:UpdateItem`` and
+  ``dynamodb:PutItem`` (there is no ``dynamodb:TransactWriteItems`` action).
+* **Resource.** The table's ARN; no index ARN (the library uses none).
+* **``dynamodb:LeadingKeys``.** Counter names are arbitrary, so a condition on the partition key
+  helps only when the caller's names share a prefix: ``counter_prefixes=["shop#"]`` limits every
+  item action to partition keys starting with it. That covers everything a counter keeps: in a
+  table with a sort key, markers and deltas share the counter's partition key; in a
+  partition-key-only table a marker's key is the counter's name plus a suffix. A prefix cannot
+  restrict ``Scan`` (a scan names no key), so any scan action goes in a statement of its own.
+* **Table management** (create, check, turn TTL on) only when asked: ``ensure_table()`` on an
+  existing table needs ``check_table``; creating it or turning TTL on needs more.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInput
+from .strategies import STRATEGIES
+
+__all__ = [
+    "COUNTER_OPERATIONS",
+    "OPERATIONS",
+    "TABLE_OPERATIONS",
+    "Use",
+    "actions_for",
+    "policy",
+    "table_arn",
+    "uses_of",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """One kind of DynamoDB request a library operation sends.
+
+    Attributes:
+        api: the DynamoDB API operation, e.g. ``"UpdateItem"`` or ``"TransactWriteItems"``.
+        items: for transactions, the kinds of item actions in it (``"Put"``, ``"Update"``,
+            ``"Delete"``, ``"ConditionCheck"``, ``"Get"``).
+        sort_key_only: sent only in a table with a sort key.
+    """
+
+    api: str
+    items: tuple[str, ...] = ()
+    sort_key_only: bool = False
+
+
+#: Any strategy (entries for a named strategy take its place).
+ANY = "*"
+
+_SIDE_QUERY = Use("Query", sort_key_only=True)
+
+#: Library operation -> strategy (or :data:`ANY`) -> the requests it sends. Keep it to what the
+#: code does: the test fails on an action no operation sends as on one the policy lacks.
+OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
+    "create": {ANY: (Use("PutItem"),)},
+    "add": {
+        "atomic": (Use("UpdateItem"),),
+        "occ": (Use("GetItem"), Use("UpdateItem")),
+        "occ_history": (Use("GetItem"), Use("UpdateItem")),
+        "transaction": (Use("TransactWriteItems", ("Update",)),),
+        "marker": (Use("TransactWriteItems", ("Update", "Put")),),
+        "collection": (Use("TransactWriteItems", ("ConditionCheck", "Put")),),
+        "set": (Use("UpdateItem"),),
+    },
+    "value": {ANY: (Use("GetItem"),), "collection": (Use("Query"), Use("GetItem"))},
+    # The sweep of markers and deltas runs for every strategy: items of the counter's name may
+    # be there whatever the strategy (a delete whose answer was lost, older releases).
+    "delete": {
+        ANY: (
+            Use("DeleteItem"),
+            _SIDE_QUERY,
+            Use("GetItem", sort_key_only=True),
+            Use("BatchWriteItem", sort_key_only=True),
+        ),
+    },
+    "inspect": {ANY: (Use("GetItem"), _SIDE_QUERY), "collection": (Use("GetItem"), Use("Query"))},
+    "compact": {"collection": (Use("Query"), Use("TransactWriteItems", ("Update", "Delete")))},
+    # A scan names no key: with counter prefixes it still reads the whole table.
+    "counters": {ANY: (Use("Scan"),)},
+    "values": {
+        ANY: (Use("BatchGetItem"),),
+        "collection": (Use("BatchGetItem"), Use("Query"), Use("GetItem")),
+    },
+}
+
+#: ``ensure_table()`` in its three uses: on an existing table (checks only), on a missing table
+#: (creates it, TTL on), with ``enable_ttl=True`` on a table whose TTL is off.
+TABLE_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
+    "check_table": (Use("DescribeTable"), Use("DescribeTimeToLive")),
+    "create_table": (
+        Use("DescribeTable"),
+        Use("CreateTable"),
+        Use("UpdateTimeToLive"),
+        Use("DescribeTimeToLive"),
+    ),
+    "enable_ttl": (Use("DescribeTable"), Use("DescribeTimeToLive"), Use("UpdateTimeToLive")),
+}
+
+COUNTER_OPERATIONS = tuple(OPERATIONS)
+
+# IAM actions that DynamoDB authorises per item, so dynamodb:LeadingKeys can restrict them.
+_KEYED_ACTIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "ConditionCheckItem",
+    }
+)
+_TRANSACT_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_REGION = re.compile(r"\*|[a-z]{2}(-[a-z]+)+-\d+")
+_ACCOUNT = re.compile(r"\*|\d{12}")
+
+
+def actions_for(use: Use) -> frozenset[str]:
+    """The IAM actions (without the ``dynamodb:`` prefix) one kind of request needs."""
+    if use.api in ("TransactWriteItems", "TransactGetItems"):
+        return frozenset(_TRANSACT_ITEM_ACTIONS[kind] for kind in use.items)
+    return frozenset({use.api})
+
+
+def uses_of(operation: str, strategy: str, *, sort_key: bool = True) -> tuple[Use, ...]:
+    """The requests ``operation`` sends for ``strategy`` (empty if it sends none)."""
+    if operation in TABLE_OPERATIONS:
+        uses = TABLE_OPERATIONS[operation]
+    else:
+        by_strategy = OPERATIONS[operation]
+        uses = by_strategy.get(strategy, by_strategy.get(ANY, ()))
+    return tuple(u for u in uses if sort_key or not u.sort_key_only)
+
+
+def table_arn(table: str, *, region: str = "*", account: str = "*") -> str:
+    """The table's ARN (partition ``aws``, ``aws-cn`` or ``aws-us-gov`` from the region)."""
+    partition = "aws"
+    if region.startswith("cn-"):
+        partition = "aws-cn"
+    elif region.startswith("us-gov-"):
+        partition = "aws-us-gov"
+    return f"arn:{partition}:dynamodb:{region}:{account}:table/{table}"
+
+
+def policy(
+    table: str,
+    *,
+    strategies: Iterable[str] | None = None,
+    operations: Iterable[str] | None = None,
+    region: str = "*",
+    account: str = "*",
+    counter_prefixes: Iterable[str] = (),
+    sort_key: bool = True,
+) -> dict[str, Any]:
+    """The least-privilege IAM policy document for the given strategies and operations.
+
+    Args:
+        table: the table's name.
+        strategies: strategy ids (default: all).
+        operations: library operations: any of :data:`OPERATIONS` (default: all of them) and of
+            :data:`TABLE_OPERATIONS` (none by default).
+        region: the table's region, or ``"*"``.
+        account: the 12-digit account id, or ``"*"``.
+        counter_prefixes: when every counter name starts with one of these, item actions are
+            limited to partition keys with that prefix (``dynamodb:LeadingKeys``).
+        sort_key: the table has a sort key (a partition-key-only table needs fewer actions).
+
+    Returns:
+        The policy as a dict, ready for ``json.dumps``.
+
+    Raises:
+        InvalidInput: an unknown strategy or operation, a malformed name, region, account or
+            prefix, or a choice that sends no request at all (no policy to print).
+    """
+    if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
+        raise InvalidInput(f"not a DynamoDB table name: {table!r}")
+    if not _REGION.fullmatch(region):
+        raise InvalidInput(f"not an AWS region: {region!r}")
+    if not _ACCOUNT.fullmatch(account):
+        raise InvalidInput(f"not a 12-digit AWS account id: {account!r}")
+    chosen = list(STRATEGIES) if strategies is None else list(strategies)
+    for strategy in chosen:
+        if strategy not in STRATEGIES:
+            known = ", ".join(STRATEGIES)
+            raise InvalidInput(f"unknown strategy {strategy!r}; choose from {known}")
+    wanted = list(COUNTER_OPERATIONS) if operations is None else list(operations)
+    for operation in wanted:
+        if operation not in OPERATIONS and operation not in TABLE_OPERATIONS:
+            known = ", ".join([*OPERATIONS, *TABLE_OPERATIONS])
+            raise InvalidInput(f"unknown operation {operation!r}; choose from {known}")
+    prefixes = list(counter_prefixes)
+    for prefix in prefixes:
+        # IAM's StringLike has no escape for its wildcards.
+        if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "*?"):
+            raise InvalidInput(
+                f"a counter prefix must be a non-empty str without * or ?: {prefix!r}"
+            )
+
+    item_actions: set[str] = set()
+    table_actions: set[str] = set()
+    for operation in wanted:
+        if operation in TABLE_OPERATIONS:
+            for use in TABLE_OPERATIONS[operation]:
+                table_actions.update(actions_for(use))
+            continue
+        for strategy in chosen:
+            for use in uses_of(operation, strategy, sort_key=sort_key):
+                item_actions.update(actions_for(use))
+    resource = table_arn(table, region=region, account=account)
+    statements: list[dict[str, Any]] = []
+    keyed = sorted(item_actions & _KEYED_ACTIONS)
+    if keyed:
+        statement: dict[str, Any] = {
+            "Sid": "CounterItems",
+            "Effect": "Allow",
+            "Action": [f"dynamodb:{a}" for a in keyed],
+            "Resource": resource,
+        }
+        if prefixes:
+            statement["Condition"] = {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{p}*" for p in prefixes]}
+            }
+        statements.append(statement)
+    unkeyed = sorted(item_actions - _KEYED_ACTIONS)
+    if unkeyed:
+        statements.append(
+            {
+                # No partition key to restrict (Scan): the whole table, whatever the prefixes.
+                "Sid": "CounterScans",
+                "Effect": "Allow",
+                "Action": [f"dynamodb:{a}" for a in unkeyed],
+                "Resource": resource,
+            }
+        )
+    if table_actions:
+        statements.append(
+            {
+                "Sid": "CounterTable",
+                "Effect": "Allow",
+                "Action": [f"dynamodb:{a}" for a in sorted(table_actions)],
+                "Resource": resource,
+            }
+        )
+    if not statements:
+        raise InvalidInput(
+            f"nothing to allow: operations {', '.join(wanted) or '(none)'} send no request "
+            f"for strategies {', '.join(chosen) or '(none)'}"
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
