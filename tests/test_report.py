@@ -247,7 +247,11 @@ document.body.setAttribute("data-overflow",
 def test_no_side_scrolling_at_1300_pixels(results: dict[str, Any], tmp_path: Path) -> None:
     page = write_report(results, tmp_path / "report")
     probe = tmp_path / "probe.html"
-    probe.write_text(page.read_text().replace("</body>", _OVERFLOW + "</body>"))
+    # The report's Content-Security-Policy forbids scripts: the copy with a measuring script
+    # goes without it.
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+    text = page.read_text().replace(policy, "")
+    probe.write_text(text.replace("</body>", _OVERFLOW + "</body>"))
     dom = _chromium(
         "--window-size=1300,2000", "--dump-dom", probe.as_uri(), profile=tmp_path / "p"
     ).stdout
