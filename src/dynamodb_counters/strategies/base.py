@@ -779,6 +779,31 @@ class Strategy:
     def _ttl_epoch(self, ttl: timedelta) -> dict[str, str]:
         return _n(int(time.time() + ttl.total_seconds()))
 
+    def _put_new_side_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The transaction entry that puts a side item (marker, delta) unless it exists."""
+        return {
+            "Put": {
+                "TableName": self.layout.table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(#pk)",
+                "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
+                # The existing item tells a replay from our own lost write, for free.
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _replayed(
+        self, call: AddCall, reason: Mapping[str, Any], item: dict[str, Any], attribute: str
+    ) -> AddResult:
+        """The answer to an add whose side item ``item`` already existed (``reason``: the
+        cancellation reason of its Put): a duplicate, or this call's own lost write."""
+        found = reason.get("Item")
+        if found is None:  # an engine that does not return it: read it
+            key = {k: item[k] for k in self._key_names()}
+            found = self._read_item(key=key, call=call) or {}
+        self._check_same_amount(call, found.get(attribute, {}).get("N"))
+        return call.result(found.get(CALL, {}).get("S") == call.nonce, None)
+
     def _side_item(self, call: AddCall, prefix: str) -> dict[str, Any]:
         """Key and bookkeeping of a side item (marker, delta) of this call."""
         from .._keys import AMOUNT, REQUEST_ID

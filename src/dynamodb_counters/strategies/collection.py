@@ -103,15 +103,7 @@ class CollectionCounter(Strategy):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        put = {
-            "Put": {
-                "TableName": self.layout.table,
-                "Item": delta,
-                "ConditionExpression": "attribute_not_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        put = self._put_new_side_item(delta)
         try:
             self._send(call, "TransactWriteItems", {"TransactItems": [check, put]})
         except ClientError as exc:
@@ -132,13 +124,7 @@ class CollectionCounter(Strategy):
                     call.unknown_outcome(exc)
                 self.observe(counter)
                 return None
-            found = reasons[1].get("Item")
-            if found is None:  # an engine that does not return it: read it
-                key = {k: delta[k] for k in self._key_names()}
-                found = self._read_item(key=key, call=call) or {}
-            counted = found.get(self.layout.value_attribute, {}).get("N")
-            self._check_same_amount(call, counted)
-            return call.result(found.get(CALL, {}).get("S") == call.nonce, None)
+            return self._replayed(call, reasons[1], delta, self.layout.value_attribute)
         return call.result(True, None)
 
     def _mine(self, item: dict[str, Any]) -> bool:

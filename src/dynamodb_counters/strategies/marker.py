@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from .. import _validate as v
 from .._io import error_code
-from .._keys import AMOUNT, CALL, MARKER_PREFIX
+from .._keys import AMOUNT, MARKER_PREFIX
 from ..results import AddResult
 from .base import AddCall, Capabilities
 from .transaction import TransactionCounter
@@ -61,15 +61,7 @@ class MarkerCounter(TransactionCounter):
             **self._side_item(call, MARKER_PREFIX),
             self.layout.ttl_attribute: self._ttl_epoch(self.marker_ttl),
         }
-        put = {
-            "Put": {
-                "TableName": self.layout.table,
-                "Item": marker,
-                "ConditionExpression": "attribute_not_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        put = self._put_new_side_item(marker)
         try:
             self._send(
                 call, "TransactWriteItems", {"TransactItems": [self._counter_update(call), put]}
@@ -84,12 +76,7 @@ class MarkerCounter(TransactionCounter):
             # The marker first: a counted request is a duplicate even when the counter's
             # condition (a bound) would also fail now.
             if marker_reason.get("Code") == "ConditionalCheckFailed":
-                found = marker_reason.get("Item")
-                if found is None:  # an engine that does not return it: read it
-                    key = self.layout.side_key(self.counter_name, MARKER_PREFIX, call.digest or "")
-                    found = self._read_item(key=key, call=call) or {}
-                self._check_same_amount(call, found.get(AMOUNT, {}).get("N"))
-                return call.result(found.get(CALL, {}).get("S") == call.nonce, None)
+                return self._replayed(call, marker_reason, marker, AMOUNT)
             if counter_reason.get("Code") == "ConditionalCheckFailed":
                 raise self._failed_write(counter_reason.get("Item"), call, exc) from exc
             raise
