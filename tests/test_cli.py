@@ -290,3 +290,16 @@ def test_a_broken_pipe_is_one_line(target: list[str]) -> None:
 def test_local_start_with_a_port_out_of_range_is_one_line(port: str) -> None:
     """Issue 10, case 12: a traceback for --port 99999 and --port -5."""
     assert_one_line_error(run("local", "start", "--port", port), "port must be")
+
+
+def test_table_with_other_keys_names_the_cli_flags(ddb: DynamoDBLocal, client: Any) -> None:
+    """Issue 10, case 12: `table create` suggested Python arguments (partition_key=)."""
+    table = new_table_name("keys")
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    done = run("table", "create", "--endpoint-url", ddb.endpoint_url, "--table", table)
+    assert_one_line_error(done, "--partition-key", "--no-sort-key")

@@ -275,7 +275,8 @@ def _check_keys(run: _Run, description: dict[str, Any]) -> None:
     if schema != expected:
         raise InvalidInput(
             f"table {run.table!r} has keys {schema}, but this store expects {expected}"
-            " (set partition_key= and sort_key= to match)"
+            " (set partition_key= and sort_key= to match; on the command line: --partition-key,"
+            " --sort-key or --no-sort-key)"
         )
     types = {
         a["AttributeName"]: a["AttributeType"] for a in description.get("AttributeDefinitions", [])
