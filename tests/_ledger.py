@@ -156,7 +156,7 @@ WRITE_OPERATION = {
     "set": "UpdateItem",
     "transaction": "TransactWriteItems",
     "marker": "TransactWriteItems",
-    "collection": "PutItem",
+    "collection": "TransactWriteItems",
 }
 
 

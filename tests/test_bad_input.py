@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError
 
 from conftest import ALL, IDEMPOTENT, new_table_name, scan_all
 from dynamodb_counters import (
@@ -24,6 +24,7 @@ from dynamodb_counters import (
     InvalidInput,
     NotSupported,
     TableNotFound,
+    ThresholdExceeded,
 )
 from dynamodb_counters import local as local_module
 from dynamodb_counters.faults import FaultPlan
@@ -218,14 +219,13 @@ def test_initial_outside_bounds(
     store.counter("bounded0", strategy=strategy, floor=0, ceiling=0).create(initial=0)
 
 
-def test_sum_beyond_38_digits_passes_through(store: CounterStore) -> None:
-    """Each amount is valid, but their sum needs 39 digits: DynamoDB refuses the write with a
-    ValidationException, which the library lets through (not one of its cases), unchanged."""
+def test_sum_beyond_38_digits_is_a_threshold(store: CounterStore) -> None:
+    """Each amount is valid, but their sum needs 39 digits: DynamoDB refuses the write, and the
+    library says so as its own error (SPEC section 7), never a bare ValidationException."""
     counter = store.counter("huge", strategy="atomic")
     counter.create(initial=MAX)
-    with pytest.raises(ClientError) as caught:
+    with pytest.raises(ThresholdExceeded, match="38-digit"):
         counter.add(2)
-    assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert counter.value() == MAX
 
 
