@@ -44,7 +44,8 @@ def test_a_longer_window_is_marker_with_that_ttl(capsys: pytest.CaptureFixture[s
 def test_forever_without_bounds_is_collection(capsys: pytest.CaptureFixture[str]) -> None:
     code, answer = _advise(capsys, "--window", "forever")
     assert (code, answer["strategy"]) == (0, "collection")
-    assert answer["usd_per_million_adds"] == 0.625  # one delta PutItem: 1 WRU
+    # A transaction of the counter check and the delta put: 2 x (1 + 1) = 4 WRU.
+    assert answer["usd_per_million_adds"] == 2.5
     # Its reads are priced apart: 1,000 deltas of 250 bytes = 250,000 bytes / 4 KB = 62 RRU.
     assert "62 read units per 1,000 deltas" in answer["reason"]
 

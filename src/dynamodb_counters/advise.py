@@ -147,7 +147,10 @@ def candidates(
             )
         )
     if needs.needs_idempotency and not needs.bounds and math.isinf(needs.window_seconds):
-        delta_wru = _wru(SIDE_ITEM_BYTES)
+        # A transaction: the check of the counter item and the delta put, each x2.
+        delta_wru = _wru(COUNTER_ITEM_BYTES, transactional=True) + _wru(
+            SIDE_ITEM_BYTES, transactional=True
+        )
         per_read = m.read_units(1000 * SIDE_ITEM_BYTES)
         found.append(
             Choice(
@@ -157,7 +160,8 @@ def candidates(
                 f"reads grow with the deltas (about {per_read:g} read units per 1,000 deltas: "
                 "compact them)",
                 _price(delta_wru, 0, wru_price, rru_price),
-                f"{delta_wru} write unit per add, plus value() reads",
+                f"{delta_wru} write units per add (counter check and delta put, x2 in a "
+                "transaction), plus value() reads",
             )
         )
     if needs.needs_idempotency and needs.window_seconds <= TOKEN_WINDOW_S:
@@ -200,7 +204,7 @@ def candidates(
 
 def _item_rate(choice: Choice) -> float:
     """Adds per second one counter item takes with this strategy (SPEC section 8)."""
-    per_add = {"atomic": 1, "collection": 1, "transaction": 2, "marker": 4}[choice.strategy]
+    per_add = {"atomic": 1, "collection": 4, "transaction": 2, "marker": 4}[choice.strategy]
     return ITEM_WRITE_UNITS_PER_S / per_add
 
 
