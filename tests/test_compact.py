@@ -71,3 +71,38 @@ def test_value_reads_less_after_compaction(client: Any, table: str) -> None:
 def test_compact_on_other_strategies_is_not_supported(store: CounterStore) -> None:
     with pytest.raises(NotSupported):
         store.counter("x", strategy="atomic").compact()
+
+
+def test_compaction_retries_transaction_conflicts(ddb: Any, table: str) -> None:
+    """A fold cancelled by a concurrent transaction (TransactionConflict) applied nothing: it
+    is tried again, never surfaced as a bare botocore error."""
+    from conftest import fresh_client
+    from dynamodb_counters.faults import _error_response
+
+    client = fresh_client(ddb)
+    counter = CounterStore(client, table).counter("contended", strategy="collection")
+    counter.create()
+    for i in range(10):
+        counter.add(3, request_id=f"r{i}")
+    conflicts: list[str] = []
+
+    def conflict_once(request: Any, **_: Any) -> Any:
+        target = str(request.headers.get("X-Amz-Target", b""))
+        if not target.endswith("TransactWriteItems'") or conflicts:
+            return None
+        conflicts.append(target)
+        reasons = [{"Code": "TransactionConflict", "Message": "ongoing (test)"}]
+        return _error_response(
+            request.url,
+            "TransactionCanceledException",
+            "Transaction cancelled [TransactionConflict] (test)",
+            CancellationReasons=reasons + [{"Code": "None"}] * 10,
+        )
+
+    client.meta.events.register("before-send.dynamodb", conflict_once)
+    try:
+        assert counter.compact() == 10
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", conflict_once)
+    assert len(conflicts) == 1
+    assert counter.value() == 30

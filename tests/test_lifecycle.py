@@ -19,6 +19,7 @@ from conftest import ALL, IDEMPOTENT, THRESHOLDS, fresh_client, new_table_name, 
 from dynamodb_counters import (
     STRATEGIES,
     CallRecord,
+    CapacityExceeded,
     CounterDefinition,
     CounterExists,
     CounterNotFound,
@@ -785,3 +786,22 @@ def test_a_new_handle_on_a_rotated_set_needs_no_extra_write(
     handle = CounterStore(client, store.table_name, on_call=calls.append).counter("s")
     assert handle.add(1, request_id="new").applied is True
     assert [c.operation for c in calls] == ["GetItem", "UpdateItem"]
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "marker", "set"])
+def test_an_item_that_cannot_grow_is_capacity_exceeded(
+    store: CounterStore, client: Any, strategy: str
+) -> None:
+    """An item at DynamoDB's 400 KB (written by others): the add that would make it grow is
+    refused as CapacityExceeded, never a bare botocore error, in a transaction too."""
+    padding = "x" * (400 * 1024 - 25)  # with the keys, a few bytes short of 400 KB
+    plain_counter_item(client, store.table_name, "full", pad={"S": padding})
+    with pytest.raises(CapacityExceeded):
+        store.counter("full", strategy=strategy).add(1, request_id=rid(strategy, "r"))
+
+
+def test_the_strategy_property_is_the_stored_one(store: CounterStore) -> None:
+    make(store, "marker", name="c")
+    assert store.counter("c").strategy == "marker"
+    with pytest.raises(DefinitionMismatch):
+        _ = store.counter("c", strategy="atomic").strategy

@@ -57,9 +57,8 @@ class Counter:
 
     @property
     def strategy(self) -> str:
-        """The strategy id, e.g. ``"marker"`` (the stored one; may read the counter once)."""
-        if self._requested.strategy is not UNSET:
-            return str(self._requested.strategy)
+        """The strategy id, e.g. ``"marker"`` (the stored one, checked against what this handle
+        states; may read the counter once)."""
         return self.definition.strategy
 
     @property

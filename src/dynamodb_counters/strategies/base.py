@@ -137,10 +137,16 @@ def is_overflow(exc: BaseException) -> bool:
 
 def is_item_too_large(exc: BaseException) -> bool:
     """True when DynamoDB refused a write because the item would pass 400 KB."""
-    if not isinstance(exc, ClientError) or error_code(exc) != "ValidationException":
+    if not isinstance(exc, ClientError):
         return False
-    message = str(response_of(exc).get("Error", {}).get("Message", "")).lower()
-    return "item size" in message
+    code = error_code(exc)
+    texts = []
+    if code == "ValidationException":
+        texts.append(str(response_of(exc).get("Error", {}).get("Message", "")))
+    if code == "TransactionCanceledException":
+        reasons = response_of(exc).get("CancellationReasons") or []
+        texts += [str(r.get("Message", "")) for r in reasons if r.get("Code") == "ValidationError"]
+    return any("item size" in text.lower() for text in texts)
 
 
 class Reincarnated(Exception):

@@ -38,7 +38,7 @@ from .._io import error_code
 from .._keys import AMOUNT, CALL, CREATED, DELTA_PREFIX, FOLDS, INCARNATION
 from ..errors import ContentionError, CounterNotFound, ThresholdExceeded
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, is_overflow, n
+from .base import AddCall, Capabilities, Strategy, is_conflict, is_overflow, n
 
 # A transaction holds at most 100 items: the counter update, and deltas.
 _FOLD_BATCH = 98
@@ -195,6 +195,7 @@ class CollectionCounter(Strategy):
         """Fold one batch; a delta that changed or went away is left out and the rest tried."""
         sk = self.layout.sort_key
         assert sk is not None
+        conflicts = AddCall(amount=0, request_id=None, digest=None)
         while batch:
             deletes = [
                 {
@@ -233,6 +234,10 @@ class CollectionCounter(Strategy):
                         f"{self.counter_name!r}: folding these deltas would take the counter item "
                         "beyond DynamoDB's 38-digit numbers; nothing was folded"
                     ) from exc
+                if is_conflict(exc):
+                    # Another transaction (an add's check) held an item: nothing was applied.
+                    self._contended(conflicts, exc)
+                    continue
                 if error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = self._cancellation_reasons(exc)
