@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
 from conftest import fresh_client, scan_all
-from dynamodb_counters import CounterNotFound, CounterStore
+from dynamodb_counters import ContentionError, CounterNotFound, CounterStore
 from dynamodb_counters.faults import _error_response
 from test_contract import make
 from test_lifecycle import Boundary
@@ -283,30 +283,28 @@ def test_window_options_of_two_strategies_are_refused(store: CounterStore) -> No
     """
     from dynamodb_counters import InvalidInput
 
-    try:
-        counter = store.counter("x", history=5, capacity=3)
-        counter.create()
-    except InvalidInput:
-        return
-    pytest.fail(f"accepted and created: {counter.definition}")
+    with pytest.raises(InvalidInput, match="different strategies"):
+        store.counter("x", history=5, capacity=3)
 
 
 # -- values() reports an existing counter as missing ------------------------------------------
 
 
 class Unprocessed:
-    """Answer every BatchGetItem with all its keys unprocessed (what a throttled partition
-    or a response over 16 MB gives)."""
+    """Answer every ``operation`` (BatchGetItem or BatchWriteItem) with all of what it asked
+    left unprocessed (what a throttled partition gives)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, operation: str) -> None:
         self.client = client
+        self.event = f"before-send.dynamodb.{operation}"
+        self.key = "UnprocessedKeys" if operation == "BatchGetItem" else "UnprocessedItems"
 
     def __enter__(self) -> Unprocessed:
-        self.client.meta.events.register("before-send.dynamodb.BatchGetItem", self._hook)
+        self.client.meta.events.register(self.event, self._hook)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb.BatchGetItem", self._hook)
+        self.client.meta.events.unregister(self.event, self._hook)
 
     def _hook(self, request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse, HTTPHeaders
@@ -314,7 +312,10 @@ class Unprocessed:
         from dynamodb_counters.faults import _Body
 
         asked = json.loads(request.body)["RequestItems"]
-        body = json.dumps({"Responses": {t: [] for t in asked}, "UnprocessedKeys": asked}).encode()
+        answer: dict[str, Any] = {self.key: asked}
+        if self.key == "UnprocessedKeys":
+            answer["Responses"] = {t: [] for t in asked}
+        body = json.dumps(answer).encode()
         headers = HTTPHeaders()
         headers["Content-Type"] = "application/x-amz-json-1.0"
         headers["Content-Length"] = str(len(body))
@@ -331,38 +332,12 @@ def test_values_never_reports_an_existing_counter_as_missing(own_client: Any, ta
     """
     store = CounterStore(own_client, table)
     make(store, "atomic", name="c", initial=3)
-    with Unprocessed(own_client):
-        try:
-            got = store.values(["c"])
-        except Exception:  # any error is honest here
-            return
-    assert got == {"c": 3}
-
-
-class UnprocessedWrites:
-    """Answer every BatchWriteItem with all its requests unprocessed."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def __enter__(self) -> UnprocessedWrites:
-        self.client.meta.events.register("before-send.dynamodb.BatchWriteItem", self._hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb.BatchWriteItem", self._hook)
-
-    def _hook(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse, HTTPHeaders
-
-        from dynamodb_counters.faults import _Body
-
-        asked = json.loads(request.body)["RequestItems"]
-        body = json.dumps({"UnprocessedItems": asked}).encode()
-        headers = HTTPHeaders()
-        headers["Content-Type"] = "application/x-amz-json-1.0"
-        headers["Content-Length"] = str(len(body))
-        return AWSResponse(request.url, 200, headers, _Body(body))
+    with (
+        Unprocessed(own_client, "BatchGetItem"),
+        pytest.raises(ContentionError, match="unprocessed"),
+    ):
+        store.values(["c"])
+    assert store.values(["c"]) == {"c": 3}
 
 
 def test_delete_never_returns_quietly_with_side_items_left(own_client: Any, table: str) -> None:
@@ -375,9 +350,12 @@ def test_delete_never_returns_quietly_with_side_items_left(own_client: Any, tabl
     store = CounterStore(own_client, table)
     counter = make(store, "marker", name="c")
     counter.add(1, request_id="r1")
-    with UnprocessedWrites(own_client):
-        try:
-            counter.delete()
-        except Exception:  # an error is honest: the caller knows to retry
-            return
+    with (
+        Unprocessed(own_client, "BatchWriteItem"),
+        pytest.raises(ContentionError, match="unprocessed"),
+    ):
+        counter.delete()
+    assert side_items(own_client, table, "c") != []
+    with pytest.raises(CounterNotFound):  # the caller retries: the sweep is finished
+        store.counter("c").delete()
     assert side_items(own_client, table, "c") == []
