@@ -33,6 +33,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
+from _hooks import SendHook
 from conftest import ALL, IDEMPOTENT, fresh_client, new_table_name
 from dynamodb_counters import (
     STRATEGIES,
@@ -288,7 +289,7 @@ def check(strategy: str, first: str, second: str, lost: bool, seen: Observation)
 # -- running one scenario ---------------------------------------------------------------------
 
 
-class Interleaver:
+class Interleaver(SendHook):
     """At A's request number ``at``, run B (before it is sent, or after a lost answer)."""
 
     def __init__(self, client: Any, at: int, lost: bool, run_b: Callable[[], None]) -> None:
@@ -297,14 +298,7 @@ class Interleaver:
         self.fired = False
         self._http = URLLib3Session()
 
-    def __enter__(self) -> Interleaver:
-        self.client.meta.events.register("before-send.dynamodb", self._before_send)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb", self._before_send)
-
-    def _before_send(self, request: Any, **_: Any) -> Any:
+    def _hook(self, request: Any, **_: Any) -> Any:
         self.seen += 1
         if self.seen != self.at or self.fired:
             return None

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
+from _hooks import SendHook, operation_of
 from conftest import ALL, IDEMPOTENT, THRESHOLDS, fresh_client, new_table_name, scan_all
 from dynamodb_counters import (
     STRATEGIES,
@@ -38,7 +39,7 @@ MAX = 10**38 - 1
 WRITES = {"UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems"}
 
 
-class Boundary:
+class Boundary(SendHook):
     """A ``before-send`` hook: at the n-th request of ``operations``, do something.
 
     ``lose``: send the request (the server applies it), call ``meanwhile``, then raise
@@ -61,16 +62,8 @@ class Boundary:
         self.seen = 0
         self._http = URLLib3Session()
 
-    def __enter__(self) -> Boundary:
-        self.client.meta.events.register("before-send.dynamodb", self._hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb", self._hook)
-
     def _hook(self, request: Any, **_: Any) -> Any:
-        target = str(request.headers.get("X-Amz-Target", b""))
-        if target.rsplit(".", 1)[-1].strip("'") not in self.operations:
+        if operation_of(request) not in self.operations:
             return None
         self.seen += 1
         if self.seen != self.nth:

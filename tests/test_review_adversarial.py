@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
+from _hooks import SendHook, operation_of
 from conftest import fresh_client, scan_all
 from dynamodb_counters import ContentionError, CounterNotFound, CounterStore
 from dynamodb_counters.faults import _error_response
@@ -98,22 +99,14 @@ def test_delete_never_deletes_a_counter_created_after_it_began(
 # -- delete() whose sweep failed can never be completed -----------------------------------------
 
 
-class ThrottleAll:
+class ThrottleAll(SendHook):
     """Answer every request of ``operation`` with a ThrottlingException (never sent)."""
 
     def __init__(self, client: Any, operation: str) -> None:
         self.client, self.operation = client, operation
 
-    def __enter__(self) -> ThrottleAll:
-        self.client.meta.events.register("before-send.dynamodb", self._hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb", self._hook)
-
     def _hook(self, request: Any, **_: Any) -> Any:
-        target = str(request.headers.get("X-Amz-Target", b""))
-        if target.rsplit(".", 1)[-1].strip("'") != self.operation:
+        if operation_of(request) != self.operation:
             return None
         return _error_response(request.url, "ThrottlingException", "slow down (test)")
 
@@ -140,7 +133,7 @@ def test_a_delete_whose_sweep_failed_can_be_completed(own_client: Any, table: st
 # -- collection: a compaction between a lost answer and the library's retry ---------------------
 
 
-class LoseFirstCall:
+class LoseFirstCall(SendHook):
     """Every send of the first ``operation`` call reaches the table but its answer is lost;
     ``meanwhile`` runs after the first send. botocore's re-sends carry the same
     ClientRequestToken (replays, not applied) until it gives up; the library's own retry is a
@@ -151,16 +144,8 @@ class LoseFirstCall:
         self.token: str | None = None
         self._http = URLLib3Session()
 
-    def __enter__(self) -> LoseFirstCall:
-        self.client.meta.events.register("before-send.dynamodb", self._hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb", self._hook)
-
     def _hook(self, request: Any, **_: Any) -> Any:
-        target = str(request.headers.get("X-Amz-Target", b""))
-        if target.rsplit(".", 1)[-1].strip("'") != self.operation:
+        if operation_of(request) != self.operation:
             return None
         token = json.loads(request.body).get("ClientRequestToken")
         first = self.token is None
