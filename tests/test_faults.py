@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str, and bad input is passed on purpose)
 """The fault matrix: every strategy under each fault, injected below botocore's retries.
 
 Each case runs a concurrent workload whose callers retry a failed ``add()`` later with the same

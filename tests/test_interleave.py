@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str, and bad input is passed on purpose)
 """Interleaving harness: a second operation at every DynamoDB call boundary of a first one.
 
 For each strategy, both table layouts and each pair of operations on one counter, operation A

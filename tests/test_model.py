@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str, and bad input is passed on purpose)
 """Model-based tests: random sequences of create / add / value / delete against a plain Python
 model of one counter, per strategy, on DynamoDB Local.
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Literal, TypedDict, get_args
+
 from .atomic import AtomicCounter
 from .base import Capabilities, Strategy
 from .collection import CollectionCounter
@@ -24,15 +27,42 @@ STRATEGIES: dict[str, type[Strategy]] = {
     )
 }
 
+#: The strategy ids, for type checkers and IDEs (``store.counter(name, strategy=...)``).
+StrategyName = Literal["atomic", "occ", "occ_history", "transaction", "marker", "collection", "set"]
+if set(get_args(StrategyName)) != set(STRATEGIES):  # pragma: no cover -- caught by any test
+    raise ImportError("StrategyName must list exactly the ids of STRATEGIES")
+
+
+class CounterOptions(TypedDict, total=False):
+    """The keyword options of ``store.counter(...)``, spelled out so a typo is caught before
+    run time. Window options are stored with the counter and belong to one strategy each (see
+    its ``own_options``); retry options stay the caller's."""
+
+    #: occ_history: request ids remembered on the item.
+    history: int
+    #: set: request ids a generation holds.
+    capacity: int
+    #: marker: how long a marker lives (a timedelta, or seconds).
+    marker_ttl: timedelta | float
+    #: Collisions (occ) or transaction conflicts before ContentionError (default 32).
+    max_attempts: int
+    #: Re-tries of an idempotent add whose outcome is unknown (default 3).
+    ambiguity_retries: int
+    #: Backoff base, seconds or a timedelta (default 0.01; 0 disables backoff).
+    retry_delay: float | timedelta
+
+
 __all__ = [
     "STRATEGIES",
     "AtomicCounter",
     "Capabilities",
     "CollectionCounter",
+    "CounterOptions",
     "MarkerCounter",
     "OccCounter",
     "OccHistoryCounter",
     "SetCounter",
     "Strategy",
+    "StrategyName",
     "TransactionCounter",
 ]

@@ -1,0 +1,117 @@
+"""Strategy logic without I/O: operations are generators of steps, run by an executor.
+
+A strategy's ``add``, ``create``, ``value``, ``delete`` and ``compact`` are generators. Each
+yields what it needs from the outside world -- a request sent (:class:`Send`), a pause
+(:class:`Sleep`), the time (:data:`NOW`) -- and receives the answer; a failed request is
+thrown back into the generator as the exception botocore raised, so the strategy interprets
+its own errors. The generator's return value is the operation's result.
+
+Nothing here sends, sleeps or reads a clock: :func:`run_sync` does that with botocore (and
+``dynamodb_counters.aio`` with aiobotocore), and a test can drive a generator by hand with
+canned answers::
+
+    steps = strategy.add_steps(-1, request_id="order-1")
+    request = next(steps)                      # Send("TransactWriteItems", {...})
+    steps.throw(ReadTimeoutError(endpoint_url="x"))   # a lost answer
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+if TYPE_CHECKING:
+    from ._io import DynamoIO
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Send:
+    """One DynamoDB request to send; the answer is botocore's parsed response."""
+
+    operation: str
+    params: dict[str, Any]
+    counter: str | None = None
+    strategy: str | None = None
+    #: The executor appends the failures botocore met and retried during the request.
+    retried: list[BaseException] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait this long (backoff); the answer is None."""
+
+    seconds: float
+
+
+class _Now:
+    """Ask for the wall clock (epoch seconds, a float)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW: Final = _Now()
+
+Step = Send | Sleep | _Now
+#: An operation: yields steps, receives their answers, returns its result.
+Steps = Generator[Step, Any, T]
+
+
+def run_sync(io: DynamoIO, steps: Steps[T]) -> T:
+    """Run an operation with botocore: send, sleep, tell the time; return its result."""
+    answer: Any = None
+    failure: BaseException | None = None
+    while True:
+        try:
+            step = steps.send(answer) if failure is None else steps.throw(failure)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        answer = failure = None
+        if type(step) is Send:
+            try:
+                answer = io.call(
+                    step.operation,
+                    step.params,
+                    counter=step.counter,
+                    strategy=step.strategy,
+                    retried=step.retried,
+                )
+            except BaseException as exc:  # thrown back in: the strategy decides
+                failure = exc
+        elif type(step) is Sleep:
+            time.sleep(step.seconds)
+        else:
+            answer = time.time()
+
+
+def result_of(steps: Steps[T], *answers: Any) -> T:
+    """Drive ``steps`` with canned answers, in order (an exception is thrown in); for tests.
+    Raises RuntimeError when the operation asks for more than it was given."""
+    feed = iter(answers)
+    try:
+        step = next(steps)
+        while True:
+            answer = next(feed, _NONE_LEFT)
+            if answer is _NONE_LEFT:
+                raise RuntimeError(f"no canned answer left for {step!r}")
+            if isinstance(answer, BaseException):
+                step = steps.throw(answer)
+                continue
+            step = steps.send(answer)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+_NONE_LEFT = object()
+
+
+def done(value: T) -> Steps[T]:
+    """An operation that needs nothing from outside: returns ``value`` at once."""
+    return value
+    yield  # pragma: no cover -- makes this a generator
