@@ -1,7 +1,8 @@
 """The single place that talks to DynamoDB.
 
-Every request of every strategy goes through :meth:`DynamoIO.call`, which asks for consumed
-capacity, times the call, tells listeners, and turns the few errors that are ours
+Every request of every strategy goes through :meth:`DynamoIO.call` (or its async twin,
+``_aio_io.AsyncDynamoIO.call``); both wrap the sending in one :class:`Exchange`, which asks for
+consumed capacity, times the call, tells listeners, and turns the few errors that are ours
 (a missing table) into library errors. Everything else passes through unchanged, so the
 strategies interpret ``ClientError`` codes themselves and a fault injected below botocore's
 retries is seen here exactly as an application would see it.
@@ -119,7 +120,7 @@ class BaseIO:
         if events is not None:
             # First, so it sees every attempt before botocore's retry handler answers.
             # aiobotocore's emitter calls plain handlers in the sending task, so the
-            # ContextVar set by _exchange is seen there too.
+            # ContextVar set by Exchange is seen there too.
             events.register_first("needs-retry.dynamodb", _capture_retried, unique_id=_CAPTURE_ID)
 
     def add_listener(self, listener: Listener) -> None:
