@@ -29,7 +29,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 #: The strategy ids, for type checkers and IDEs (``store.counter(name, strategy=...)``).
 StrategyName = Literal["atomic", "occ", "occ_history", "transaction", "marker", "collection", "set"]
-if set(get_args(StrategyName)) != set(STRATEGIES):  # pragma: no cover -- caught by any test
+if frozenset(get_args(StrategyName)) != frozenset(STRATEGIES):  # pragma: no cover
     raise ImportError("StrategyName must list exactly the ids of STRATEGIES")
 
 
