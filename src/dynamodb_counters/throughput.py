@@ -161,7 +161,9 @@ class ItemThroughput:
     """Token buckets per item: ``write_limit`` write units/s, ``read_limit`` read units/s.
 
     Thread-safe; one instance is the budget of every client that shares it (the items'
-    budget is per item, not per client). ``admitted`` tallies the units let through per
+    budget is per item, not per client). A bucket starts full (``start_full``: an item that
+    was quiet has its burst), or empty (an item already at its rate: a measurement of the
+    steady rate, without the first second's burst). ``admitted`` tallies the units let through per
     (kind, item id); ``refused`` the requests refused, per kind.
     """
 
@@ -171,10 +173,12 @@ class ItemThroughput:
         write_limit: float | None,
         read_limit: float | None,
         burst_seconds: float = BURST_SECONDS,
+        start_full: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = {WRITE: write_limit, READ: read_limit}
         self.burst_seconds = burst_seconds
+        self.start_full = start_full
         self.clock = clock
         self._lock = threading.Lock()
         # (kind, item id) -> [tokens, when they were counted]
@@ -216,7 +220,7 @@ class ItemThroughput:
         capacity = self.capacity(slot[0])
         bucket = self._buckets.get(slot)
         if bucket is None:
-            bucket = self._buckets[slot] = [capacity, now]
+            bucket = self._buckets[slot] = [capacity if self.start_full else 0.0, now]
             return bucket
         limit = self.limits[slot[0]] or 0.0
         bucket[0] = min(capacity, bucket[0] + (now - bucket[1]) * limit)
