@@ -296,6 +296,17 @@ class _Sale:
         return {"opened": opened, "closed": closed, "stopped": stopped}
 
 
+def false_sold_outs(refused_at: list[float], sold_sent_at: list[float], *, final: int) -> int:
+    """Refusals ("sold out") proven false by the ledger, when every add is -1 with a floor of 0.
+
+    Stock only goes down, so stock was left at a refusal (which came back at ``refused_at``)
+    if some stock is left at the end (``final`` >= 1), or if an order sent after it
+    (``sold_sent_at``) was then sold: that unit was there when the refusal was answered.
+    """
+    latest = max(sold_sent_at, default=-math.inf)
+    return sum(1 for at in refused_at if final >= 1 or at < latest)
+
+
 def _figures(sale: _Sale, timing: dict[str, Any], final: int, pricing: Pricing) -> dict[str, Any]:
     """One target's figures from the ledger of orders, the final value, meter and buckets."""
     options = sale.options
@@ -307,10 +318,9 @@ def _figures(sale: _Sale, timing: dict[str, Any], final: int, pricing: Pricing) 
     # Selling time: to the last acknowledgement (the stock sold out, or the demand ran out).
     last = max((r.finished for r in acked), default=timing["closed"])
     seconds = max(last - opened, 1e-9)
-    latest_start = max((r.started for r in acked), default=-math.inf)
-    # Stock only goes down: a refusal was false if stock was left at the end, or if an order
-    # sent after the refusal came back was then sold.
-    false_sold_out = sum(1 for r in refused if final >= 1 or r.finished < latest_start)
+    false_sold_out = false_sold_outs(
+        [r.finished for r in refused], [r.started for r in acked], final=final
+    )
     expected = options.stock - len(acked)
     oversold = max(0, len(acked) - options.stock, -final)
     totals = sale.meter.take()
