@@ -320,10 +320,9 @@ def flash_chart(flash: dict[str, Any]) -> str:
     for x, v in enumerate(values):
         right.text(x, v, f"{v:,.1f}", ha="center", va="bottom", fontsize=9)
     right.set_title("one item")
-    for ax in (left, right):
-        if limit:
-            ax.axhline(float(limit), color=DRIFT, linestyle="--", linewidth=0.8)
     if limit:
+        # One item's limit: the single-item strategies' ceiling (sharded has n items).
+        right.axhline(float(limit), color=DRIFT, linestyle="--", linewidth=0.8)
         right.text(
             len(values) - 0.5 if values else 0.5,
             float(limit),
