@@ -139,9 +139,11 @@ def test_each_item_has_its_own_budget(ddb: Any, table: str) -> None:
         assert _check_rate(seen["faults"].throughput, table, name, seconds) == accepted
 
 
-def test_botocore_retries_an_item_throttle(ddb: Any, table: str) -> None:
-    """The synthetic answer is one botocore's standard mode retries (a throttling error)."""
-    client = fresh_client(ddb, retries={"mode": "standard", "total_max_attempts": 3})
+@pytest.mark.parametrize("mode", ["standard", "legacy"])
+def test_botocore_retries_an_item_throttle(ddb: Any, table: str, mode: str) -> None:
+    """The synthetic answer is one botocore retries: a throttling error in standard mode, the
+    ``throughput_exceeded`` policy (HTTP 400 + the code) in legacy mode."""
+    client = fresh_client(ddb, retries={"mode": mode, "total_max_attempts": 3})
     clock = [0.0]
     budget = ItemThroughput(write_limit=1.0, read_limit=3.0, clock=lambda: clock[0])
     with FaultInjector(client, FaultPlan(item_write_limit=1.0), throughput=budget) as faults:

@@ -22,6 +22,11 @@ botocore's retries:
   is larger than a whole bucket passes when the bucket is full, leaving it in debt, so a big
   item is slow, never stuck.
 
+botocore retries the answer in every retry mode: ``standard`` and ``adaptive`` count
+``ProvisionedThroughputExceededException`` as a throttling error (retried while the client's
+retry quota lasts, 5 of its 500 tokens a retry), ``legacy`` through DynamoDB's
+``throughput_exceeded`` policy (HTTP 400 and that code; 50 ms backoff, doubling).
+
 Not modelled: ``Query`` and ``Scan`` (the items they read are only known from the answer), and
 the partial answers of batch operations (a ``BatchWriteItem`` over an item without units is
 throttled whole), and the replay of a ``ClientRequestToken`` (priced here as the write it was).

@@ -472,7 +472,8 @@ def _run_all(options: BenchOptions, flash: FlashSaleOptions | None, console: Any
         return run_with_progress(options, console=console)
     with open_backend(options) as connection:
         results = run_with_progress(options, console=console, connection=connection)
-        section = FlashSale(flash, connection, done=_flash_progress(console)).run()
+        # The engine is warm from the bench: no warm-up.
+        section = FlashSale(flash, connection, done=_flash_progress(console), warm_up=False).run()
     results["flash_sale"] = section
     return results
 

@@ -43,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import STRATEGIES, ContentionError, CounterError, CounterStore, ThresholdExceeded
 from ..errors import InvalidInput
 from ..faults import FaultInjector, FaultPlan
+from ..store import Counter as StoreCounter
 from ..throughput import WRITE, ItemThroughput
 from . import metrics as m
 from .meter import RequestMeter
@@ -212,9 +213,11 @@ class _Sale:
             known_item=self.meter.sizes.get,
             throughput=self.budget,
         )
-        self.counter = store.counter(
-            name, strategy=target.strategy, floor=0, **target.counter_options
-        )
+        # A handle per worker, as an application has one per request handler.
+        self.counters = [
+            store.counter(name, strategy=target.strategy, floor=0, **target.counter_options)
+            for _ in range(options.workers)
+        ]
         self.idempotent = STRATEGIES[target.strategy].idempotent
         self.stop = threading.Event()
         self._lock = threading.Lock()
@@ -236,18 +239,18 @@ class _Sale:
             order = self._take()
             if order is None:
                 break
-            mine.append(self._sell(order, rng))
+            mine.append(self._sell(self.counters[index], order, rng))
         with self._lock:
             self.records.extend(mine)
 
-    def _sell(self, order: str, rng: random.Random) -> _Order:
+    def _sell(self, counter: StoreCounter, order: str, rng: random.Random) -> _Order:
         began = time.perf_counter()
         retries = 0
         request_id = order if self.idempotent else None
         while True:
             with self.meter.operation(order, -1) as book:
                 try:
-                    self.counter.add(-1, request_id=request_id)
+                    counter.add(-1, request_id=request_id)
                 except ThresholdExceeded:
                     book.state = "rejected"
                     outcome = "refused"
@@ -273,7 +276,9 @@ class _Sale:
             threading.Thread(target=self._work, args=(i, barrier), name=f"flash-{i}", daemon=True)
             for i in range(workers)
         ]
-        self.counter.definition  # noqa: B018 -- read once now, not in the measured requests
+        for counter in self.counters:
+            # Each handle reads the definition once: now, not among the measured requests.
+            counter.definition  # noqa: B018
         self.meter.attach(self.client)
         self.injector.attach()
         try:
@@ -392,12 +397,20 @@ Advance = Callable[[str, dict[str, Any]], None]
 
 
 class FlashSale:
-    """Runs the targets of a :class:`FlashSaleOptions` on ``connection``."""
+    """Runs the targets of a :class:`FlashSaleOptions` on ``connection``; ``done(label, row)``
+    after each; ``warm_up``: untimed adds first on the embedded engine (the demo's engine is
+    warm from the bench already)."""
 
     def __init__(
-        self, options: FlashSaleOptions, connection: Connection, *, done: Advance | None = None
+        self,
+        options: FlashSaleOptions,
+        connection: Connection,
+        *,
+        done: Advance | None = None,
+        warm_up: bool = True,
     ) -> None:
         self.options = options
+        self.warm = warm_up
         self.connection = connection
         self.done = done or (lambda _label, _row: None)
         self.run_id = uuid.uuid4().hex[:12]
@@ -425,11 +438,11 @@ class FlashSale:
 
     def _warm_up(self) -> None:
         """Untimed adds first: a cold engine would make the first target look slow."""
-        if not self.options.backend.embedded:
+        if not self.warm or not self.options.backend.embedded:
             return
         warm = CounterStore(self.observer, self.table).counter("flash-warm-up")
         warm.create(initial=0)
-        for _ in range(200):
+        for _ in range(100):
             warm.add(1)
 
     def _run_target(self, target: FlashTarget) -> dict[str, Any]:

@@ -461,6 +461,22 @@ def _flash(results: dict[str, Any]) -> str:
     )
 
 
+def _scenario_metadata(results: dict[str, Any]) -> str:
+    run = results.get("run", {})
+    backend = run.get("backend", {})
+    sdk = (results.get("flash_sale") or {}).get("options", {}).get("sdk", {})
+    items = [
+        ("started", run.get("started_at")),
+        ("seed", run.get("seed")),
+        ("backend", f"{backend.get('kind')} {backend.get('endpoint_url') or ''}"),
+        ("retries", f"SDK {sdk.get('mode')} x{sdk.get('max_attempts')}"),
+        ("run time", f"{_num(run.get('seconds'))} s"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())),
+    ]
+    body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
+    return f"<dl>{body}</dl>"
+
+
 def render_html(results: dict[str, Any]) -> str:
     """The whole report as one HTML document (str)."""
     from .charts import CHARTS
@@ -471,6 +487,8 @@ def render_html(results: dict[str, Any]) -> str:
             f"{_head(results)}<body>"
             "<h1>dynamodb-counters: a flash sale on one hot counter</h1>"
             f"{_flash(results)}"
+            "<h2>Run</h2>"
+            f"{_scenario_metadata(results)}"
             "</body></html>\n"
         )
 
