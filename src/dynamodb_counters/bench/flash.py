@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -223,6 +223,7 @@ class _Sale:
         self._lock = threading.Lock()
         self._next = 0
         self.records: list[_Order] = []
+        self.failure: BaseException | None = None
 
     def _take(self) -> str | None:
         with self._lock:
@@ -235,11 +236,15 @@ class _Sale:
         rng = random.Random(f"{self.options.seed}/{self.target.label}/{index}")
         mine: list[_Order] = []
         started.wait()
-        while not self.stop.is_set():
-            order = self._take()
-            if order is None:
-                break
-            mine.append(self._sell(self.counters[index], order, rng))
+        try:
+            while not self.stop.is_set():
+                order = self._take()
+                if order is None:
+                    break
+                mine.append(self._sell(self.counters[index], order, rng))
+        except BaseException as exc:  # the sale stops, and run() raises it
+            self.failure = exc
+            self.stop.set()
         with self._lock:
             self.records.extend(mine)
 
@@ -296,8 +301,11 @@ class _Sale:
                 thread.join(30.0)
             closed = time.perf_counter()
         finally:
+            self.stop.set()
             self.injector.detach()
             self.meter.detach()
+        if self.failure is not None:
+            raise self.failure
         return {"opened": opened, "closed": closed, "stopped": stopped}
 
 
@@ -531,14 +539,8 @@ def results_document(
     }
 
 
-@contextlib.contextmanager
-def _connected(options: FlashSaleOptions) -> Iterator[Connection]:
-    with open_backend_at(options.backend) as connection:
-        yield connection
-
-
 def run_flash_sale(options: FlashSaleOptions, *, done: Advance | None = None) -> dict[str, Any]:
     """Start the backend, run the scenario; returns a whole results document."""
-    with _connected(options) as connection:
+    with open_backend_at(options.backend) as connection:
         flash = FlashSale(options, connection, done=done).run()
         return results_document(options, connection, flash)

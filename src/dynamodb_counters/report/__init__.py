@@ -447,6 +447,7 @@ def _flash(results: dict[str, Any]) -> str:
         f"stock {options.get('stock')}, {options.get('orders')} orders, "
         f"{options.get('workers')} worker threads; R = {model.get('item_write_limit')} write "
         f"units/s and {model.get('item_read_limit')} read units/s per item; "
+        "burst "
         f"{model.get('burst')}. WU / add: every write unit the sale spent (refused orders and "
         "escrow moves included) over the adds sold."
     )
