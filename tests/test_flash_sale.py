@@ -161,6 +161,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     [
         (["--scenario", "flash-sale", "--processes"], 1, "--processes does not apply"),
         (["--scenario", "flash-sale", "--item-write-limit", "0"], 2, "above 0"),
+        (["--item-write-limit", "fast"], 2, "not a number"),
+        (["--scenario", "flash-sale", "--item-write-limit", "off", "--rounds", "2"], 1, "--rounds"),
         (["--scenario", "flash-sale", "--shards", "1,x"], 2, "not an integer"),
         (["--stock", "5"], 1, "--stock belongs to --scenario flash-sale"),
         (["--item-write-limit", "10", "--processes"], 1, "leave out --processes"),

@@ -102,8 +102,16 @@ def _positive(text: str) -> int:
     return int(_number(text, int, 1, math.inf, "must be at least 1"))
 
 
+#: ``--item-write-limit off``: the per-item model off (the flash sale then measures the engine).
+OFF = "off"
+
+
+def _write_limit(text: str) -> float | str:
+    return OFF if text.strip().lower() == OFF else _units(text)
+
+
 def _units(text: str) -> float:
-    rule = "must be a number of units per second above 0"
+    rule = "must be a number of units per second above 0 (or off)"
     value = float(_number(text, float, 0, sys.float_info.max, rule))
     if value <= 0:
         raise argparse.ArgumentTypeError(rule)
@@ -198,10 +206,10 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
     )
     faults.add_argument(
         "--item-write-limit",
-        type=_units,
+        type=_write_limit,
         default=None,
         metavar="R",
-        help="per-item throughput model: write units/s per item (off; flash-sale: "
+        help="per-item throughput model: write units/s per item, or off (off; flash-sale: "
         f"{FLASH_DEFAULTS.item_write_limit:g})",
     )
     faults.add_argument(
@@ -308,7 +316,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
             throttle_rate=args.throttles,
             conflict_rate=args.conflicts,
             seed=args.seed if args.fault_seed is None else args.fault_seed,
-            item_write_limit=args.item_write_limit,
+            item_write_limit=None if args.item_write_limit == OFF else args.item_write_limit,
             item_read_limit=args.item_read_limit,
         ),
         sdk=SdkRetry(mode=args.sdk_retry_mode, max_attempts=args.sdk_max_attempts),
@@ -366,9 +374,7 @@ def flash_options_from_args(args: argparse.Namespace) -> FlashSaleOptions:
         stock=base.stock if args.stock is None else args.stock,
         demand=args.demand,
         workers=base.workers if args.workers is None else args.workers,
-        item_write_limit=base.item_write_limit
-        if args.item_write_limit is None
-        else args.item_write_limit,
+        item_write_limit=_flash_write_limit(args.item_write_limit),
         item_read_limit=args.item_read_limit,
         shards=base.shards if args.shards is None else args.shards,
         sdk=SdkRetry(mode=args.sdk_retry_mode, max_attempts=args.sdk_max_attempts),
@@ -378,6 +384,12 @@ def flash_options_from_args(args: argparse.Namespace) -> FlashSaleOptions:
         ),
         seed=args.seed,
     )
+
+
+def _flash_write_limit(given: float | str | None) -> float | None:
+    if given is None:
+        return FLASH_DEFAULTS.item_write_limit
+    return None if given == OFF else float(given)
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -211,7 +211,7 @@ class _Sale:
             options.plan(),
             key_names=keys,
             known_item=self.meter.sizes.get,
-            throughput=self.budget,
+            throughput=self.budget if options.plan().limits_items else None,
         )
         # A handle per worker, as an application has one per request handler.
         self.counters = [
