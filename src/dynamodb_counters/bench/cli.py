@@ -60,8 +60,9 @@ def demo_options(*, seed: int = 7) -> BenchOptions:
 
 
 #: The flash sale's defaults for ``bench --scenario flash-sale``: R = 10 write units/s per
-#: item keeps 8 shards x R = 80 adds/s below what DynamoDB Local sold on one item on a busy
-#: 2-core machine (55-96 adds/s, model off; see the README), so the engine is not the limit.
+#: item, so that 8 shards (at most 8 x R write units/s) stay below what DynamoDB Local sold
+#: with the model off on a busy 2-core machine (55-96 adds/s; see the README). A quiet machine
+#: can take a higher R (``--item-write-limit off`` measures the engine).
 FLASH_DEFAULTS = FlashSaleOptions(stock=300, item_write_limit=10.0, workers=32)
 
 
