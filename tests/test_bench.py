@@ -140,7 +140,7 @@ def test_demo_ends_with_an_exact_flash_sale(demo: tuple[dict[str, Any], Path]) -
     results, out = demo
     flash = results["flash_sale"]
     assert flash["scenario"] == "flash-sale"
-    assert flash["options"]["stock"] == 30 and flash["model"]["item_write_limit"] == 10.0
+    assert flash["options"]["stock"] == 30 and flash["model"]["item_write_limit"] == 20.0
     ran = [row for row in flash["targets"] if not row.get("skipped")]
     assert [row["name"] for row in ran][:2] == ["atomic", "marker"]
     for row in ran:
