@@ -281,3 +281,63 @@ def test_compact_never_folds_a_delta_younger_than_older_than(
     now["t"] = base + 1.4
     replay = counter.add(5, request_id="order-1")  # the caller's retry, 0.5 s later
     assert (folded, replay.applied, counter.value()) == (0, False, 5)
+
+
+_PARITY_OPS: list[Callable[[Any], Any]] = [
+    lambda store: store.counter("x").add(1),
+    lambda store: store.counter("x").value(),
+    lambda store: store.counter("m", strategy="set").add(-1, request_id="r"),
+    lambda store: store.counter("m", floor=1).value(),
+    lambda store: store.counter("m").compact(),
+]
+
+
+def _seen(exc: Exception | None) -> tuple[str, str]:
+    if exc is None:
+        return ("ok", "")
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return (type(exc).__name__, code)
+
+
+def test_sync_and_async_raise_the_same_errors(ddb: DynamoDBLocal, client: Any, table: str) -> None:
+    """Parity: a botocore error that is not ours passes through unchanged in both (same class,
+    same code), a missing table is ``TableNotFound``, a mismatching handle is
+    ``DefinitionMismatch`` before anything is written, a bad value is ``InvalidInput``."""
+    key = {"pk": {"S": "x"}, "sk": {"S": "#counter"}}
+    client.put_item(TableName=table, Item={**key, "quantity": {"S": "abc"}})
+    CounterStore(client, table).counter("m", strategy="marker", floor=0).create(initial=3)
+
+    def sync_outcomes(name: str) -> list[tuple[str, str]]:
+        seen = []
+        for op in _PARITY_OPS:
+            try:
+                op(CounterStore(client, name))
+                seen.append(_seen(None))
+            except Exception as exc:  # the type and code are the point
+                seen.append(_seen(exc))
+        return seen
+
+    async def async_outcomes(name: str) -> list[tuple[str, str]]:
+        seen = []
+        async with ddb.async_client() as aclient:
+            for op in _PARITY_OPS:
+                try:
+                    await op(AsyncCounterStore(aclient, name))
+                    seen.append(_seen(None))
+                except Exception as exc:
+                    seen.append(_seen(exc))
+        return seen
+
+    expected = [
+        ("ClientError", "ValidationException"),
+        ("InvalidInput", ""),
+        ("DefinitionMismatch", ""),
+        ("DefinitionMismatch", ""),
+        ("NotSupported", ""),
+    ]
+    assert sync_outcomes(table) == expected
+    assert run(lambda: async_outcomes(table)) == expected
+    missing = [("TableNotFound", "")] * len(_PARITY_OPS)
+    assert sync_outcomes("no-such-table") == missing
+    assert run(lambda: async_outcomes("no-such-table")) == missing
+    assert stored_value(client, table, "m") == 3
