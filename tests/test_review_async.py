@@ -341,3 +341,32 @@ def test_sync_and_async_raise_the_same_errors(ddb: DynamoDBLocal, client: Any, t
     assert sync_outcomes("no-such-table") == missing
     assert run(lambda: async_outcomes("no-such-table")) == missing
     assert stored_value(client, table, "m") == 3
+
+
+def test_ensure_table_warns_at_the_callers_line_in_both(
+    ddb: DynamoDBLocal, client: Any, table: str
+) -> None:
+    """TTL off on an existing table: one ``TableWarning``, attributed to the caller's file in
+    both APIs (``stacklevel`` through the coroutine frames)."""
+    import warnings
+
+    from dynamodb_counters.table import TableWarning
+
+    client.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"},
+    )
+
+    async def main() -> list[warnings.WarningMessage]:
+        async with ddb.async_client() as aclient:
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                await AsyncCounterStore(aclient, table).ensure_table()
+            return seen
+
+    with warnings.catch_warnings(record=True) as sync_seen:
+        warnings.simplefilter("always")
+        CounterStore(client, table).ensure_table()
+    async_seen = run(main)
+    for seen in (sync_seen, async_seen):
+        assert [(w.category, w.filename) for w in seen] == [(TableWarning, __file__)]
