@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from dynamodb_counters import (
     AddResult,
@@ -107,7 +107,8 @@ def test_64_tasks_on_one_handle_with_lost_answers_never_over_acknowledge(
     failed = [type(o) for o in outcomes if isinstance(o, BaseException)]
     value = stored_value(client, table, "s")
     assert value is not None and value >= 0
-    assert set(failed) <= {ThresholdExceeded, ContentionError, ReadTimeoutError}
+    # Gave up (never acknowledged): contention, or an outcome that stayed unknown.
+    assert set(failed) <= {ThresholdExceeded, ContentionError, ReadTimeoutError, ClientError}
     assert len(applied) <= 32 - value
     if set(failed) == {ThresholdExceeded}:
         assert (value, len(applied)) == (0, 32)
@@ -370,3 +371,24 @@ def test_ensure_table_warns_at_the_callers_line_in_both(
     async_seen = run(main)
     for seen in (sync_seen, async_seen):
         assert [(w.category, w.filename) for w in seen] == [(TableWarning, __file__)]
+
+
+def test_a_keyboard_interrupt_is_not_thrown_into_the_steps(store: CounterStore) -> None:
+    """A ``KeyboardInterrupt`` during a request (here: from a listener, after the write) ends
+    the sync run and closes the steps; it is never taken for a botocore failure, and the
+    handle and store go on working."""
+    counter = store.counter("k", strategy="marker", floor=0)
+    counter.create(initial=5)
+    armed = [True]
+
+    def interrupt(record: CallRecord) -> None:
+        if armed and record.operation == "TransactWriteItems":
+            armed.clear()
+            raise KeyboardInterrupt
+
+    store.add_listener(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        counter.add(-1, request_id="o1")
+    again = counter.add(-1, request_id="o1")
+    other = counter.add(-1, request_id="o2")
+    assert (again.applied, other.applied, counter.value()) == (False, True, 3)
