@@ -40,9 +40,6 @@ def stored_value(client: Any, table: str, name: str) -> int | None:
     return None if item is None else int(item["quantity"]["N"])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: AsyncCounterStore takes a boto3 client: create() lands, TypeError"
-)
 def test_async_store_refuses_a_sync_client(client: Any, table: str) -> None:
     """A boto3 client given to the async store sends every request (blocking the loop), then
     ``await``s the answer dict: the write is applied and reported as a ``TypeError``."""
@@ -59,9 +56,6 @@ def test_async_store_refuses_a_sync_client(client: Any, table: str) -> None:
     assert (seen, stored_value(client, table, "c")) == (InvalidInput, None)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: CounterStore takes an aiobotocore client: AttributeError later"
-)
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 def test_sync_store_refuses_an_async_client(ddb: DynamoDBLocal, table: str) -> None:
     """An aiobotocore client given to the sync store: nothing is sent (the coroutine is never
@@ -137,9 +131,6 @@ class _CreatingTable:
         }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: ensure_table's deadline is on the wall clock (NOW), not monotonic"
-)
 def test_ensure_table_deadline_survives_a_wall_clock_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first release timed ``wait_seconds`` with ``time.monotonic()``; the steps rewrite
     reads the deadline from :data:`NOW` (``time.time()``). An NTP step of the wall clock back by
@@ -166,9 +157,6 @@ def test_ensure_table_deadline_survives_a_wall_clock_step(monkeypatch: pytest.Mo
     assert clock["slept"] <= 2.0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: N tasks' concurrent first use of one handle read the item N times"
-)
 def test_concurrent_first_use_reads_the_counter_once(
     ddb: DynamoDBLocal, client: Any, table: str
 ) -> None:
@@ -258,9 +246,6 @@ def test_a_delete_cancelled_mid_sweep_leaves_nothing_that_counts(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: compact(older_than) folds deltas up to 1 s younger (int seconds)"
-)
 def test_compact_never_folds_a_delta_younger_than_older_than(
     store: CounterStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -392,3 +377,19 @@ def test_a_keyboard_interrupt_is_not_thrown_into_the_steps(store: CounterStore) 
     again = counter.add(-1, request_id="o1")
     other = counter.add(-1, request_id="o2")
     assert (again.applied, other.applied, counter.value()) == (False, True, 3)
+
+
+def test_threads_first_use_of_one_handle_reads_the_counter_once(client: Any, table: str) -> None:
+    """The sync twin of the above: 16 threads on a fresh handle, one GetItem between them."""
+    import threading
+
+    CounterStore(client, table).counter("t", strategy="atomic").create(initial=0)
+    records: list[CallRecord] = []
+    handle = CounterStore(client, table, on_call=records.append).counter("t")
+    threads = [threading.Thread(target=handle.add, args=(1,)) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert handle.value() == 16
+    assert [r.operation for r in records].count("GetItem") == 1 + 1  # first use, value()

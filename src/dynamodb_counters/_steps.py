@@ -2,7 +2,8 @@
 
 A strategy's ``add``, ``create``, ``value``, ``delete`` and ``compact`` are generators. Each
 yields what it needs from the outside world -- a request sent (:class:`Send`), a pause
-(:class:`Sleep`), the time (:data:`NOW`) -- and receives the answer; a failed request is
+(:class:`Sleep`), the time (:data:`NOW`; :data:`ELAPSED` for deadlines) -- and receives the
+answer; a failed request is
 thrown back into the generator as the exception botocore raised, so the strategy interprets
 its own errors. The generator's return value is the operation's result.
 
@@ -62,7 +63,19 @@ class Now:
 
 NOW: Final = Now()
 
-Step = Send | Sleep | Now
+
+class Elapsed:
+    """Ask for a monotonic clock (seconds, a float), for deadlines; :data:`ELAPSED` is one."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ELAPSED"
+
+
+ELAPSED: Final = Elapsed()
+
+Step = Send | Sleep | Now | Elapsed
 #: An operation: yields steps, receives their answers, returns its result.
 Steps = Generator[Step, Any, T]
 
@@ -95,6 +108,8 @@ async def drive(
                     failure = exc
             elif isinstance(step, Sleep):
                 await sleep(step.seconds)
+            elif isinstance(step, Elapsed):
+                answer = time.monotonic()
             else:
                 answer = time.time()
     finally:

@@ -22,6 +22,8 @@ module or aiobotocore.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._aio_hooks import is_async_client
 from ._aio_io import AsyncDynamoIO, run_async
 from ._steps import Steps
-from .errors import InvalidInput
+from .errors import CounterError, InvalidInput
 from .results import AddResult, CounterDefinition
 from .store import HandleCore, StoreCore
 from .table import TableReport, warn_about
@@ -48,13 +50,22 @@ class AsyncCounter(HandleCore):
     async def _drive(self, steps: Steps[_T]) -> _T:
         return await run_async(self._store._io, steps)
 
+    async def _drive_known(self, steps: Steps[_T]) -> _T:
+        """As ``Counter._drive_known``: many tasks on a new handle read the counter once."""
+        if self._name not in self._store._known:
+            async with self._store._first_use(self._name):
+                if self._name not in self._store._known:
+                    with contextlib.suppress(CounterError):  # the operation says it again
+                        await self._drive(self._current_steps())
+        return await self._drive(steps)
+
     async def _current(self) -> Strategy:
         return await self._drive(self._current_steps())
 
     @property
     def definition(self) -> Awaitable[CounterDefinition]:
         """Await the stored :class:`CounterDefinition` (read once from the counter item)."""
-        return self._drive(self._definition_steps())
+        return self._drive_known(self._definition_steps())
 
     @property
     def strategy(self) -> Awaitable[str]:
@@ -72,7 +83,7 @@ class AsyncCounter(HandleCore):
         return self._field(lambda d: d.ceiling)
 
     async def _field(self, pick: Any) -> Any:
-        return pick(await self._drive(self._definition_steps()))
+        return pick(await self._drive_known(self._definition_steps()))
 
     async def create(self, initial: int = 0) -> None:
         """See :meth:`dynamodb_counters.Counter.create`."""
@@ -80,23 +91,23 @@ class AsyncCounter(HandleCore):
 
     async def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         """See :meth:`dynamodb_counters.Counter.add`."""
-        return await self._drive(self._add_steps(amount, request_id))
+        return await self._drive_known(self._add_steps(amount, request_id))
 
     async def value(self) -> int:
         """See :meth:`dynamodb_counters.Counter.value`."""
-        return await self._drive(self._value_steps())
+        return await self._drive_known(self._value_steps())
 
     async def delete(self) -> None:
         """See :meth:`dynamodb_counters.Counter.delete`."""
-        await self._drive(self._delete_steps())
+        await self._drive_known(self._delete_steps())
 
     async def inspect(self) -> dict[str, Any]:
         """See :meth:`dynamodb_counters.Counter.inspect`."""
-        return await self._drive(self._inspect_steps())
+        return await self._drive_known(self._inspect_steps())
 
     async def compact(self, *, older_than: float | timedelta = 0) -> int:
         """See :meth:`dynamodb_counters.Counter.compact`."""
-        return await self._drive(self._compact_steps(older_than))
+        return await self._drive_known(self._compact_steps(older_than))
 
 
 class AsyncCounterStore(StoreCore[AsyncCounter]):
@@ -109,7 +120,11 @@ class AsyncCounterStore(StoreCore[AsyncCounter]):
 
     _handle_type = AsyncCounter
 
+    def _first_use(self, name: str) -> asyncio.Lock:
+        return self._first_use_locks.setdefault(name, asyncio.Lock())
+
     def _make_io(self, client: Any, table_name: str) -> AsyncDynamoIO:
+        self._first_use_locks: dict[str, asyncio.Lock] = {}
         if not is_async_client(client):
             raise InvalidInput(
                 "client must be an aiobotocore DynamoDB client "

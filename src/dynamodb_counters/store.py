@@ -7,6 +7,8 @@ with botocore, ``dynamodb_counters.aio`` with aiobotocore.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
@@ -19,6 +21,7 @@ from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
 from ._steps import Send, Sleep, Steps, done, run_sync
 from .errors import (
     ContentionError,
+    CounterError,
     CounterNotFound,
     InvalidInput,
     NotSupported,
@@ -193,6 +196,17 @@ class Counter(HandleCore):
     def _drive(self, steps: Steps[_T]) -> _T:
         return run_sync(self._store._io, steps)
 
+    def _drive_known(self, steps: Steps[_T]) -> _T:
+        """Run an operation that starts by learning the counter: when many threads use a new
+        handle at once, one of them reads the item and the others wait for it (SPEC 7: one
+        read on first use)."""
+        if self._name not in self._store._known:
+            with self._store._first_use(self._name):
+                if self._name not in self._store._known:
+                    with contextlib.suppress(CounterError):  # the operation says it again
+                        self._drive(self._current_steps())
+        return self._drive(steps)
+
     def _current(self) -> Strategy:
         return self._drive(self._current_steps())
 
@@ -220,7 +234,7 @@ class Counter(HandleCore):
             CounterNotFound: the counter does not exist.
             DefinitionMismatch: this handle states another strategy, bound or window option.
         """
-        return self._drive(self._definition_steps())
+        return self._drive_known(self._definition_steps())
 
     def create(self, initial: int = 0) -> None:
         """Create the counter with ``initial`` as its value, storing its definition.
@@ -253,7 +267,7 @@ class Counter(HandleCore):
             ContentionError: optimistic retries or transaction conflicts exhausted.
             InvalidInput: a bad amount or request id.
         """
-        return self._drive(self._add_steps(amount, request_id))
+        return self._drive_known(self._add_steps(amount, request_id))
 
     def value(self) -> int:
         """The current value, read strongly consistently.
@@ -261,7 +275,7 @@ class Counter(HandleCore):
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        return self._drive(self._value_steps())
+        return self._drive_known(self._value_steps())
 
     def delete(self) -> None:
         """Delete the counter and what its strategy keeps beside it (see each strategy).
@@ -272,7 +286,7 @@ class Counter(HandleCore):
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        self._drive(self._delete_steps())
+        self._drive_known(self._delete_steps())
 
     def inspect(self) -> dict[str, Any]:
         """What is stored for this counter: its value, its definition, its item (bookkeeping
@@ -282,7 +296,7 @@ class Counter(HandleCore):
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        return self._drive(self._inspect_steps())
+        return self._drive_known(self._inspect_steps())
 
     def compact(self, *, older_than: float | timedelta = 0) -> int:
         """``collection`` only: fold delta items older than ``older_than`` into the counter item.
@@ -294,7 +308,7 @@ class Counter(HandleCore):
             NotSupported: the strategy keeps no deltas.
             CounterNotFound: the counter does not exist.
         """
-        return self._drive(self._compact_steps(older_than))
+        return self._drive_known(self._compact_steps(older_than))
 
 
 class StoreCore(Generic[_H]):
@@ -368,6 +382,10 @@ class StoreCore(Generic[_H]):
             self._io.add_listener(on_call)
 
     def _make_io(self, client: Any, table_name: str) -> Any:
+        raise NotImplementedError
+
+    def _first_use(self, name: str) -> Any:
+        """The lock (of the executor's kind) under which a new handle first reads ``name``."""
         raise NotImplementedError
 
     def add_listener(self, listener: Listener) -> None:
@@ -591,7 +609,13 @@ class CounterStore(StoreCore[Counter]):
 
     _handle_type = Counter
 
+    def _first_use(self, name: str) -> threading.Lock:
+        with self._first_use_guard:
+            return self._first_use_locks.setdefault(name, threading.Lock())
+
     def _make_io(self, client: Any, table_name: str) -> DynamoIO:
+        self._first_use_guard = threading.Lock()
+        self._first_use_locks: dict[str, threading.Lock] = {}
         if is_async_client(client):
             raise InvalidInput(
                 "client is an aiobotocore client: use dynamodb_counters.aio.AsyncCounterStore"

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from ._io import DynamoIO, error_code, response_of, sdk_retries_of
 from ._keys import Layout
-from ._steps import NOW, Send, Sleep, Steps, run_sync
+from ._steps import ELAPSED, NOW, Send, Sleep, Steps, run_sync
 from .errors import InvalidInput, NotSupported, TableNotFound
 
 __all__ = ["TableReport", "TableWarning", "ensure_table"]
@@ -173,8 +173,8 @@ def ensure_table_steps(
             still CREATING after ``wait_seconds``.
         NotSupported: ``enable_ttl=True`` on an engine without TTL.
     """
-    now: float = yield NOW
-    run = _Run(layout, wait_seconds, now + wait_seconds)
+    started: float = yield ELAPSED
+    run = _Run(layout, wait_seconds, started + wait_seconds)
     created = False
     description = yield from _describe(run)
     if description is None:
@@ -246,6 +246,7 @@ def _create(run: _Run) -> Steps[tuple[dict[str, Any], bool]]:
             # by the next DescribeTable, and we try again.)
             description = yield from _describe(run)
             now = yield NOW
+            elapsed = yield ELAPSED
             if description is not None:
                 # Unless botocore re-sent our CreateTable after a lost answer: then the first
                 # send created the table a moment ago, and it is ours to set up.
@@ -253,7 +254,7 @@ def _create(run: _Run) -> Steps[tuple[dict[str, Any], bool]]:
                 if mine:
                     run.changes.append(_created(run, attributes))
                 return description, mine
-            if now > run.deadline:
+            if elapsed > run.deadline:
                 raise TableNotFound(
                     f"table {run.table!r} could not be created within {run.wait_seconds:g} s "
                     "(a table of that name was in use and then gone)"
@@ -321,8 +322,8 @@ def _check_keys(run: _Run, description: dict[str, Any]) -> None:
 def _wait_usable(run: _Run, description: dict[str, Any]) -> Steps[dict[str, Any]]:
     while description.get("TableStatus") not in USABLE:
         _check_not_going(run, description)
-        now = yield NOW
-        if now > run.deadline:
+        elapsed = yield ELAPSED
+        if elapsed > run.deadline:
             raise TableNotFound(
                 f"table {run.table!r} is still {description.get('TableStatus')} after "
                 f"{run.wait_seconds:g} s"
@@ -404,12 +405,12 @@ def _check_ttl(run: _Run, *, enable_ttl: bool, new: bool) -> Steps[_Ttl]:
     if new and not enable_ttl:
         # The caller that won a creation race turns TTL on right after the table is ACTIVE:
         # give it a moment rather than warn that TTL is off.
-        now = yield NOW
-        until = min(run.deadline, now + RACE_TTL_WAIT_SECONDS)
-        while ttl.status == "DISABLED" and now < until:
+        elapsed = yield ELAPSED
+        until = min(run.deadline, elapsed + RACE_TTL_WAIT_SECONDS)
+        while ttl.status == "DISABLED" and elapsed < until:
             yield Sleep(_POLL_SECONDS / 2)
             ttl = yield from _describe_ttl(run)
-            now = yield NOW
+            elapsed = yield ELAPSED
     if ttl.unsupported:
         if enable_ttl:
             raise NotSupported(

@@ -179,6 +179,7 @@ class CollectionCounter(Strategy):
         """
         now: float = yield NOW
         cutoff = now - older_than.total_seconds()
+        zero = not older_than  # everything that was read
         sk = self.layout.sort_key
         assert sk is not None
         counter, found = yield from self._deltas(CREATED, CALL)
@@ -188,7 +189,9 @@ class CollectionCounter(Strategy):
         deltas = [
             (sort_value, item)
             for sort_value, item in found
-            if int(item.get(CREATED, {}).get("N", "0")) <= cutoff
+            # ``created`` is whole seconds (the add's time, rounded down): the add may have
+            # come up to a second later, so a delta counts as old only from a second on.
+            if zero or int(item.get(CREATED, {}).get("N", "0")) + 1 <= cutoff
         ]
         folded = 0
         for start in range(0, len(deltas), _FOLD_BATCH):
