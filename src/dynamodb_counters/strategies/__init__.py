@@ -1,4 +1,4 @@
-"""The seven counter strategies, by id."""
+"""The counter strategies, by id."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from .marker import MarkerCounter
 from .occ import OccCounter
 from .occ_history import OccHistoryCounter
 from .set import SetCounter
+from .sharded import ShardedCounter
 from .transaction import TransactionCounter
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -21,6 +22,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         MarkerCounter,
         CollectionCounter,
         SetCounter,
+        ShardedCounter,
     )
 }
 
@@ -33,6 +35,7 @@ __all__ = [
     "OccCounter",
     "OccHistoryCounter",
     "SetCounter",
+    "ShardedCounter",
     "Strategy",
     "TransactionCounter",
 ]
