@@ -70,15 +70,18 @@ def test_registered_with_its_options() -> None:
 
 @pytest.mark.parametrize("parts", [1, 2, 3, 8, 99])
 def test_shares_and_initial_values_add_up(parts: int) -> None:
-    for floor, ceiling in [(None, None), (0, None), (None, 50), (-7, 13), (5, 5), (-30, -2)]:
-        for total in range(floor if floor is not None else -40, (ceiling or 40) + 1):
-            values = spread(total, parts, floor, ceiling)
+    big = 10**38 - 1
+    for floor, ceiling in [(-big, big), (0, big), (-big, 50), (-7, 13), (5, 5), (-30, -2)]:
+        lows, highs = split(floor, parts), split(ceiling, parts)
+        assert (sum(lows), sum(highs)) == (floor, ceiling)
+        assert all(low <= high for low, high in zip(lows, highs, strict=True))
+        for total in range(max(floor, -40), min(ceiling, 40) + 1):
+            values = spread(total, lows, highs)
             assert sum(values) == total
-            lows = split(floor, parts) if floor is not None else [None] * parts
-            highs = split(ceiling, parts) if ceiling is not None else [None] * parts
-            for value, low, high in zip(values, lows, highs, strict=True):
-                assert low is None or value >= low
-                assert high is None or value <= high
+            assert all(lows[i] <= value <= highs[i] for i, value in enumerate(values))
+            # Near-equal where the shares allow it.
+            if (floor, ceiling) == (-big, big):
+                assert values == split(total, parts)
 
 
 @pytest.mark.parametrize("shards", [1, 2, 8])

@@ -58,7 +58,7 @@ from .base import AddCall, Capabilities, Strategy, n
 MAX_SHARDS = 99
 _CHECK_FAILED = "ConditionalCheckFailed"
 
-Bounds = tuple[int | None, int | None]
+Bounds = tuple[int, int]
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -67,27 +67,19 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < rest else 0) for i in range(parts)]
 
 
-def spread(total: int, parts: int, floor: int | None, ceiling: int | None) -> list[int]:
-    """Initial shard values: summing to ``total``, each within its shares of the bounds."""
-    if floor is None and ceiling is None:
-        return split(total, parts)
-    if floor is None:
-        assert ceiling is not None
-        highs, gaps = split(ceiling, parts), split(ceiling - total, parts)
-        return [highs[i] - gaps[i] for i in range(parts)]
-    lows, extras = split(floor, parts), split(total - floor, parts)
-    values = [lows[i] + extras[i] for i in range(parts)]
-    if ceiling is None:
-        return values
-    # The remainders of two splits may put a shard past its ceiling share; hand the excess to
-    # shards with room (there is room: total <= ceiling).
-    highs = split(ceiling, parts)
-    excess = sum(max(0, values[i] - highs[i]) for i in range(parts))
-    values = [min(values[i], highs[i]) for i in range(parts)]
-    for i in range(parts):
-        take = min(excess, highs[i] - values[i])
-        values[i] += take
-        excess -= take
+def spread(total: int, lows: list[int], highs: list[int]) -> list[int]:
+    """Initial shard values: near-equal, each within its shares, summing to ``total`` (which
+    lies within the sums of the shares)."""
+    values = [
+        min(max(value, low), high)
+        for value, low, high in zip(split(total, len(lows)), lows, highs, strict=True)
+    ]
+    # Clamping moved the sum: hand the difference to shards with room, first come first.
+    rest = total - sum(values)
+    for i, (low, high) in enumerate(zip(lows, highs, strict=True)):
+        step = min(rest, high - values[i]) if rest > 0 else max(rest, low - values[i])
+        values[i] += step
+        rest -= step
     return values
 
 
@@ -122,13 +114,11 @@ class ShardedCounter(Strategy):
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.shards: int = window["shards"]
         self.marker_ttl: timedelta = window["marker_ttl"]
-        floors = split(self.floor, self.shards) if self.floor is not None else None
-        ceilings = split(self.ceiling, self.shards) if self.ceiling is not None else None
+        # A missing bound is DynamoDB's 38-digit limit: the sum must stay a number too.
+        self._lows = split(-v.MAX_ABS_NUMBER if self.floor is None else self.floor, self.shards)
+        self._highs = split(v.MAX_ABS_NUMBER if self.ceiling is None else self.ceiling, self.shards)
         #: (floor share, ceiling share) of each shard: they add up to the counter's bounds.
-        self.shares: list[Bounds] = [
-            (None if floors is None else floors[i], None if ceilings is None else ceilings[i])
-            for i in range(self.shards)
-        ]
+        self.shares: list[Bounds] = list(zip(self._lows, self._highs, strict=True))
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -249,10 +239,7 @@ class ShardedCounter(Strategy):
     def _room(self, shard: int, value: int, amount: int) -> int:
         """How far ``shard`` may move in the direction of ``amount`` within its share."""
         floor, ceiling = self.shares[shard]
-        bound = floor if amount < 0 else ceiling
-        # Only a bounded direction ever runs dry (the shard's condition has no other clause).
-        assert bound is not None
-        return value - bound if amount < 0 else bound - value
+        return value - floor if amount < 0 else ceiling - value
 
     def _plan(
         self, shard: int, values: list[int], rooms: list[int], amount: int
@@ -263,8 +250,7 @@ class ShardedCounter(Strategy):
         floor, ceiling = self.shares[shard]
         # Room moved in carries the shard's value away from the add's bound, towards the other
         # one: the shard may take in at most its room on that side plus the add itself.
-        other = ceiling if amount < 0 else floor
-        cap = None if other is None else abs(other - values[shard]) + abs(amount)
+        cap = abs((ceiling if amount < 0 else floor) - values[shard]) + abs(amount)
         donors = sorted(
             (i for i in range(self.shards) if i != shard and rooms[i] > 0),
             key=lambda i: (-rooms[i], i),
@@ -274,9 +260,7 @@ class ShardedCounter(Strategy):
         for donor in donors:
             if moved >= need:
                 break
-            take = min(rooms[donor], max((rooms[donor] + 1) // 2, need - moved))
-            if cap is not None:
-                take = min(take, cap - moved)
+            take = min(rooms[donor], max((rooms[donor] + 1) // 2, need - moved), cap - moved)
             moves.append((donor, take))
             moved += take
         return moves
@@ -354,7 +338,7 @@ class ShardedCounter(Strategy):
                     },
                 }
             }
-            for i, value in enumerate(spread(initial, self.shards, self.floor, self.ceiling))
+            for i, value in enumerate(spread(initial, self._lows, self._highs))
         ]
         put = self._put_new_side_item(counter)
         try:
@@ -474,7 +458,9 @@ class ShardedCounter(Strategy):
         values = self.shard_values()
         shards = []
         for i, value in enumerate(values):
-            floor, ceiling = self.shares[i]
+            # A counter without a bound shows none (its shares are then the 38-digit limit's).
+            floor = None if self.floor is None else self.shares[i][0]
+            ceiling = None if self.ceiling is None else self.shares[i][1]
             shards.append(
                 {
                     "shard": i,
