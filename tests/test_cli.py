@@ -141,10 +141,10 @@ def test_strategies_json() -> None:
     done = run("strategies", "--json")
     rows = json.loads(done.stdout)
     assert [r["strategy"] for r in rows] == [
-        "atomic", "occ", "occ_history", "transaction", "marker", "collection", "set",
+        "atomic", "occ", "occ_history", "transaction", "marker", "collection", "set", "sharded",
     ]  # fmt: skip
     assert {r["strategy"] for r in rows if r["idempotent"]} == {
-        "occ_history", "transaction", "marker", "collection", "set",
+        "occ_history", "transaction", "marker", "collection", "set", "sharded",
     }  # fmt: skip
 
 

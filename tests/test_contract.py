@@ -33,7 +33,7 @@ from dynamodb_counters.local import DynamoDBLocal
 
 NON_IDEMPOTENT = [name for name in ALL if name not in IDEMPOTENT]
 # Strategies that can tell a reused request id with another amount from a duplicate.
-TELLS_MISMATCH = ["occ_history", "transaction", "marker", "collection"]
+TELLS_MISMATCH = ["occ_history", "transaction", "marker", "collection", "sharded"]
 # Options that keep contention tests from giving up early (occ) or filling up (set).
 ROOMY: dict[str, dict[str, Any]] = {
     "occ": {"max_attempts": 500},

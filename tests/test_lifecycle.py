@@ -217,7 +217,7 @@ def test_the_window_is_the_counters_not_the_handles(store: CounterStore) -> None
 # -- 2. an incarnation: delete() and create() -------------------------------------------------
 
 
-@pytest.mark.parametrize("strategy", ["marker", "collection", "transaction"])
+@pytest.mark.parametrize("strategy", ["marker", "collection", "transaction", "sharded"])
 def test_delete_never_sweeps_a_counter_created_meanwhile(
     own_client: Any, client: Any, table: str, strategy: str
 ) -> None:
@@ -272,7 +272,7 @@ def test_nothing_of_a_deleted_counter_counts_for_the_new_one(
 
 
 def test_delete_leaves_nothing_behind(store: CounterStore, client: Any) -> None:
-    for strategy in ("marker", "collection"):
+    for strategy in ("marker", "collection", "sharded"):
         counter = make(store, strategy, name=f"c-{strategy}")
         for i in range(30):
             counter.add(1, request_id=f"r{i}")
