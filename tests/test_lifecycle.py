@@ -760,6 +760,7 @@ def test_requests_per_add_stay_at_the_minimum_after_first_use(
         "marker": 1,
         "collection": 1,
         "set": 1,
+        "sharded": 1,
     }
     for strategy in ALL:
         make(store, strategy, name=f"q-{strategy}", initial=0)
