@@ -157,6 +157,7 @@ WRITE_OPERATION = {
     "transaction": "TransactWriteItems",
     "marker": "TransactWriteItems",
     "collection": "TransactWriteItems",
+    "sharded": "TransactWriteItems",
 }
 
 

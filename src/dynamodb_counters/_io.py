@@ -32,6 +32,7 @@ _CAPACITY_OPS = frozenset(
         "Query",
         "BatchWriteItem",
         "TransactWriteItems",
+        "TransactGetItems",
         "BatchGetItem",
         "Scan",
     }
@@ -45,6 +46,7 @@ _METHODS = {
     "Query": "query",
     "BatchWriteItem": "batch_write_item",
     "TransactWriteItems": "transact_write_items",
+    "TransactGetItems": "transact_get_items",
     "DescribeTable": "describe_table",
     "CreateTable": "create_table",
     "DescribeTimeToLive": "describe_time_to_live",

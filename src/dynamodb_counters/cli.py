@@ -85,7 +85,7 @@ def _store(args: argparse.Namespace) -> CounterStore:
 def _counter_options(args: argparse.Namespace) -> dict[str, Any]:
     """Only what the user gave: the rest comes from the counter's stored definition."""
     options: dict[str, Any] = {}
-    for flag in ("strategy", "floor", "ceiling", "history", "capacity", "marker_ttl"):
+    for flag in ("strategy", "floor", "ceiling", "history", "capacity", "marker_ttl", "shards"):
         value = getattr(args, flag, None)
         if value is not None:
             options[flag] = value
@@ -403,7 +403,10 @@ def _add_counter_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ceiling", type=int, help="inclusive upper bound")
     parser.add_argument("--history", type=int, help="occ_history: request ids remembered")
     parser.add_argument("--capacity", type=int, help="set: request ids the set may hold")
-    parser.add_argument("--marker-ttl", type=float, help="marker: marker lifetime in seconds")
+    parser.add_argument(
+        "--marker-ttl", type=float, help="marker, sharded: marker lifetime in seconds"
+    )
+    parser.add_argument("--shards", type=int, help="sharded: shard items (1 to 99, default 8)")
     _add_connection(parser)
 
 
