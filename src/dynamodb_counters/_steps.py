@@ -18,12 +18,11 @@ canned answers::
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
-if TYPE_CHECKING:
-    from ._io import DynamoIO
+from ._io import About, DynamoIO
 
 T = TypeVar("T")
 
@@ -39,6 +38,11 @@ class Send:
     #: The executor appends the failures botocore met and retried during the request.
     retried: list[BaseException] | None = None
 
+    @property
+    def about(self) -> About:
+        """What :meth:`DynamoIO.call` takes besides the operation and its parameters."""
+        return {"counter": self.counter, "strategy": self.strategy, "retried": self.retried}
+
 
 @dataclass(frozen=True, slots=True)
 class Sleep:
@@ -47,8 +51,8 @@ class Sleep:
     seconds: float
 
 
-class _Now:
-    """Ask for the wall clock (epoch seconds, a float)."""
+class Now:
+    """Ask for the wall clock (epoch seconds, a float); :data:`NOW` is one."""
 
     __slots__ = ()
 
@@ -56,38 +60,63 @@ class _Now:
         return "NOW"
 
 
-NOW: Final = _Now()
+NOW: Final = Now()
 
-Step = Send | Sleep | _Now
+Step = Send | Sleep | Now
 #: An operation: yields steps, receives their answers, returns its result.
 Steps = Generator[Step, Any, T]
 
 
-def run_sync(io: DynamoIO, steps: Steps[T]) -> T:
-    """Run an operation with botocore: send, sleep, tell the time; return its result."""
+async def drive(
+    steps: Steps[T],
+    send: Callable[[Send], Awaitable[dict[str, Any]]],
+    sleep: Callable[[float], Awaitable[None]],
+) -> T:
+    """The one executor loop, for both I/O styles: send each :class:`Send` with ``send``, sleep,
+    tell the time; a failed request's exception (an ``Exception``) is thrown into the generator.
+    A cancellation or an interrupt is not: it ends the run and closes the generator.
+
+    With ``send`` and ``sleep`` that never suspend, the coroutine finishes in its first step,
+    which is how :func:`run_sync` runs it without an event loop.
+    """
     answer: Any = None
-    failure: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(answer) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        answer = failure = None
-        if type(step) is Send:
+    failure: Exception | None = None
+    try:
+        while True:
             try:
-                answer = io.call(
-                    step.operation,
-                    step.params,
-                    counter=step.counter,
-                    strategy=step.strategy,
-                    retried=step.retried,
-                )
-            except BaseException as exc:  # thrown back in: the strategy decides
-                failure = exc
-        elif type(step) is Sleep:
-            time.sleep(step.seconds)
-        else:
-            answer = time.time()
+                step = steps.send(answer) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return cast(T, done.value)
+            answer, failure = None, None
+            if isinstance(step, Send):
+                try:
+                    answer = await send(step)
+                except Exception as exc:
+                    failure = exc
+            elif isinstance(step, Sleep):
+                await sleep(step.seconds)
+            else:
+                answer = time.time()
+    finally:
+        steps.close()
+
+
+def run_sync(io: DynamoIO, steps: Steps[T]) -> T:
+    """Run ``steps`` with botocore (see :func:`drive`)."""
+
+    async def send(step: Send) -> dict[str, Any]:
+        return io.call(step.operation, step.params, **step.about)
+
+    async def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+    running = drive(steps, send, sleep)
+    try:
+        running.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    running.close()
+    raise RuntimeError("a sync run suspended: only the async executor awaits")
 
 
 def result_of(steps: Steps[T], *answers: Any) -> T:
