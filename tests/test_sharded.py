@@ -28,6 +28,7 @@ from dynamodb_counters import (
     ThresholdExceeded,
 )
 from dynamodb_counters.faults import FaultInjector, FaultPlan
+from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.strategies.sharded import ShardedCounter, split, spread
 from test_contract import run_threads
 
@@ -356,3 +357,26 @@ def test_delete_racing_adds_then_create_again(store: CounterStore, client: Any) 
     assert set(markers) <= set(acked)
     assert fresh.value() == 50 - len(markers)
     assert len(acked) == len(set(acked))
+
+
+def test_the_async_api_runs_the_same_steps(ddb: DynamoDBLocal, table: str) -> None:
+    """AsyncCounterStore (aiobotocore) drives the same strategy: a move, a replay, a refusal,
+    the value and the shards, a delete that leaves nothing."""
+    from _api import SyncView, opened
+    from dynamodb_counters.aio import AsyncCounterStore
+
+    with opened(ddb.async_client()) as client:
+        store = SyncView(AsyncCounterStore(client, table))
+        counter = store.counter("c", strategy="sharded", shards=3, floor=0)
+        counter.create(initial=9)
+        assert counter.add(-7, request_id="big").applied is True  # more than a shard holds
+        assert counter.add(-7, request_id="big").applied is False
+        with pytest.raises(ThresholdExceeded) as refused:
+            counter.add(-3, request_id="more")
+        assert refused.value.value == 2
+        assert counter.value() == 2
+        assert sum(s["value"] for s in counter.inspect()["shards"]) == 2
+        counter.delete()
+        with pytest.raises(CounterNotFound):
+            counter.value()
+    assert scan_all(ddb.client(), table) == []
