@@ -26,8 +26,10 @@ from collections.abc import AsyncIterator, Awaitable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._aio_hooks import is_async_client
 from ._aio_io import AsyncDynamoIO, run_async
 from ._steps import Steps
+from .errors import InvalidInput
 from .results import AddResult, CounterDefinition
 from .store import HandleCore, StoreCore
 from .table import TableReport, warn_about
@@ -108,6 +110,12 @@ class AsyncCounterStore(StoreCore[AsyncCounter]):
     _handle_type = AsyncCounter
 
     def _make_io(self, client: Any, table_name: str) -> AsyncDynamoIO:
+        if not is_async_client(client):
+            raise InvalidInput(
+                "client must be an aiobotocore DynamoDB client "
+                "(get_session().create_client('dynamodb'), entered); for a boto3 client use "
+                "dynamodb_counters.CounterStore"
+            )
         return AsyncDynamoIO(client, table_name)
 
     async def counters(self) -> AsyncIterator[str]:

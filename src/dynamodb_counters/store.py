@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
 
 from . import _validate as v
+from ._aio_hooks import is_async_client
 from ._definition import UNSET, Known, Requested, known_from_item
 from ._io import DynamoIO, Listener
 from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
@@ -604,6 +605,10 @@ class CounterStore(StoreCore[Counter]):
     _handle_type = Counter
 
     def _make_io(self, client: Any, table_name: str) -> DynamoIO:
+        if is_async_client(client):
+            raise InvalidInput(
+                "client is an aiobotocore client: use dynamodb_counters.aio.AsyncCounterStore"
+            )
         return DynamoIO(client, table_name)
 
     def counters(self) -> Iterator[str]:
