@@ -1,8 +1,11 @@
-"""One base for the tests' ``before-send`` hooks: faults and interleavings below botocore."""
+"""One base for the tests' ``before-send`` hooks: faults and interleavings below the SDK's
+retries, on a botocore or an aiobotocore client."""
 
 from __future__ import annotations
 
 from typing import Any, Self
+
+from dynamodb_counters._aio_hooks import before_send_handler
 
 
 def operation_of(request: Any) -> str:
@@ -11,16 +14,22 @@ def operation_of(request: Any) -> str:
 
 
 class SendHook:
-    """Registers ``_hook`` on ``client``'s ``before-send.dynamodb`` event while in a ``with``."""
+    """Registers ``_hook`` on ``client``'s ``before-send.dynamodb`` event while in a ``with``.
+
+    ``_hook`` is written for botocore (it may block, send requests, raise, return an
+    ``AWSResponse``); on an aiobotocore client it runs in a worker thread, so that what it does
+    meanwhile may use the event loop, and its answer is made aiobotocore's kind.
+    """
 
     client: Any
 
     def __enter__(self) -> Self:
-        self.client.meta.events.register("before-send.dynamodb", self._hook)
+        self._handler = before_send_handler(self.client, self._hook, in_thread=True)
+        self.client.meta.events.register("before-send.dynamodb", self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb", self._hook)
+        self.client.meta.events.unregister("before-send.dynamodb", self._handler)
 
     def _hook(self, request: Any, **_: Any) -> Any:
         raise NotImplementedError

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
 from dynamodb_counters import AddResult, ContentionError, Counter, ThresholdExceeded
+from dynamodb_counters._aio_hooks import before_send_handler
 
 # Errors an application retries later with the same request id: the outcome of the failed call
 # may be unknown (a timeout, a dropped connection) or nothing was done (throttled, contended).
@@ -170,6 +171,7 @@ class LoseAnswers:
         self.left = count
         self.lost = 0
         self._lock = threading.Lock()
+        self._handlers: dict[int, Any] = {}
 
     def __call__(self, request: Any, **_: Any) -> None:
         target = str(request.headers.get("X-Amz-Target", b""))
@@ -184,8 +186,12 @@ class LoseAnswers:
         raise ReadTimeoutError(endpoint_url=request.url)
 
     def attach(self, client: Any) -> LoseAnswers:
-        client.meta.events.register("before-send.dynamodb", self)
+        """Hook ``client`` (botocore or aiobotocore: see ``_aio_hooks.before_send_handler``)."""
+        handler = before_send_handler(client, self, in_thread=True)
+        self._handlers[id(client)] = handler
+        client.meta.events.register("before-send.dynamodb", handler)
         return self
 
     def detach(self, client: Any) -> None:
-        client.meta.events.unregister("before-send.dynamodb", self)
+        handler = self._handlers.pop(id(client))
+        client.meta.events.unregister("before-send.dynamodb", handler)

@@ -1,16 +1,24 @@
-"""Shared fixtures: one DynamoDB Local per session (per xdist worker), a fresh table per test."""
+"""Shared fixtures: one DynamoDB Local per session (per xdist worker), a fresh table per test.
+
+Suites that run against both I/O styles (SPEC section 9) take the ``api`` fixture
+(``"sync"``/``"async"``) or ``api_store``, and build clients and stores with
+:func:`fresh_client` and :func:`store_on`: an async store is an ``AsyncCounterStore`` on an
+aiobotocore client, seen through ``_api.SyncView`` so the same test code drives it.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from dynamodb_counters import STRATEGIES, CounterStore
+from dynamodb_counters._aio_hooks import is_async_client
 from dynamodb_counters.local import DynamoDBLocal
 
+APIS = ["sync", "async"]
 IDEMPOTENT = [name for name, cls in STRATEGIES.items() if cls.idempotent]
 THRESHOLDS = [name for name, cls in STRATEGIES.items() if cls.supports_thresholds]
 ALL = list(STRATEGIES)
@@ -44,11 +52,67 @@ def store(client: Any, table: str) -> CounterStore:
     return CounterStore(client, table)
 
 
-def fresh_client(ddb: DynamoDBLocal, **config: Any) -> Any:
-    """A client of its own, for tests that attach fault handlers to its events."""
+# Async clients opened on the background loop, closed at the end of the session.
+_ASYNC_CLIENTS: list[Any] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_clients() -> Iterator[None]:
+    yield
+    if _ASYNC_CLIENTS:
+        from _api import run
+
+        for manager in _ASYNC_CLIENTS:
+            run(manager.__aexit__(None, None, None))
+        _ASYNC_CLIENTS.clear()
+
+
+def fresh_client(ddb: DynamoDBLocal, api: str = "sync", **config: Any) -> Any:
+    """A client of its own, for tests that attach fault handlers to its events: a boto3
+    client, or (``api="async"``) an aiobotocore client opened on the tests' event loop."""
     config.setdefault("retries", {"mode": "standard", "max_attempts": 3})
     config.setdefault("max_pool_connections", 32)
-    return ddb.client(**config)
+    if api == "sync":
+        return ddb.client(**config)
+    from _api import run
+
+    manager = ddb.async_client(**config)
+    client = run(manager.__aenter__())
+    _ASYNC_CLIENTS.append(manager)
+    return client
+
+
+def is_async(client: Any) -> bool:
+    return is_async_client(client)
+
+
+def store_on(client: Any, table: str, **options: Any) -> CounterStore:
+    """A store on ``client``: a ``CounterStore``, or for an aiobotocore client an
+    ``AsyncCounterStore`` seen synchronously (same names, same behaviour)."""
+    if not is_async(client):
+        return CounterStore(client, table, **options)
+    from _api import SyncView
+    from dynamodb_counters.aio import AsyncCounterStore
+
+    view: Any = SyncView(AsyncCounterStore(client, table, **options))
+    return cast(CounterStore, view)
+
+
+@pytest.fixture(params=APIS)
+def api(request: pytest.FixtureRequest) -> str:
+    return cast(str, request.param)
+
+
+@pytest.fixture(scope="session")
+def async_client(ddb: DynamoDBLocal) -> Any:
+    return fresh_client(ddb, "async", max_pool_connections=64)
+
+
+@pytest.fixture
+def api_store(api: str, client: Any, table: str, request: pytest.FixtureRequest) -> CounterStore:
+    """``store``, once through each API."""
+    chosen = client if api == "sync" else request.getfixturevalue("async_client")
+    return store_on(chosen, table)
 
 
 def scan_all(client: Any, table: str) -> list[dict[str, Any]]:

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str, and bad input is passed on purpose)
 """The fault matrix: every strategy under each fault, injected below botocore's retries.
 
 Each case runs a concurrent workload whose callers retry a failed ``add()`` later with the same
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 
 from _ledger import WRITE_OPERATION, Ledger, LoseAnswers, run_concurrently
-from conftest import ALL, IDEMPOTENT, fresh_client, scan_all
+from conftest import ALL, APIS, IDEMPOTENT, fresh_client, scan_all, store_on
 from dynamodb_counters import STRATEGIES, CounterNotFound, CounterStore
 from dynamodb_counters.faults import FaultInjector, FaultPlan
 
@@ -61,13 +63,16 @@ FAST = {("lost20", s) for s in ALL} | {("mixed", "marker"), ("throttle", "set")}
 
 
 def matrix(strategies: list[str], workload: str) -> list[Any]:
+    """Every fault x strategy through the sync API; the fast part of it through the async API
+    too (the same steps run in both: the async cases check the executor, not the logic)."""
     cases = []
     for fault in FAULTS:
         for strategy in strategies:
-            marks = [] if (fault, strategy) in FAST else [pytest.mark.slow]
-            cases.append(
-                pytest.param(fault, strategy, id=f"{workload}-{fault}-{strategy}", marks=marks)
-            )
+            fast = (fault, strategy) in FAST
+            marks = [] if fast else [pytest.mark.slow]
+            for api in APIS if fast else ["sync"]:
+                case_id = f"{workload}-{fault}-{strategy}" + ("-async" if api == "async" else "")
+                cases.append(pytest.param(fault, strategy, api, id=case_id, marks=marks))
     return cases
 
 
@@ -75,14 +80,15 @@ THRESHOLD_STRATEGIES = [s for s in ALL if STRATEGIES[s].supports_thresholds]
 UNBOUNDED_STRATEGIES = ["atomic", "occ", "collection"]
 
 
-def faulty_store(ddb: Any, table: str, fault: Fault) -> tuple[Any, CounterStore]:
+def faulty_store(ddb: Any, table: str, fault: Fault, api: str) -> tuple[Any, CounterStore]:
     client = fresh_client(
         ddb,
+        api,
         retries={"mode": "standard", "total_max_attempts": fault.sdk_attempts},
         connect_timeout=5,
         read_timeout=10,
     )
-    return client, CounterStore(client, table)
+    return client, store_on(client, table)
 
 
 def run_case(
@@ -94,8 +100,9 @@ def run_case(
     initial: int,
     ops: list[tuple[str, int]],
     floor: int | None,
+    api: str,
 ) -> tuple[Ledger, int, FaultInjector]:
-    client, store = faulty_store(ddb, table, fault)
+    client, store = faulty_store(ddb, table, fault, api)
     name = f"c-{uuid.uuid4().hex[:8]}"
     options: dict[str, Any] = {"max_attempts": fault.max_attempts, "retry_delay": 0.002}
     if strategy == "set":
@@ -133,15 +140,17 @@ def check_faults_fired(fault: Fault, faults: FaultInjector, ledger: Ledger) -> N
         assert ledger.raised
 
 
-@pytest.mark.parametrize(("fault_id", "strategy"), matrix(THRESHOLD_STRATEGIES, "floor"))
+@pytest.mark.parametrize(("fault_id", "strategy", "api"), matrix(THRESHOLD_STRATEGIES, "floor"))
 def test_floor_with_more_demand_than_stock(
-    ddb: Any, table: str, fault_id: str, strategy: str
+    ddb: Any, table: str, fault_id: str, strategy: str, api: str
 ) -> None:
     """Stock 30, demand about 60 (amounts 1..3), floor 0, four threads, faults below the SDK."""
     fault = FAULTS[fault_id]
     rng = random.Random(f"{fault_id}-{strategy}")
     ops = [(f"order-{i}", -rng.randint(1, 3)) for i in range(30)]
-    ledger, final, faults = run_case(ddb, table, fault, strategy, initial=30, ops=ops, floor=0)
+    ledger, final, faults = run_case(
+        ddb, table, fault, strategy, initial=30, ops=ops, floor=0, api=api
+    )
     check_faults_fired(fault, faults, ledger)
     assert final >= 0, "the floor was crossed"
     assert ledger.rejected, "demand exceeded stock, so some orders must be rejected"
@@ -156,13 +165,17 @@ def test_floor_with_more_demand_than_stock(
         assert ledger.false_duplicates() == []
 
 
-@pytest.mark.parametrize(("fault_id", "strategy"), matrix(UNBOUNDED_STRATEGIES, "free"))
-def test_increments_without_bounds(ddb: Any, table: str, fault_id: str, strategy: str) -> None:
+@pytest.mark.parametrize(("fault_id", "strategy", "api"), matrix(UNBOUNDED_STRATEGIES, "free"))
+def test_increments_without_bounds(
+    ddb: Any, table: str, fault_id: str, strategy: str, api: str
+) -> None:
     """Forty increments of 1 from four threads: the over-count of atomic is exactly the number
     of lost answers (each one is a request applied whose answer never came back)."""
     fault = FAULTS[fault_id]
     ops = [(f"vote-{i}", 1) for i in range(40)]
-    ledger, final, faults = run_case(ddb, table, fault, strategy, initial=0, ops=ops, floor=None)
+    ledger, final, faults = run_case(
+        ddb, table, fault, strategy, initial=0, ops=ops, floor=None, api=api
+    )
     check_faults_fired(fault, faults, ledger)
     assert len(ledger.acked) == 40
     drift = final - ledger.expected()
@@ -178,10 +191,10 @@ def test_increments_without_bounds(ddb: Any, table: str, fault_id: str, strategy
         assert ledger.false_duplicates() == []
 
 
-def test_sdk_retries_are_reported(ddb: Any, table: str) -> None:
+def test_sdk_retries_are_reported(ddb: Any, table: str, api: str) -> None:
     """A lost first answer is re-sent by botocore; the result says so and counts it once."""
-    client = fresh_client(ddb, retries={"mode": "standard", "total_max_attempts": 3})
-    store = CounterStore(client, table)
+    client = fresh_client(ddb, api, retries={"mode": "standard", "total_max_attempts": 3})
+    store = store_on(client, table)
     for strategy in IDEMPOTENT:
         counter = store.counter(f"r-{strategy}", strategy=strategy)
         counter.create(initial=10)
@@ -203,23 +216,25 @@ def test_sdk_retries_are_reported(ddb: Any, table: str) -> None:
 
 
 @pytest.mark.parametrize("strategy", ALL)
-def test_delete_whose_answer_was_lost(ddb: Any, table: str, strategy: str) -> None:
+def test_delete_whose_answer_was_lost(
+    ddb: Any, client: Any, table: str, strategy: str, api: str
+) -> None:
     """botocore re-sends a DeleteItem whose answer was lost; the re-send finds nothing. The
     delete still succeeded and must also remove what the strategy keeps beside the counter:
     a re-created counter starts from its initial value and forgets old request ids."""
-    client = fresh_client(ddb, retries={"mode": "standard", "total_max_attempts": 3})
-    store = CounterStore(client, table)
+    lossy = fresh_client(ddb, api, retries={"mode": "standard", "total_max_attempts": 3})
+    store = store_on(lossy, table)
     idempotent = STRATEGIES[strategy].idempotent
     counter = store.counter("gone", strategy=strategy)
     counter.create(initial=1)
     counter.add(2, request_id="old" if idempotent else None)
     # sharded deletes its counter item and shards in one transaction.
     operation = "TransactWriteItems" if strategy == "sharded" else "DeleteItem"
-    lose = LoseAnswers(operation).attach(client)
+    lose = LoseAnswers(operation).attach(lossy)
     try:
         counter.delete()
     finally:
-        lose.detach(client)
+        lose.detach(lossy)
     assert lose.left == 0
     with pytest.raises(CounterNotFound):
         counter.value()

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str, and bad input is passed on purpose)
 """The IAM policy is what the code sends: no action missing, none to spare.
 
 For every strategy, table layout and library operation, the DynamoDB requests the store sends on

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str, and bad input is passed on purpose)
 """SPEC section 7: a counter is a record; its lifecycle and windows never lose an acknowledged add.
 
 One test (or one parametrised test) per case of the issue "Exact beyond our own tests", each

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str, and bad input is passed on purpose)
 """Adversarial review of SPEC section 7: one failing test per confirmed bug.
 
 Each test forces its interleaving at a DynamoDB call boundary (``Boundary``) or, where the race
@@ -275,23 +277,17 @@ def test_window_options_of_two_strategies_are_refused(store: CounterStore) -> No
 # -- values() reports an existing counter as missing ------------------------------------------
 
 
-class Unprocessed:
+class Unprocessed(SendHook):
     """Answer every ``operation`` (BatchGetItem or BatchWriteItem) with all of what it asked
     left unprocessed (what a throttled partition gives)."""
 
     def __init__(self, client: Any, operation: str) -> None:
-        self.client = client
-        self.event = f"before-send.dynamodb.{operation}"
+        self.client, self.operation = client, operation
         self.key = "UnprocessedKeys" if operation == "BatchGetItem" else "UnprocessedItems"
 
-    def __enter__(self) -> Unprocessed:
-        self.client.meta.events.register(self.event, self._hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister(self.event, self._hook)
-
     def _hook(self, request: Any, **_: Any) -> Any:
+        if operation_of(request) != self.operation:
+            return None
         from botocore.awsrequest import AWSResponse, HTTPHeaders
 
         from dynamodb_counters.faults import _Body

@@ -28,6 +28,7 @@ from dynamodb_counters import (
     ThresholdExceeded,
 )
 from dynamodb_counters.faults import FaultInjector, FaultPlan
+from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.strategies.sharded import ShardedCounter, split, spread
 from test_contract import run_threads
 
@@ -356,3 +357,54 @@ def test_delete_racing_adds_then_create_again(store: CounterStore, client: Any) 
     assert set(markers) <= set(acked)
     assert fresh.value() == 50 - len(markers)
     assert len(acked) == len(set(acked))
+
+
+def test_the_async_api_runs_the_same_steps(ddb: DynamoDBLocal, table: str) -> None:
+    """AsyncCounterStore (aiobotocore) drives the same strategy: a move, a replay, a refusal,
+    the value and the shards, a delete that leaves nothing."""
+    from _api import SyncView, opened
+    from dynamodb_counters.aio import AsyncCounterStore
+
+    with opened(ddb.async_client()) as client:
+        store = SyncView(AsyncCounterStore(client, table))
+        counter = store.counter("c", strategy="sharded", shards=3, floor=0)
+        counter.create(initial=9)
+        assert counter.add(-7, request_id="big").applied is True  # more than a shard holds
+        assert counter.add(-7, request_id="big").applied is False
+        with pytest.raises(ThresholdExceeded) as refused:
+            counter.add(-3, request_id="more")
+        assert refused.value.value == 2
+        assert counter.value() == 2
+        assert sum(s["value"] for s in counter.inspect()["shards"]) == 2
+        counter.delete()
+        with pytest.raises(CounterNotFound):
+            counter.value()
+    assert scan_all(ddb.client(), table) == []
+
+
+def test_a_dry_shard_asks_for_a_snapshot_then_moves_room_without_a_database() -> None:
+    """Canned answers (the steps core): the plain add is cancelled by the shard's bound, the
+    snapshot shows the other shard's stock, the move gives the dry shard half of it."""
+    from test_steps import cancelled, first_send, make, until_send
+
+    strategy = make("sharded", floor=0, shards=2)
+    assert isinstance(strategy, ShardedCounter)
+    rid = next(f"r{i}" for i in itertools.count() if strategy.shard_of(f"r{i}") == 0)
+    steps = strategy.add(-3, request_id=rid)
+    plain = first_send(steps)
+    assert [next(iter(i)) for i in plain.params["TransactItems"]] == ["Update", "Put"]
+    dry = {"pk": {"S": "seats#shard#0"}, "_inc": {"S": "inc-1"}, "quantity": {"N": "0"}}
+    snapshot = until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    assert snapshot.operation == "TransactGetItems"
+    keys = [g["Get"]["Key"]["sk"]["S"] for g in snapshot.params["TransactItems"]]
+    assert keys[:2] == ["shard#0", "shard#1"] and keys[2].startswith("shard#marker#")
+    rich = {**dry, "quantity": {"N": "10"}}
+    move = until_send(steps, {"Responses": [{"Item": dry}, {"Item": rich}, {}]})
+    receiver, marker, donor = move.params["TransactItems"]
+    assert receiver["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "2"}
+    assert donor["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "-5"}
+    assert donor["Update"]["ExpressionAttributeValues"][":lowest_before"] == {"N": "5"}
+    assert "Put" in marker
+    with pytest.raises(StopIteration) as finished:
+        steps.send({})
+    assert (finished.value.value.applied, finished.value.value.requests) == (True, 3)

@@ -1,7 +1,8 @@
 """The single place that talks to DynamoDB.
 
-Every request of every strategy goes through :meth:`DynamoIO.call`, which asks for consumed
-capacity, times the call, tells listeners, and turns the few errors that are ours
+Every request of every strategy goes through :meth:`DynamoIO.call` (or its async twin,
+``_aio_io.AsyncDynamoIO.call``); both wrap the sending in one :class:`Exchange`, which asks for
+consumed capacity, times the call, tells listeners, and turns the few errors that are ours
 (a missing table) into library errors. Everything else passes through unchanged, so the
 strategies interpret ``ClientError`` codes themselves and a fault injected below botocore's
 retries is seen here exactly as an application would see it.
@@ -13,14 +14,28 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from .errors import TableNotFound
 from .results import CallRecord
 
 Listener = Callable[[CallRecord], None]
+
+
+class About(TypedDict, total=False):
+    """A request's context, besides its operation and parameters (all optional).
+
+    ``counter`` and ``strategy`` go into the :class:`CallRecord`; ``retried``, when given,
+    receives the failures the SDK met and retried during the request, in order (the last may be
+    the one raised).
+    """
+
+    counter: str | None
+    strategy: str | None
+    retried: list[BaseException] | None
+
 
 # Operations whose request accepts ReturnConsumedCapacity.
 _CAPACITY_OPS = frozenset(
@@ -94,8 +109,9 @@ def sdk_retries_of(answer: dict[str, Any]) -> int:
     return int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
 
 
-class DynamoIO:
-    """Sends requests for one store; thread-safe (boto3 clients are)."""
+class BaseIO:
+    """What the sync and async executors share: the listeners and the ``needs-retry`` capture;
+    :class:`Exchange` does everything around one request but the sending itself."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self.client = client
@@ -105,6 +121,8 @@ class DynamoIO:
         events = getattr(getattr(client, "meta", None), "events", None)
         if events is not None:
             # First, so it sees every attempt before botocore's retry handler answers.
+            # aiobotocore's emitter calls plain handlers in the sending task, so the
+            # ContextVar set by Exchange is seen there too.
             events.register_first("needs-retry.dynamodb", _capture_retried, unique_id=_CAPTURE_ID)
 
     def add_listener(self, listener: Listener) -> None:
@@ -115,57 +133,97 @@ class DynamoIO:
         with self._lock:
             self._listeners = [x for x in self._listeners if x is not listener]
 
-    def call(
+
+class Exchange:
+    """One request and its answer, as a ``with`` block around the sending (sync or awaited).
+
+    Entering asks for capacity (``params``), starts the clock and the capture of retried
+    failures; leaving turns a missing table into :class:`TableNotFound` and tells the listeners.
+    The sender stores botocore's parsed answer in ``answer``.
+    """
+
+    __slots__ = (
+        "_io",
+        "_started",
+        "_token",
+        "answer",
+        "counter",
+        "operation",
+        "params",
+        "retried",
+        "strategy",
+    )
+
+    def __init__(
         self,
+        io: BaseIO,
         operation: str,
         params: dict[str, Any],
         *,
         counter: str | None = None,
         strategy: str | None = None,
         retried: list[BaseException] | None = None,
-    ) -> dict[str, Any]:
-        """Send one request; returns botocore's parsed answer, raises what botocore raises.
-
-        ``retried``, when given, receives the failures botocore met during the call, in order
-        (the last may be the one raised).
-        """
+    ) -> None:
         if operation in _CAPACITY_OPS:
             params = {**params, "ReturnConsumedCapacity": "INDEXES"}
-        method = getattr(self.client, _METHODS[operation])
-        started = time.perf_counter()
-        answer: dict[str, Any] | None = None
-        failure: BaseException | None = None
-        token = _RETRIED.set(retried if retried is not None else None)
-        try:
-            answer = method(**params)
-            return answer
-        except ClientError as exc:
-            failure = exc
-            if error_code(exc) == "ResourceNotFoundException" and operation != "DescribeTable":
-                raise TableNotFound(
-                    f"table {self.table_name!r} does not exist: create it with "
-                    "CounterStore.ensure_table() (or `dynamodb-counters table create`)"
-                ) from exc
-            raise
-        except BotoCoreError as exc:
-            failure = exc
-            raise
-        finally:
-            _RETRIED.reset(token)
-            listeners = self._listeners
-            if listeners:
-                seen: dict[str, Any] = answer if answer is not None else {}
-                if isinstance(failure, ClientError):
-                    seen = response_of(failure)
-                record = CallRecord(
-                    operation=operation,
-                    counter=counter,
-                    strategy=strategy,
-                    seconds=time.perf_counter() - started,
-                    sdk_retries=sdk_retries_of(seen),
-                    consumed_capacity=seen.get("ConsumedCapacity"),
-                    error_code=None if failure is None else error_code(failure),
-                    params=params,
-                )
-                for listener in listeners:
-                    listener(record)
+        self._io = io
+        self.operation, self.params, self.retried = operation, params, retried
+        self.counter, self.strategy = counter, strategy
+        self.answer: dict[str, Any] | None = None
+
+    @property
+    def method(self) -> str:
+        """The client method that sends this operation."""
+        return _METHODS[self.operation]
+
+    def __enter__(self) -> Exchange:
+        self._token = _RETRIED.set(self.retried)
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: object, failure: BaseException | None, tb: object) -> None:
+        seconds = time.perf_counter() - self._started
+        _RETRIED.reset(self._token)
+        self._tell(seconds, failure)
+        if (
+            isinstance(failure, ClientError)
+            and error_code(failure) == "ResourceNotFoundException"
+            and self.operation != "DescribeTable"
+        ):
+            raise TableNotFound(
+                f"table {self._io.table_name!r} does not exist: create it with "
+                "CounterStore.ensure_table() (or `dynamodb-counters table create`)"
+            ) from failure
+
+    def _tell(self, seconds: float, failure: BaseException | None) -> None:
+        listeners = self._io._listeners
+        if not listeners:
+            return
+        seen: dict[str, Any] = self.answer if self.answer is not None else {}
+        if isinstance(failure, ClientError):
+            seen = response_of(failure)
+        record = CallRecord(
+            operation=self.operation,
+            counter=self.counter,
+            strategy=self.strategy,
+            seconds=seconds,
+            sdk_retries=sdk_retries_of(seen),
+            consumed_capacity=seen.get("ConsumedCapacity"),
+            error_code=None if failure is None else error_code(failure),
+            params=self.params,
+        )
+        for listener in listeners:
+            listener(record)
+
+
+class DynamoIO(BaseIO):
+    """Sends requests for one store; thread-safe (boto3 clients are)."""
+
+    def call(
+        self, operation: str, params: dict[str, Any], **about: Unpack[About]
+    ) -> dict[str, Any]:
+        """Send one request; returns botocore's parsed answer, raises what botocore raises
+        (a missing table as :class:`TableNotFound`). ``about``: see :class:`About`."""
+        with Exchange(self, operation, params, **about) as exchange:
+            exchange.answer = getattr(self.client, exchange.method)(**exchange.params)
+        return cast(dict[str, Any], exchange.answer)

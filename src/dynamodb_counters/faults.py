@@ -26,13 +26,15 @@ import hashlib
 import json
 import threading
 from collections import Counter as _Tally
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
+from ._aio_hooks import before_send_handler, is_async_client, lose_answer
 from .errors import InvalidInput
 
 _ONGOING = "Transaction is ongoing for the item (injected)"
@@ -101,13 +103,14 @@ class FaultInjector:
 
     def attach(self) -> FaultInjector:
         if not self._attached:
-            self.client.meta.events.register("before-send.dynamodb", self._before_send)
+            self._handler = before_send_handler(self.client, self._before_send)
+            self.client.meta.events.register("before-send.dynamodb", self._handler)
             self._attached = True
         return self
 
     def detach(self) -> None:
         if self._attached:
-            self.client.meta.events.unregister("before-send.dynamodb", self._before_send)
+            self.client.meta.events.unregister("before-send.dynamodb", self._handler)
             self._attached = False
 
     def __enter__(self) -> FaultInjector:
@@ -127,7 +130,9 @@ class FaultInjector:
         digest = hashlib.sha256(base + nth.to_bytes(8, "big")).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
 
-    def _before_send(self, request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
+    def _before_send(
+        self, request: AWSPreparedRequest, **kwargs: Any
+    ) -> AWSResponse | Awaitable[NoReturn] | None:
         target = str(request.headers.get("X-Amz-Target", b""))
         operation = target.rsplit(".", 1)[-1].strip("'")
         if not self.plan.active or operation not in self.plan.operations:
@@ -135,11 +140,9 @@ class FaultInjector:
         roll = self._roll(request, operation)
         plan = self.plan
         if roll < plan.lost_answer_rate:
-            # Let the server apply it, then lose the answer.
-            self._http.send(request)
             with self._lock:
                 self.stats["lost_answers"] += 1
-            raise ReadTimeoutError(endpoint_url=request.url)
+            return self._lose_answer(request)
         roll -= plan.lost_answer_rate
         if roll < plan.throttle_rate:
             with self._lock:
@@ -174,6 +177,14 @@ class FaultInjector:
                 "Transaction is ongoing for the item (injected)",
             )
         return None
+
+    def _lose_answer(self, request: AWSPreparedRequest) -> Awaitable[NoReturn]:
+        """Let the server apply it, then lose the answer (an awaitable doing so, for an
+        aiobotocore client)."""
+        if is_async_client(self.client):
+            return lose_answer(self._http, request)
+        self._http.send(request)
+        raise ReadTimeoutError(endpoint_url=request.url)
 
 
 def _transact_item_count(request: AWSPreparedRequest) -> int:

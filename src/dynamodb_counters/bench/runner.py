@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -53,6 +53,7 @@ from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
 from ..results import AddResult, CallRecord
 from ..store import Counter as StoreCounter
+from ..strategies import StrategyName
 from . import metrics as m
 from .fair import OperationFaults
 from .meter import ItemSizes, MeterTotals, OpBook, RequestMeter
@@ -209,7 +210,7 @@ class Target:
         strategy = "atomic" if self.name == RAW else self.name
         return CounterStore(client, self.table).counter(
             self.counter,
-            strategy=strategy,
+            strategy=cast(StrategyName, strategy),
             floor=self.floor,
             ceiling=self.ceiling,
             **dict(self.options),

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .._io import error_code, response_of
+from .._steps import Steps
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n, to_int
 
@@ -33,12 +34,12 @@ class AtomicCounter(Strategy):
         tells_duplicates="no (no request ids)",
     )
 
-    def _attempt(self, call: AddCall) -> AddResult:
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":amount": n(call.amount)}
         conditions = self._conditions(call.amount, names, values)
         try:
-            answer = self._send(
+            answer = yield from self._send(
                 call,
                 "UpdateItem",
                 {
@@ -54,7 +55,9 @@ class AtomicCounter(Strategy):
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise self._failed_write(response_of(exc).get("Item"), call, exc) from exc
+                raise (
+                    yield from self._failed_write(response_of(exc).get("Item"), call, exc)
+                ) from exc
             raise
         new = answer.get("Attributes", {}).get(self.layout.value_attribute)
         return call.result(True, None if new is None else to_int(new["N"]))

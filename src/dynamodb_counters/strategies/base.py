@@ -4,10 +4,16 @@
 counter's incarnation and error mapping. A concrete strategy fills a few hooks:
 
 * ``check_window(options)`` -- validate its window options and fill their defaults (classmethod).
-* ``_attempt(call)`` -- one try at an add: build the request(s), send them with ``self._send``,
-  interpret the answer. It raises botocore errors untouched; the base decides what to retry.
+* ``_attempt(call)`` -- one try at an add: build the request(s), send them with
+  ``yield from self._send(...)``, interpret the answer. It raises botocore errors untouched; the
+  base decides what to retry.
 * ``_create_attributes()`` -- extra attributes the counter item starts with (optional).
 * ``value()`` -- when the value is not simply the counter item's value attribute.
+
+No strategy does I/O: every operation is a generator of steps (:mod:`dynamodb_counters._steps`)
+that yields the requests it needs sent and the pauses it needs taken, receives the answers (or
+has the botocore error thrown in), and returns its result. An executor runs it: botocore for
+:class:`~dynamodb_counters.CounterStore`, aiobotocore for ``dynamodb_counters.aio``.
 
 Retry policy (why each branch exists):
 
@@ -36,7 +42,6 @@ definition from that item (no extra request) and tries again.
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,7 +60,7 @@ from botocore.exceptions import (
 )
 
 from .. import _validate as v
-from .._io import DynamoIO, error_code, response_of, sdk_retries_of
+from .._io import error_code, response_of, sdk_retries_of
 from .._keys import (
     CALL,
     CREATED_BY,
@@ -65,6 +70,7 @@ from .._keys import (
     SWEPT_PREFIXES,
     Layout,
 )
+from .._steps import NOW, Send, Sleep, Steps
 from ..errors import (
     CapacityExceeded,
     ContentionError,
@@ -245,7 +251,6 @@ class Strategy:
     def __init__(
         self,
         *,
-        io: DynamoIO,
         layout: Layout,
         name: str,
         floor: int | None,
@@ -253,7 +258,6 @@ class Strategy:
         options: Mapping[str, Any],
         incarnation: str | None = None,
     ) -> None:
-        self.io = io
         self.layout = layout
         self.counter_name = v.check_name(name)
         infix = layout.reserved_infix_in(self.counter_name)
@@ -310,7 +314,7 @@ class Strategy:
     def observe(self, item: Mapping[str, Any]) -> None:
         """Learn what helps the next write from the counter item read on first use."""
 
-    def _attempt(self, call: AddCall) -> AddResult:
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
         raise NotImplementedError
 
     # -- the definition -----------------------------------------------------------------------
@@ -329,13 +333,16 @@ class Strategy:
 
     # -- public operations --------------------------------------------------------------------
 
-    def create(self, initial: int = 0) -> str:
+    def create(self, initial: int = 0) -> Steps[str]:
         """Create the counter with a new incarnation; returns the incarnation."""
-        from .._definition import encode
-
         initial = v.check_int(initial, what="initial")
         v.check_within(initial, self.floor, self.ceiling, what="initial")
         self._check_new_name()
+        return self._create(initial)
+
+    def _create(self, initial: int) -> Steps[str]:
+        from .._definition import encode
+
         call = AddCall(amount=initial, request_id=None, digest=None)
         incarnation = uuid.uuid4().hex
         item = {
@@ -347,7 +354,7 @@ class Strategy:
             INCARNATION: {"S": incarnation},
             **self._create_attributes(),
         }
-        self._with_retries(lambda c: self._put_new(c, item), call, repeatable=True)
+        yield from self._with_retries(lambda c: self._put_new(c, item), call, repeatable=True)
         self.incarnation = incarnation
         return incarnation
 
@@ -361,15 +368,16 @@ class Strategy:
                 "reserved for the partition keys of sharded counters' shards"
             )
 
-    def _put_new(self, call: AddCall, item: dict[str, Any]) -> None:
-        found = self._put_if_absent(call, item)
+    def _put_new(self, call: AddCall, item: dict[str, Any]) -> Steps[None]:
+        found = yield from self._put_if_absent(call, item)
         if found is not None and found.get(CREATED_BY, {}).get("S") != call.nonce:
             raise CounterExists(f"counter {self.counter_name!r} already exists")
 
     def digest_of(self, request_id: str) -> str:
         return self.layout.digest(self.counter_name, request_id, self.incarnation)
 
-    def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
+    def add(self, amount: int, *, request_id: str | None = None) -> Steps[AddResult]:
+        """Check the arguments now (before any step) and return the add's steps."""
         amount = v.check_amount(amount)
         if request_id is not None:
             request_id = v.check_request_id(request_id)
@@ -386,8 +394,8 @@ class Strategy:
         return self._with_retries(self._attempt, call, repeatable=self.idempotent)
 
     def _with_retries(
-        self, attempt: Callable[[AddCall], _T], call: AddCall, *, repeatable: bool
-    ) -> _T:
+        self, attempt: Callable[[AddCall], Steps[_T]], call: AddCall, *, repeatable: bool
+    ) -> Steps[_T]:
         """Run ``attempt`` until it returns, under the retry policy of the module docstring.
 
         ``repeatable``: the attempt finds out by itself whether an earlier one landed, so an
@@ -396,12 +404,12 @@ class Strategy:
         ambiguous_tries = 0
         while True:
             try:
-                return attempt(call)
+                return (yield from attempt(call))
             except _UnknownOutcome as unknown:
                 raise unknown.error from None
             except (ClientError, BotoCoreError) as exc:
                 if is_conflict(exc):
-                    self._contended(call, exc)
+                    yield from self._contended(call, exc)
                     continue
                 if is_item_too_large(exc):
                     raise CapacityExceeded(
@@ -416,15 +424,15 @@ class Strategy:
                 if repeatable and is_ambiguous(exc) and ambiguous_tries < self.ambiguity_retries:
                     # _send marked the call ambiguous if a write failed this way.
                     ambiguous_tries += 1
-                    self._sleep(ambiguous_tries)
+                    yield from self._sleep(ambiguous_tries)
                     continue
                 raise
 
-    def value(self) -> int:
-        item = self._get_item(consistent=True)
+    def value(self) -> Steps[int]:
+        item = yield from self._get_item(consistent=True)
         return self._value_of(item)
 
-    def delete(self) -> None:
+    def delete(self) -> Steps[None]:
         """Delete this incarnation of the counter and, with a sort key, what it keeps beside it.
 
         Only items of this incarnation (or of earlier, already deleted ones) are removed: a
@@ -434,7 +442,7 @@ class Strategy:
         values: dict[str, Any] = {}
         call = AddCall(amount=0, request_id=None, digest=None)
         try:
-            self._send(
+            yield from self._send(
                 call,
                 "DeleteItem",
                 {
@@ -451,14 +459,14 @@ class Strategy:
                 raise
             old = response_of(exc).get("Item")
             if old is None and not call.ambiguous:
-                old = self._read_item(call=call)  # an engine that leaves the item out
+                old = yield from self._read_item(call=call)  # an engine that leaves the item out
             # Never follow the counter into another incarnation: one created after this delete
             # began is not this delete's to remove.
             if not call.ambiguous:
                 # Gone before we came (or never there). Finish what an earlier delete's sweep
                 # may have left, then say so.
                 if self.layout.sort_key is not None:
-                    self.sweep()
+                    yield from self.sweep()
                 raise CounterNotFound(
                     f"counter {self.counter_name!r} does not exist"
                     + ("" if old is None else " (it was deleted and created again)")
@@ -466,9 +474,9 @@ class Strategy:
             # botocore re-sent the delete after a lost answer: the first send deleted this
             # incarnation (whatever was created since is left alone). Sweep what it kept.
         if self.layout.sort_key is not None:
-            self.sweep()
+            yield from self.sweep()
 
-    def sweep(self) -> int:
+    def sweep(self) -> Steps[int]:
         """Delete side items that belong to no living incarnation of this counter.
 
         A side item carries the incarnation it was written for and its key is unique to that
@@ -481,12 +489,12 @@ class Strategy:
         assert sk is not None
         side = [
             (sort_value, item.get(INCARNATION, {}).get("S"))
-            for sort_value, item in self._collection(INCARNATION)
+            for sort_value, item in (yield from self._collection(INCARNATION))
             if sort_value.startswith(SWEPT_PREFIXES)
         ]
         if not side:
             return 0
-        current = self._read_item()
+        current = yield from self._read_item()
         living: str | None = "-" if current is None else current.get(INCARNATION, {}).get("S")
         keys = [
             {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": sort_value}}
@@ -494,20 +502,20 @@ class Strategy:
             # A counter item without an incarnation (first release) owns side items without one.
             if incarnation != living and not (living is None and incarnation is None)
         ]
-        self._batch_delete(keys)
+        yield from self._batch_delete(keys)
         return len(keys)
 
-    def inspect(self) -> dict[str, Any]:
+    def inspect(self) -> Steps[dict[str, Any]]:
         """The counter item (plain Python values) and how many side items it has."""
         from boto3.dynamodb.types import TypeDeserializer
 
         from .._keys import DELTA_PREFIX, MARKER_PREFIX
 
         plain = TypeDeserializer()
-        item = self._get_item(consistent=True)
+        item = yield from self._get_item(consistent=True)
         side = {"markers": 0, "deltas": 0}
         if self.layout.sort_key is not None:
-            for sort_value, _ in self._collection():
+            for sort_value, _ in (yield from self._collection()):
                 if sort_value.startswith(MARKER_PREFIX):
                     side["markers"] += 1
                 elif sort_value.startswith(DELTA_PREFIX):
@@ -515,28 +523,26 @@ class Strategy:
         return {
             "name": self.counter_name,
             "strategy": self.name,
-            "value": self.value(),
+            "value": (yield from self.value()),
             "item": {k: plain.deserialize(val) for k, val in item.items()},
             **side,
         }
 
     # -- helpers for strategies ---------------------------------------------------------------
 
-    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.io.call(operation, params, counter=self.counter_name, strategy=self.name)
+    def _call(self, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
+        """Send one request outside an add (reads, sweeps)."""
+        answer: dict[str, Any] = yield Send(operation, params, self.counter_name, self.name)
+        return answer
 
-    def _send(self, call: AddCall, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, call: AddCall, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request of an add, keeping the call's request and SDK-retry counts."""
         call.requests += 1
         write = operation not in _READS
         retried: list[BaseException] = []
         try:
-            answer = self.io.call(
-                operation,
-                params,
-                counter=self.counter_name,
-                strategy=self.name,
-                retried=retried,
+            answer: dict[str, Any] = yield Send(
+                operation, params, self.counter_name, self.name, retried
             )
         except ClientError as exc:
             self._note_retries(call, sdk_retries_of(response_of(exc)), retried, write=write)
@@ -573,13 +579,13 @@ class Strategy:
                 call.became_ambiguous(failure)
                 return
 
-    def _put_if_absent(self, call: AddCall, item: dict[str, Any]) -> dict[str, Any] | None:
+    def _put_if_absent(self, call: AddCall, item: dict[str, Any]) -> Steps[dict[str, Any] | None]:
         """Put ``item`` unless an item with its key exists; returns the existing item, if any.
 
         An engine that does not return the item on a failed condition gets it read.
         """
         try:
-            self._send(
+            yield from self._send(
                 call,
                 "PutItem",
                 {
@@ -597,7 +603,7 @@ class Strategy:
             found = response_of(exc).get("Item")
             if found is None:
                 key = {k: item[k] for k in self._key_names()}
-                found = self._read_item(key=key, call=call)
+                found = yield from self._read_item(key=key, call=call)
             return dict(found or {})
         return None
 
@@ -612,7 +618,7 @@ class Strategy:
                 f"with amount {counted}, not {call.amount}"
             )
 
-    def _collection(self, *attributes: str) -> list[tuple[str, dict[str, Any]]]:
+    def _collection(self, *attributes: str) -> Steps[list[tuple[str, dict[str, Any]]]]:
         """Every item in the counter's item collection as (sort key value, item), projected
         to the sort key and ``attributes``; pages through results of any size."""
         sk = self.layout.sort_key
@@ -627,20 +633,26 @@ class Strategy:
             "ProjectionExpression": ", ".join(k for k in names if k != "#pk"),
             "ConsistentRead": True,
         }
-        return [(item.get(sk, {}).get("S", ""), item) for item in self._query_all(params)]
+        items = yield from self._query_all(params)
+        return [(item.get(sk, {}).get("S", ""), item) for item in items]
 
     def _read_item(
         self, *, key: dict[str, Any] | None = None, call: AddCall | None = None
-    ) -> dict[str, Any] | None:
+    ) -> Steps[dict[str, Any] | None]:
         """A strongly consistent GetItem of the counter item (or ``key``); None if absent."""
         params = {"TableName": self.layout.table, "Key": key or self.key, "ConsistentRead": True}
-        answer = self._send(call, "GetItem", params) if call else self._call("GetItem", params)
+        if call is not None:
+            answer = yield from self._send(call, "GetItem", params)
+        else:
+            answer = yield from self._call("GetItem", params)
         item = answer.get("Item")
         return None if item is None else dict(item)
 
-    def _get_item(self, *, consistent: bool = True, call: AddCall | None = None) -> dict[str, Any]:
+    def _get_item(
+        self, *, consistent: bool = True, call: AddCall | None = None
+    ) -> Steps[dict[str, Any]]:
         """The counter item of this incarnation; raises CounterNotFound or Reincarnated."""
-        item = self._read_item(call=call)
+        item = yield from self._read_item(call=call)
         if item is None:
             raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
         self._check_incarnation(item)
@@ -650,14 +662,16 @@ class Strategy:
         if item.get(INCARNATION, {}).get("S") != self.incarnation:
             raise Reincarnated(item)
 
-    def _explain(self, old_item: Mapping[str, Any] | None, call: AddCall | None) -> dict[str, Any]:
+    def _explain(
+        self, old_item: Mapping[str, Any] | None, call: AddCall | None
+    ) -> Steps[dict[str, Any]]:
         """The counter item behind a failed condition, of this incarnation.
 
         DynamoDB returns the item with the failed condition; an engine that leaves it out gets
         it read (one GetItem, on this failure path only). Raises CounterNotFound when there is
         no counter and Reincarnated when it is another incarnation.
         """
-        item = dict(old_item) if old_item is not None else self._read_item(call=call)
+        item = dict(old_item) if old_item is not None else (yield from self._read_item(call=call))
         if item is None:
             raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
         self._check_incarnation(item)
@@ -743,9 +757,9 @@ class Strategy:
 
     def _failed_write(
         self, old_item: Mapping[str, Any] | None, call: AddCall, exc: BaseException | None = None
-    ) -> Exception:
+    ) -> Steps[Exception]:
         """Turn a failed counter condition into the library error it stands for."""
-        item = self._explain(old_item, call)
+        item = yield from self._explain(old_item, call)
         if call.ambiguous and self._may_have_landed(call, item):
             call.unknown_outcome(exc)
         return self._threshold_exceeded(self._value_of(item), call.amount)
@@ -758,33 +772,34 @@ class Strategy:
         """
         return not self.idempotent
 
-    def _contended(self, call: AddCall, exc: BaseException | None) -> None:
+    def _contended(self, call: AddCall, exc: BaseException | None) -> Steps[None]:
         call.conflicts += 1
         if call.conflicts >= self.max_attempts:
             raise ContentionError(
                 f"counter {self.counter_name!r}: gave up after {call.conflicts} "
                 "attempts lost to concurrent writers"
             ) from exc
-        self._sleep(call.conflicts)
+        yield from self._sleep(call.conflicts)
 
-    def _sleep(self, attempt: int) -> None:
+    def _sleep(self, attempt: int) -> Steps[None]:
+        """Back off before try ``attempt`` (the executor sleeps)."""
         if self.retry_delay:
             # Full jitter: spreads colliding writers apart instead of re-colliding in lockstep.
-            time.sleep(random.uniform(0, min(0.5, self.retry_delay * 2 ** min(attempt, 10))))
+            yield Sleep(random.uniform(0, min(0.5, self.retry_delay * 2 ** min(attempt, 10))))
 
-    def _batch_delete(self, keys: list[dict[str, Any]]) -> None:
+    def _batch_delete(self, keys: list[dict[str, Any]]) -> Steps[None]:
         for start in range(0, len(keys), 25):
             requests: list[dict[str, Any]] = [
                 {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]
             ]
             for attempt in range(1, 50):
-                answer = self._call(
+                answer = yield from self._call(
                     "BatchWriteItem", {"RequestItems": {self.layout.table: requests}}
                 )
                 requests = answer.get("UnprocessedItems", {}).get(self.layout.table, [])
                 if not requests:
                     break
-                self._sleep(max(attempt, 5))
+                yield from self._sleep(max(attempt, 5))
             else:
                 # Never report a delete done with items left: the caller may retry delete().
                 raise ContentionError(
@@ -792,10 +807,10 @@ class Strategy:
                     "unprocessed after 49 tries (throttled); call delete() again to finish"
                 )
 
-    def _query_all(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _query_all(self, params: dict[str, Any]) -> Steps[list[dict[str, Any]]]:
         items: list[dict[str, Any]] = []
         while True:
-            answer = self._call("Query", params)
+            answer = yield from self._call("Query", params)
             items.extend(answer.get("Items", []))
             last = answer.get("LastEvaluatedKey")
             if not last:
@@ -806,8 +821,9 @@ class Strategy:
         reasons = response_of(exc).get("CancellationReasons") or []
         return [dict(r) for r in reasons]
 
-    def _ttl_epoch(self, ttl: timedelta) -> dict[str, str]:
-        return _n(int(time.time() + ttl.total_seconds()))
+    def _ttl_epoch(self, ttl: timedelta) -> Steps[dict[str, str]]:
+        now: float = yield NOW
+        return _n(int(now + ttl.total_seconds()))
 
     def _put_new_side_item(self, item: dict[str, Any]) -> dict[str, Any]:
         """The transaction entry that puts a side item (marker, delta) unless it exists."""
@@ -824,13 +840,13 @@ class Strategy:
 
     def _replayed(
         self, call: AddCall, reason: Mapping[str, Any], item: dict[str, Any], attribute: str
-    ) -> AddResult:
+    ) -> Steps[AddResult]:
         """The answer to an add whose side item ``item`` already existed (``reason``: the
         cancellation reason of its Put): a duplicate, or this call's own lost write."""
         found = reason.get("Item")
         if found is None:  # an engine that does not return it: read it
             key = {k: item[k] for k in self._key_names()}
-            found = self._read_item(key=key, call=call) or {}
+            found = (yield from self._read_item(key=key, call=call)) or {}
         self._check_same_amount(call, found.get(attribute, {}).get("N"))
         return call.result(found.get(CALL, {}).get("S") == call.nonce, None)
 

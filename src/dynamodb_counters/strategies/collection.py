@@ -27,7 +27,6 @@ lands on the counter item's partition, so the counter's adds share one item's th
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from botocore.exceptions import ClientError
 
 from .._io import error_code
 from .._keys import AMOUNT, CALL, CREATED, DELTA_PREFIX, FOLDS, INCARNATION
+from .._steps import NOW, Steps
 from ..errors import ContentionError, CounterNotFound, ThresholdExceeded
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, is_conflict, is_overflow, n
@@ -69,17 +69,18 @@ class CollectionCounter(Strategy):
     def observe(self, item: Mapping[str, Any]) -> None:
         self._folds_seen = max(self._folds_seen, _folds(item))
 
-    def _attempt(self, call: AddCall) -> AddResult:
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
         while True:
-            done = self._try_add(call)
+            done = yield from self._try_add(call)
             if done is not None:
                 return done
 
-    def _try_add(self, call: AddCall) -> AddResult | None:
+    def _try_add(self, call: AddCall) -> Steps[AddResult | None]:
+        now: float = yield NOW
         delta = {
             **self._side_item(call, DELTA_PREFIX),
             self.layout.value_attribute: n(call.amount),
-            CREATED: n(int(time.time())),
+            CREATED: n(int(now)),
         }
         del delta[AMOUNT]  # the value attribute holds it (as the first release wrote deltas)
         names: dict[str, str] = {"#folds": FOLDS}
@@ -105,7 +106,7 @@ class CollectionCounter(Strategy):
         }
         put = self._put_new_side_item(delta)
         try:
-            self._send(call, "TransactWriteItems", {"TransactItems": [check, put]})
+            yield from self._send(call, "TransactWriteItems", {"TransactItems": [check, put]})
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
@@ -115,7 +116,7 @@ class CollectionCounter(Strategy):
             counter: dict[str, Any] | None = None
             if reasons[0].get("Code") == "ConditionalCheckFailed":
                 # No counter, or another incarnation: raises CounterNotFound or Reincarnated.
-                counter = self._explain(reasons[0].get("Item"), call)
+                counter = yield from self._explain(reasons[0].get("Item"), call)
             if reasons[1].get("Code") != "ConditionalCheckFailed":
                 if counter is None or _folds(counter) == folds:
                     raise
@@ -124,33 +125,35 @@ class CollectionCounter(Strategy):
                     call.unknown_outcome(exc)
                 self.observe(counter)
                 return None
-            return self._replayed(call, reasons[1], delta, self.layout.value_attribute)
+            return (yield from self._replayed(call, reasons[1], delta, self.layout.value_attribute))
         return call.result(True, None)
 
     def _mine(self, item: dict[str, Any]) -> bool:
         """A delta of this incarnation (deltas of a deleted counter never count)."""
         return bool(item.get(INCARNATION, {}).get("S") == self.incarnation)
 
-    def _deltas(self, *attributes: str) -> tuple[dict[str, Any] | None, list[tuple[str, Any]]]:
+    def _deltas(
+        self, *attributes: str
+    ) -> Steps[tuple[dict[str, Any] | None, list[tuple[str, Any]]]]:
         """The counter item as the Query saw it, and this incarnation's deltas."""
         counter: dict[str, Any] | None = None
         deltas: list[tuple[str, Any]] = []
         wanted = (self.layout.value_attribute, INCARNATION, FOLDS, *attributes)
-        for sort_value, item in self._collection(*wanted):
+        for sort_value, item in (yield from self._collection(*wanted)):
             if sort_value == self.layout.counter_sort_value:
                 counter = item
             elif sort_value.startswith(DELTA_PREFIX) and self._mine(item):
                 deltas.append((sort_value, item))
         return counter, deltas
 
-    def value(self) -> int:
+    def value(self) -> Steps[int]:
         for _ in range(_VALUE_READS):
-            before = self._counter_first()
-            counter, deltas = self._deltas()
+            before = yield from self._counter_first()
+            counter, deltas = yield from self._deltas()
             if counter is None:
                 raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
             self._check_incarnation(counter)
-            after = self._get_item()
+            after = yield from self._get_item()
             if before is None:
                 before = counter
             # The same fold count before the first delta was read and after the last: no
@@ -161,12 +164,12 @@ class CollectionCounter(Strategy):
             f"counter {self.counter_name!r}: compactions kept moving deltas during value()"
         )
 
-    def _counter_first(self) -> dict[str, Any] | None:
+    def _counter_first(self) -> Steps[dict[str, Any] | None]:
         """Read the counter item before the deltas when the Query would not return it first."""
         counter_first = self.layout.counter_sort_value.encode() < DELTA_PREFIX.encode()
-        return None if counter_first else self._get_item()
+        return None if counter_first else (yield from self._get_item())
 
-    def compact(self, *, older_than: timedelta = timedelta(0)) -> int:
+    def compact(self, *, older_than: timedelta = timedelta(0)) -> Steps[int]:
         """Fold delta items created at least ``older_than`` ago into the counter item.
 
         Returns the number of deltas folded. Safe to run concurrently with adds, with
@@ -174,10 +177,11 @@ class CollectionCounter(Strategy):
         still the delta that was read (its nonce), in the same transaction as the counter
         update (this incarnation only), so no delta is folded twice or folded unread.
         """
-        cutoff = time.time() - older_than.total_seconds()
+        now: float = yield NOW
+        cutoff = now - older_than.total_seconds()
         sk = self.layout.sort_key
         assert sk is not None
-        counter, found = self._deltas(CREATED, CALL)
+        counter, found = yield from self._deltas(CREATED, CALL)
         if counter is None:
             raise CounterNotFound(f"counter {self.counter_name!r} does not exist")
         self._check_incarnation(counter)
@@ -188,10 +192,10 @@ class CollectionCounter(Strategy):
         ]
         folded = 0
         for start in range(0, len(deltas), _FOLD_BATCH):
-            folded += self._fold(deltas[start : start + _FOLD_BATCH])
+            folded += yield from self._fold(deltas[start : start + _FOLD_BATCH])
         return folded
 
-    def _fold(self, batch: list[tuple[str, Any]]) -> int:
+    def _fold(self, batch: list[tuple[str, Any]]) -> Steps[int]:
         """Fold one batch; a delta that changed or went away is left out and the rest tried."""
         sk = self.layout.sort_key
         assert sk is not None
@@ -227,7 +231,7 @@ class CollectionCounter(Strategy):
                 }
             }
             try:
-                self._call("TransactWriteItems", {"TransactItems": [update, *deletes]})
+                yield from self._call("TransactWriteItems", {"TransactItems": [update, *deletes]})
             except ClientError as exc:
                 if is_overflow(exc):
                     raise ThresholdExceeded(
@@ -236,7 +240,7 @@ class CollectionCounter(Strategy):
                     ) from exc
                 if is_conflict(exc):
                     # Another transaction (an add's check) held an item: nothing was applied.
-                    self._contended(conflicts, exc)
+                    yield from self._contended(conflicts, exc)
                     continue
                 if error_code(exc) != "TransactionCanceledException":
                     raise

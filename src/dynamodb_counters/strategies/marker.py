@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from .. import _validate as v
 from .._io import error_code
 from .._keys import AMOUNT, MARKER_PREFIX
+from .._steps import Steps
 from ..results import AddResult
 from .base import AddCall, Capabilities
 from .transaction import TransactionCounter
@@ -56,14 +57,14 @@ class MarkerCounter(TransactionCounter):
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.marker_ttl: timedelta = window["marker_ttl"]
 
-    def _attempt(self, call: AddCall) -> AddResult:
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
         marker = {
             **self._side_item(call, MARKER_PREFIX),
-            self.layout.ttl_attribute: self._ttl_epoch(self.marker_ttl),
+            self.layout.ttl_attribute: (yield from self._ttl_epoch(self.marker_ttl)),
         }
         put = self._put_new_side_item(marker)
         try:
-            self._send(
+            yield from self._send(
                 call, "TransactWriteItems", {"TransactItems": [self._counter_update(call), put]}
             )
         except ClientError as exc:
@@ -76,8 +77,9 @@ class MarkerCounter(TransactionCounter):
             # The marker first: a counted request is a duplicate even when the counter's
             # condition (a bound) would also fail now.
             if marker_reason.get("Code") == "ConditionalCheckFailed":
-                return self._replayed(call, marker_reason, marker, AMOUNT)
+                return (yield from self._replayed(call, marker_reason, marker, AMOUNT))
             if counter_reason.get("Code") == "ConditionalCheckFailed":
-                raise self._failed_write(counter_reason.get("Item"), call, exc) from exc
+                failed = yield from self._failed_write(counter_reason.get("Item"), call, exc)
+                raise failed from exc
             raise
         return call.result(True, None)

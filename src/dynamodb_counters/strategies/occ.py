@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from .._io import error_code, response_of
 from .._keys import TAG
+from .._steps import Steps
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n
 
@@ -58,8 +59,8 @@ class OccCounter(Strategy):
     ) -> list[str]:
         return []
 
-    def _attempt(self, call: AddCall) -> AddResult:
-        item = self._get_item(consistent=True, call=call)
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+        item = yield from self._get_item(consistent=True, call=call)
         while True:
             done = self._already_counted(item, call)
             if done is not None:
@@ -92,7 +93,7 @@ class OccCounter(Strategy):
             else:
                 guard = "attribute_not_exists(#tag) AND attribute_not_exists(#v)"
             try:
-                self._send(
+                yield from self._send(
                     call,
                     "UpdateItem",
                     {
@@ -108,12 +109,12 @@ class OccCounter(Strategy):
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                seen = self._explain(response_of(exc).get("Item"), call)
+                seen = yield from self._explain(response_of(exc).get("Item"), call)
                 seen_tag = seen.get(TAG, {}).get("S")
                 if seen_tag in call.written:
                     # A lost answer: botocore's re-send found the write it had already made.
                     return call.result(True, self._value_of(seen) if seen_tag == tag else None)
-                self._contended(call, exc)
+                yield from self._contended(call, exc)
                 item = dict(seen)
                 continue
             return call.result(True, new_value)

@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 from .. import _validate as v
 from .._io import error_code, response_of
 from .._keys import GENERATION, IDS, LAST, PREVIOUS_IDS
+from .._steps import Steps
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n, to_int
 
@@ -81,7 +82,7 @@ class SetCounter(Strategy):
     def observe(self, item: Mapping[str, Any]) -> None:
         self._learn(self._hint_of(item))
 
-    def _attempt(self, call: AddCall) -> AddResult:
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
         assert call.digest is not None
         while True:
             generation, rotate = self._hint
@@ -117,7 +118,7 @@ class SetCounter(Strategy):
                 update = "ADD #v :amount, #ids :idset SET #last = :nonce"
                 call.landings.add(generation)
             try:
-                answer = self._send(
+                answer = yield from self._send(
                     call,
                     "UpdateItem",
                     {
@@ -134,15 +135,17 @@ class SetCounter(Strategy):
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                old = self._explain(response_of(exc).get("Item"), call)
+                old = yield from self._explain(response_of(exc).get("Item"), call)
                 done = self._counted(old, call)
                 if done is not None:
                     return done
                 # Judged from the item this write met, never from the shared hint.
                 if self._hint_of(old) != (generation, rotate):
-                    self._contended(call, exc)  # the generation moved: try with the new one
+                    yield from self._contended(
+                        call, exc
+                    )  # the generation moved: try with the new one
                     continue
-                raise self._failed_write(old, call, exc) from exc
+                raise (yield from self._failed_write(old, call, exc)) from exc
             attributes = answer.get("Attributes", {})
             full = len(attributes.get(IDS, {}).get("SS", [])) >= self.capacity
             self._learn((generation + 1 if rotate else generation, full))

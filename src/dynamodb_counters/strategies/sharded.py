@@ -49,6 +49,7 @@ from botocore.exceptions import ClientError
 from .. import _validate as v
 from .._io import error_code
 from .._keys import AMOUNT, CREATED_BY, INCARNATION, SHARD_MARKER_PREFIX
+from .._steps import Steps
 from ..errors import CounterExists, CounterNotFound, NotSupported, ThresholdExceeded
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n
@@ -129,12 +130,12 @@ class ShardedCounter(Strategy):
     def _shard_key(self, shard: int) -> dict[str, Any]:
         return self.layout.shard_key(self.counter_name, shard)
 
-    def _marker(self, call: AddCall, shard: int) -> dict[str, Any]:
+    def _marker(self, call: AddCall, shard: int) -> Steps[dict[str, Any]]:
         assert call.digest is not None
         return {
             **self._side_item(call, SHARD_MARKER_PREFIX),
             **self.layout.shard_marker_key(self.counter_name, shard, call.digest),
-            self.layout.ttl_attribute: self._ttl_epoch(self.marker_ttl),
+            self.layout.ttl_attribute: (yield from self._ttl_epoch(self.marker_ttl)),
         }
 
     def _require_definition(self) -> None:
@@ -146,18 +147,19 @@ class ShardedCounter(Strategy):
 
     # -- add ----------------------------------------------------------------------------------
 
-    def _attempt(self, call: AddCall) -> AddResult:
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
         self._require_definition()
         assert call.request_id is not None
         shard = self.shard_of(call.request_id)
+        marker = yield from self._marker(call, shard)
         while True:
-            done = self._try_add(call, shard)
+            done = yield from self._try_add(call, shard, marker)
             if done is None:
-                done = self._try_move(call, shard)
+                done = yield from self._try_move(call, shard, marker)
             if done is not None:
                 return done
             # A snapshot went stale under concurrent adds and moves: read again, with backoff.
-            self._contended(call, None)
+            yield from self._contended(call, None)
 
     def _shard_update(self, shard: int, amount: int) -> dict[str, Any]:
         """ADD ``amount`` to ``shard``: this incarnation, the shard's shares of the bounds."""
@@ -176,36 +178,38 @@ class ShardedCounter(Strategy):
             }
         }
 
-    def _try_add(self, call: AddCall, shard: int) -> AddResult | None:
+    def _try_add(
+        self, call: AddCall, shard: int, marker: dict[str, Any]
+    ) -> Steps[AddResult | None]:
         """The add on its shard alone; None when the shard lacks the room."""
         try:
             update = self._shard_update(shard, call.amount)
         except ThresholdExceeded:
             return None  # beyond the shard's share at any value: the others may have room
-        marker = self._marker(call, shard)
         items = [update, self._put_new_side_item(marker)]
         try:
-            self._send(call, "TransactWriteItems", {"TransactItems": items})
+            yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
         except ClientError as exc:
             reasons = self._reasons(exc, len(items))
             # The marker first: a counted request is a duplicate even when the shard is dry.
             if reasons[1].get("Code") == _CHECK_FAILED:
-                return self._replayed(call, reasons[1], marker, AMOUNT)
+                return (yield from self._replayed(call, reasons[1], marker, AMOUNT))
             if reasons[0].get("Code") != _CHECK_FAILED:
                 raise
-            self._check_shard(shard, reasons[0].get("Item"), call)
+            yield from self._check_shard(shard, reasons[0].get("Item"), call)
             return None
         return call.result(True, None)
 
-    def _try_move(self, call: AddCall, shard: int) -> AddResult | None:
+    def _try_move(
+        self, call: AddCall, shard: int, marker: dict[str, Any]
+    ) -> Steps[AddResult | None]:
         """Room moves from other shards to ``shard`` in the add's transaction; None: the
         snapshot went stale (or room came meanwhile), try again."""
-        marker = self._marker(call, shard)
         marker_key = {k: marker[k] for k in self._key_names()}
-        found = self._snapshot(call, [*self._shard_keys(), marker_key])
+        found = yield from self._snapshot(call, [*self._shard_keys(), marker_key])
         if found[-1] is not None:  # counted already (a replay, or this call's lost write)
-            return self._replayed(call, {"Item": found[-1]}, marker, AMOUNT)
-        values = self._values_of(found[:-1], call)
+            return (yield from self._replayed(call, {"Item": found[-1]}, marker, AMOUNT))
+        values = yield from self._values_of(found[:-1], call)
         rooms = [self._room(i, value, call.amount) for i, value in enumerate(values)]
         need = abs(call.amount)
         if sum(rooms) < need:
@@ -222,17 +226,17 @@ class ShardedCounter(Strategy):
             *(self._shard_update(donor, sign * take) for donor, take in moves),
         ]
         try:
-            self._send(call, "TransactWriteItems", {"TransactItems": items})
+            yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
         except ClientError as exc:
             reasons = self._reasons(exc, len(items))
             if reasons[1].get("Code") == _CHECK_FAILED:
-                return self._replayed(call, reasons[1], marker, AMOUNT)
+                return (yield from self._replayed(call, reasons[1], marker, AMOUNT))
             written = [shard, -1, *(donor for donor, _ in moves)]
             failed = [i for i, r in enumerate(reasons) if r.get("Code") == _CHECK_FAILED]
             if not failed:
                 raise
             for i in failed:
-                self._check_shard(written[i], reasons[i].get("Item"), call)
+                yield from self._check_shard(written[i], reasons[i].get("Item"), call)
             return None
         return call.result(True, None)
 
@@ -270,28 +274,32 @@ class ShardedCounter(Strategy):
     def _shard_keys(self) -> list[dict[str, Any]]:
         return [self._shard_key(i) for i in range(self.shards)]
 
-    def _snapshot(self, call: AddCall, keys: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    def _snapshot(
+        self, call: AddCall, keys: list[dict[str, Any]]
+    ) -> Steps[list[dict[str, Any] | None]]:
         """The items at ``keys`` (None: absent), read at one moment (TransactGetItems)."""
         gets = [{"Get": {"TableName": self.layout.table, "Key": key}} for key in keys]
-        answer = self._send(call, "TransactGetItems", {"TransactItems": gets})
+        answer = yield from self._send(call, "TransactGetItems", {"TransactItems": gets})
         return [None if "Item" not in r else dict(r["Item"]) for r in answer.get("Responses") or []]
 
-    def _values_of(self, shards: list[dict[str, Any] | None], call: AddCall) -> list[int]:
+    def _values_of(self, shards: list[dict[str, Any] | None], call: AddCall) -> Steps[list[int]]:
         """The shards' values; raises CounterNotFound or Reincarnated for shards that are not
         this incarnation's."""
         for i, item in enumerate(shards):
             if item is None or item.get(INCARNATION, {}).get("S") != self.incarnation:
-                self._check_shard(i, item, call)
+                yield from self._check_shard(i, item, call)
         return [self._value_of(item or {}) for item in shards]
 
-    def _check_shard(self, shard: int, item: Mapping[str, Any] | None, call: AddCall) -> None:
+    def _check_shard(
+        self, shard: int, item: Mapping[str, Any] | None, call: AddCall
+    ) -> Steps[None]:
         """Return if ``item`` (a shard as a failed condition or a read showed it) is this
         incarnation's; else raise CounterNotFound or Reincarnated."""
         if item is None:  # absent, or an engine that leaves it out of a failed condition
-            item = self._read_item(key=self._shard_key(shard), call=call)
+            item = yield from self._read_item(key=self._shard_key(shard), call=call)
         if item is not None and item.get(INCARNATION, {}).get("S") == self.incarnation:
             return
-        self._explain(None, call)  # the counter item tells: gone, or another incarnation
+        yield from self._explain(None, call)  # the counter item tells: gone, or another incarnation
         # create() and delete() write the counter item and its shards in one transaction.
         raise CounterNotFound(
             f"counter {self.counter_name!r}: shard {shard} is missing (written by other code?)"
@@ -306,22 +314,23 @@ class ShardedCounter(Strategy):
             raise exc
         return reasons
 
-    def value(self) -> int:
+    def value(self) -> Steps[int]:
         self._require_definition()
-        return sum(self.shard_values())
+        return sum((yield from self.shard_values()))
 
-    def shard_values(self) -> list[int]:
+    def shard_values(self) -> Steps[list[int]]:
         """Each shard's value, read at one moment (TransactGetItems)."""
         call = AddCall(amount=0, request_id=None, digest=None)
 
-        def read(call: AddCall) -> list[int]:
-            return self._values_of(self._snapshot(call, self._shard_keys()), call)
+        def read(call: AddCall) -> Steps[list[int]]:
+            shards = yield from self._snapshot(call, self._shard_keys())
+            return (yield from self._values_of(shards, call))
 
-        return self._with_retries(read, call, repeatable=True)
+        return (yield from self._with_retries(read, call, repeatable=True))
 
     # -- create, delete, inspect --------------------------------------------------------------
 
-    def _put_new(self, call: AddCall, item: dict[str, Any]) -> None:
+    def _put_new(self, call: AddCall, item: dict[str, Any]) -> Steps[None]:
         """The counter item (without a value: its shards hold it) and every shard, at once."""
         initial = int(item[self.layout.value_attribute]["N"])
         counter = {k: val for k, val in item.items() if k != self.layout.value_attribute}
@@ -342,32 +351,32 @@ class ShardedCounter(Strategy):
         ]
         put = self._put_new_side_item(counter)
         try:
-            self._send(call, "TransactWriteItems", {"TransactItems": [put, *shards]})
+            yield from self._send(call, "TransactWriteItems", {"TransactItems": [put, *shards]})
         except ClientError as exc:
             reasons = self._reasons(exc, 1 + len(shards))
             if reasons[0].get("Code") != _CHECK_FAILED:
                 raise
             found = reasons[0].get("Item")
             if found is None:
-                found = self._read_item(call=call) or {}
+                found = (yield from self._read_item(call=call)) or {}
             if found.get(CREATED_BY, {}).get("S") != call.nonce:
                 raise CounterExists(f"counter {self.counter_name!r} already exists") from exc
 
-    def delete(self) -> None:
+    def delete(self) -> Steps[None]:
         """Delete the counter item and every shard in one transaction (this incarnation only),
         then, in a table with a sort key, sweep the markers."""
         self._require_definition()
         call = AddCall(amount=0, request_id=None, digest=None)
         try:
-            self._with_retries(self._delete_all, call, repeatable=True)
+            yield from self._with_retries(self._delete_all, call, repeatable=True)
         except CounterNotFound:
             if self.layout.sort_key is not None:
-                self.sweep()  # what an earlier delete's sweep may have left
+                yield from self.sweep()  # what an earlier delete's sweep may have left
             raise
         if self.layout.sort_key is not None:
-            self.sweep()
+            yield from self.sweep()
 
-    def _delete_all(self, call: AddCall) -> None:
+    def _delete_all(self, call: AddCall) -> Steps[None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         mine = self._exists_clause(names, values)
@@ -396,7 +405,7 @@ class ShardedCounter(Strategy):
             for key in self._shard_keys()
         ]
         try:
-            self._send(call, "TransactWriteItems", {"TransactItems": [counter, *shards]})
+            yield from self._send(call, "TransactWriteItems", {"TransactItems": [counter, *shards]})
         except ClientError as exc:
             reasons = self._reasons(exc, 1 + len(shards))
             if reasons[0].get("Code") != _CHECK_FAILED:
@@ -411,22 +420,24 @@ class ShardedCounter(Strategy):
                 + ("" if old is None else " (it was deleted and created again)")
             ) from exc
 
-    def sweep(self) -> int:
+    def sweep(self) -> Steps[int]:
         """Delete markers under the counter's name and on its shards' partitions that belong to
         no living incarnation (read before the counter item, as the base explains)."""
-        removed = super().sweep()
+        removed = yield from super().sweep()
         sk = self.layout.sort_key
         assert sk is not None
-        found = [(key, item) for i in range(self.shards) for key, item in self._markers_on(i)]
+        found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for i in range(self.shards):
+            found += yield from self._markers_on(i)
         if not found:
             return removed
-        current = self._read_item()
+        current = yield from self._read_item()
         living = None if current is None else current.get(INCARNATION, {}).get("S")
         stale = [key for key, item in found if item.get(INCARNATION, {}).get("S") != living]
-        self._batch_delete(stale)
+        yield from self._batch_delete(stale)
         return removed + len(stale)
 
-    def _markers_on(self, shard: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    def _markers_on(self, shard: int) -> Steps[list[tuple[dict[str, Any], dict[str, Any]]]]:
         """(key, item) of the markers on ``shard``'s partition (a table with a sort key)."""
         sk = self.layout.sort_key
         assert sk is not None
@@ -445,17 +456,17 @@ class ShardedCounter(Strategy):
         }
         return [
             ({self.layout.partition_key: item[self.layout.partition_key], sk: item[sk]}, item)
-            for item in self._query_all(params)
+            for item in (yield from self._query_all(params))
         ]
 
-    def inspect(self) -> dict[str, Any]:
+    def inspect(self) -> Steps[dict[str, Any]]:
         """The counter item, each shard's value, shares and room, and the markers."""
         from boto3.dynamodb.types import TypeDeserializer
 
         self._require_definition()
         plain = TypeDeserializer()
-        item = self._get_item(consistent=True)
-        values = self.shard_values()
+        item = yield from self._get_item(consistent=True)
+        values = yield from self.shard_values()
         shards = []
         for i, value in enumerate(values):
             # A counter without a bound shows none (its shares are then the 38-digit limit's).
@@ -473,7 +484,8 @@ class ShardedCounter(Strategy):
             )
         markers = 0
         if self.layout.sort_key is not None:
-            markers = sum(len(self._markers_on(i)) for i in range(self.shards))
+            for i in range(self.shards):
+                markers += len((yield from self._markers_on(i)))
         return {
             "name": self.counter_name,
             "strategy": self.name,

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .._io import error_code
+from .._steps import Steps
 from ..errors import RequestIdMismatch
 from ..results import AddResult
 from .base import AddCall, Capabilities, Strategy, n
@@ -54,10 +55,10 @@ class TransactionCounter(Strategy):
             }
         }
 
-    def _attempt(self, call: AddCall) -> AddResult:
+    def _attempt(self, call: AddCall) -> Steps[AddResult]:
         assert call.digest is not None
         try:
-            answer = self._send(
+            answer = yield from self._send(
                 call,
                 "TransactWriteItems",
                 {"TransactItems": [self._counter_update(call)], "ClientRequestToken": call.digest},
@@ -72,7 +73,8 @@ class TransactionCounter(Strategy):
             if code == "TransactionCanceledException":
                 reasons = self._cancellation_reasons(exc)
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    raise self._failed_write(reasons[0].get("Item"), call, exc) from exc
+                    failed = yield from self._failed_write(reasons[0].get("Item"), call, exc)
+                    raise failed from exc
             raise
         return call.result(self._applied_from_capacity(answer, call), None)
 

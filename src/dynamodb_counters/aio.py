@@ -1,0 +1,138 @@
+"""The async API: the same counters on an aiobotocore client (SPEC section 9).
+
+::
+
+    from aiobotocore.session import get_session
+    from dynamodb_counters.aio import AsyncCounterStore
+
+    async with get_session().create_client("dynamodb") as client:
+        store = AsyncCounterStore(client, "counters")
+        await store.ensure_table()
+        seats = store.counter("tickets#gig-42", strategy="marker", floor=0)
+        await seats.create(initial=100)
+        result = await seats.add(-2, request_id="order-81")
+
+Same names, semantics, exceptions and guarantees as :class:`~dynamodb_counters.CounterStore`
+and :class:`~dynamodb_counters.Counter`: both run the very same steps
+(:mod:`dynamodb_counters._steps`); only the executor differs. ``counter.definition``,
+``.strategy``, ``.floor`` and ``.ceiling`` are awaitables here (the first may read the counter).
+Install with ``pip install 'dynamodb-counters[async]'``; the sync package never imports this
+module or aiobotocore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._aio_hooks import is_async_client
+from ._aio_io import AsyncDynamoIO, run_async
+from ._steps import Steps
+from .errors import InvalidInput
+from .results import AddResult, CounterDefinition
+from .store import HandleCore, StoreCore
+from .table import TableReport, warn_about
+
+if TYPE_CHECKING:
+    from .strategies import Strategy
+
+_T = TypeVar("_T")
+
+__all__ = ["AsyncCounter", "AsyncCounterStore"]
+
+
+class AsyncCounter(HandleCore):
+    """One counter, awaited; see :class:`~dynamodb_counters.Counter` for each operation."""
+
+    async def _drive(self, steps: Steps[_T]) -> _T:
+        return await run_async(self._store._io, steps)
+
+    async def _current(self) -> Strategy:
+        return await self._drive(self._current_steps())
+
+    @property
+    def definition(self) -> Awaitable[CounterDefinition]:
+        """Await the stored :class:`CounterDefinition` (read once from the counter item)."""
+        return self._drive(self._definition_steps())
+
+    @property
+    def strategy(self) -> Awaitable[str]:
+        """Await the stored strategy id."""
+        return self._field(lambda d: d.strategy)
+
+    @property
+    def floor(self) -> Awaitable[int | None]:
+        """Await the stored floor."""
+        return self._field(lambda d: d.floor)
+
+    @property
+    def ceiling(self) -> Awaitable[int | None]:
+        """Await the stored ceiling."""
+        return self._field(lambda d: d.ceiling)
+
+    async def _field(self, pick: Any) -> Any:
+        return pick(await self._drive(self._definition_steps()))
+
+    async def create(self, initial: int = 0) -> None:
+        """See :meth:`dynamodb_counters.Counter.create`."""
+        await self._drive(self._create_steps(initial))
+
+    async def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
+        """See :meth:`dynamodb_counters.Counter.add`."""
+        return await self._drive(self._add_steps(amount, request_id))
+
+    async def value(self) -> int:
+        """See :meth:`dynamodb_counters.Counter.value`."""
+        return await self._drive(self._value_steps())
+
+    async def delete(self) -> None:
+        """See :meth:`dynamodb_counters.Counter.delete`."""
+        await self._drive(self._delete_steps())
+
+    async def inspect(self) -> dict[str, Any]:
+        """See :meth:`dynamodb_counters.Counter.inspect`."""
+        return await self._drive(self._inspect_steps())
+
+    async def compact(self, *, older_than: float | timedelta = 0) -> int:
+        """See :meth:`dynamodb_counters.Counter.compact`."""
+        return await self._drive(self._compact_steps(older_than))
+
+
+class AsyncCounterStore(StoreCore[AsyncCounter]):
+    """Counters kept in one DynamoDB table, on an aiobotocore client.
+
+    The arguments are those of :class:`~dynamodb_counters.CounterStore`; ``client`` is an
+    aiobotocore DynamoDB client (``get_session().create_client("dynamodb")``, entered). Share
+    one store between the tasks of an event loop.
+    """
+
+    _handle_type = AsyncCounter
+
+    def _make_io(self, client: Any, table_name: str) -> AsyncDynamoIO:
+        if not is_async_client(client):
+            raise InvalidInput(
+                "client must be an aiobotocore DynamoDB client "
+                "(get_session().create_client('dynamodb'), entered); for a boto3 client use "
+                "dynamodb_counters.CounterStore"
+            )
+        return AsyncDynamoIO(client, table_name)
+
+    async def counters(self) -> AsyncIterator[str]:
+        """The names of the counters in the table, page by page (``async for``)."""
+        params: dict[str, Any] | None = self._scan_params()
+        while params is not None:
+            names, params = await run_async(self._io, self._scan_page_steps(params))
+            for name in names:
+                yield name
+
+    async def values(self, names: Iterable[str]) -> dict[str, int]:
+        """See :meth:`dynamodb_counters.CounterStore.values`."""
+        return await run_async(self._io, self._values_steps(names))
+
+    async def ensure_table(
+        self, *, wait_seconds: float = 120.0, enable_ttl: bool = False, create: bool = True
+    ) -> TableReport:
+        """See :meth:`dynamodb_counters.CounterStore.ensure_table`."""
+        steps = self._ensure_table_steps(wait_seconds, enable_ttl, create)
+        return warn_about(await run_async(self._io, steps))
