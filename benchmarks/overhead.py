@@ -133,7 +133,7 @@ def measure_sync(strategy: str, adds: int, rounds: int) -> list[float]:
 async def measure_async(strategy: str, adds: int, rounds: int) -> list[float]:
     from aiobotocore.session import get_session
 
-    from dynamodb_counters._aio_io import short_circuit_async
+    from dynamodb_counters._aio_hooks import before_send_handler
     from dynamodb_counters.aio import AsyncCounterStore
 
     operation, params = _recorded(strategy)
@@ -149,7 +149,8 @@ async def measure_async(strategy: str, adds: int, rounds: int) -> list[float]:
         session.create_client("dynamodb", **kwargs) as lib_client,
     ):
         for client in (raw_client, lib_client):
-            short_circuit_async(client, _canned)
+            handler = before_send_handler(client, _short_circuit)
+            client.meta.events.register("before-send.dynamodb", handler)
         method = getattr(raw_client, _METHODS[operation])
         store = AsyncCounterStore(lib_client, "counters")
         counter = _counter(store, strategy)

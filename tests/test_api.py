@@ -178,3 +178,18 @@ def test_pk_only_example(client: Any, pk_only: str) -> None:
     assert counter.value() == 0
     item = client.get_item(TableName=pk_only, Key={"pk": {"S": "abc123"}}, ConsistentRead=True)
     assert item["Item"] == {"pk": {"S": "abc123"}, "quantity": {"N": "0"}}
+
+
+def test_the_typed_names_match_the_strategies() -> None:
+    """StrategyName and CounterOptions (what type checkers see) are exactly what the store
+    accepts: the strategy ids, and every strategy's window options plus the retry options."""
+    from typing import get_args
+
+    from dynamodb_counters import STRATEGIES
+    from dynamodb_counters.strategies import CounterOptions, Strategy, StrategyName
+
+    assert set(get_args(StrategyName)) == set(STRATEGIES)
+    windows = {o.name for cls in STRATEGIES.values() for o in cls.window_options}
+    assert set(CounterOptions.__annotations__) == windows | Strategy.common_options
+    for cls in STRATEGIES.values():
+        assert cls.own_options == {o.name for o in cls.window_options}

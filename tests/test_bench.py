@@ -136,6 +136,21 @@ def test_demo_counts_add_up_and_metadata_is_complete(demo: tuple[dict[str, Any],
     assert (out / "index.html").is_file()
 
 
+def test_demo_ends_with_an_exact_flash_sale(demo: tuple[dict[str, Any], Path]) -> None:
+    """The demo's flash sale (SPEC section 8): every target that ran sold its stock exactly."""
+    results, out = demo
+    flash = results["flash_sale"]
+    assert flash["scenario"] == "flash-sale"
+    assert flash["options"]["stock"] == 30 and flash["model"]["item_write_limit"] == 20.0
+    ran = [row for row in flash["targets"] if not row.get("skipped")]
+    assert [row["name"] for row in ran][:2] == ["atomic", "marker"]
+    for row in ran:
+        ledger = row["ledger"]
+        assert (ledger["drift"], ledger["oversold"], ledger["false_sold_out"]) == (0, 0, 0)
+        assert row["acknowledged"] == 30
+    assert 'id="flash-sale"' in (out / "index.html").read_text(encoding="utf-8")
+
+
 # -- exact figures without faults ----------------------------------------------------------------
 
 

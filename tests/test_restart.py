@@ -209,7 +209,9 @@ class _Applied:
 
 
 @pytest.mark.parametrize(
-    "strategy", [pytest.param(s, marks=[] if s in IDEMPOTENT else [pytest.mark.slow]) for s in ALL]
+    ("strategy", "api"),
+    [pytest.param(s, "sync", marks=[] if s in IDEMPOTENT else [pytest.mark.slow]) for s in ALL]
+    + [pytest.param("marker", "async")],
 )
 def test_worker_killed_then_replayed(
     ddb: DynamoDBLocal, store: CounterStore, table: str, tmp_path: Path, strategy: str, api: str
@@ -302,8 +304,9 @@ def test_same_request_id_from_many_threads(api_store: CounterStore, strategy: st
 
 
 @pytest.mark.parametrize(
-    "strategy",
-    [pytest.param(s, marks=[] if s == "marker" else [pytest.mark.slow]) for s in IDEMPOTENT],
+    ("strategy", "api"),
+    [pytest.param(s, "sync", marks=[] if s == "marker" else [pytest.mark.slow]) for s in IDEMPOTENT]
+    + [pytest.param("marker", "async")],
 )
 def test_same_request_id_from_many_processes(
     ddb: DynamoDBLocal, store: CounterStore, table: str, tmp_path: Path, strategy: str, api: str

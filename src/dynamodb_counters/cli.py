@@ -20,6 +20,7 @@ from .errors import CounterError
 from .local import LOCAL_CREDENTIALS
 from .store import CounterStore
 from .strategies import STRATEGIES
+from .strategies.base import WindowOption
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -85,7 +86,7 @@ def _store(args: argparse.Namespace) -> CounterStore:
 def _counter_options(args: argparse.Namespace) -> dict[str, Any]:
     """Only what the user gave: the rest comes from the counter's stored definition."""
     options: dict[str, Any] = {}
-    for flag in ("strategy", "floor", "ceiling", "history", "capacity", "marker_ttl", "shards"):
+    for flag in ("strategy", "floor", "ceiling", *_window_options()):
         value = getattr(args, flag, None)
         if value is not None:
             options[flag] = value
@@ -401,13 +402,20 @@ def _add_counter_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--floor", type=int, help="inclusive lower bound")
     parser.add_argument("--ceiling", type=int, help="inclusive upper bound")
-    parser.add_argument("--history", type=int, help="occ_history: request ids remembered")
-    parser.add_argument("--capacity", type=int, help="set: request ids the set may hold")
-    parser.add_argument(
-        "--marker-ttl", type=float, help="marker, sharded: marker lifetime in seconds"
-    )
-    parser.add_argument("--shards", type=int, help="sharded: shard items (1 to 99, default 8)")
+    for option, owners in _window_options().values():
+        parser.add_argument(
+            option.flag, type=option.parse, help=f"{', '.join(owners)}: {option.help}"
+        )
     _add_connection(parser)
+
+
+def _window_options() -> dict[str, tuple[WindowOption, list[str]]]:
+    """Every strategy's window options (each stated once, on its strategy), with their owners."""
+    found: dict[str, tuple[WindowOption, list[str]]] = {}
+    for strategy, cls in STRATEGIES.items():
+        for option in cls.window_options:
+            found.setdefault(option.name, (option, []))[1].append(strategy)
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:

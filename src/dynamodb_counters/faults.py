@@ -10,6 +10,13 @@ whether to interfere:
 * **conflict** -- a synthetic transaction conflict, nothing sent: ``TransactionCanceledException``
   with ``TransactionConflict`` reasons for ``TransactWriteItems``, ``TransactionConflictException``
   for single-item writes.
+* **per-item throughput** (optional, ``item_write_limit`` / ``item_read_limit``): every item has
+  a budget of units per second (:mod:`dynamodb_counters.throughput`); a request touching an item
+  over its budget is answered as AWS answers it, nothing sent: HTTP 400
+  ``ProvisionedThroughputExceededException`` with ``ThrottlingReasons``
+  ``TableWriteKeyRangeThroughputExceeded`` (or ``...Read...``), which botocore retries as a
+  throttle. The budget belongs to the injector: clients that must share an item's budget share
+  one injector's :class:`~dynamodb_counters.throughput.ItemThroughput` (``throughput=``).
 
 Decisions are reproducible: each one is a hash of the seed, the request body, the attempt number
 botocore puts in the ``amz-sdk-request`` header, and how many identical (body, attempt) pairs came
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 from collections import Counter as _Tally
 from collections.abc import Awaitable
@@ -36,6 +44,15 @@ from botocore.httpsession import URLLib3Session
 
 from ._aio_hooks import before_send_handler, is_async_client, lose_answer
 from .errors import InvalidInput
+from .throughput import (
+    MODELLED_OPERATIONS,
+    READ,
+    Charge,
+    ItemLookup,
+    ItemThroughput,
+    RequestPricer,
+    parse_body,
+)
 
 _ONGOING = "Transaction is ongoing for the item (injected)"
 WRITE_OPERATIONS = frozenset({"UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems"})
@@ -43,13 +60,18 @@ WRITE_OPERATIONS = frozenset({"UpdateItem", "PutItem", "DeleteItem", "TransactWr
 
 @dataclass(frozen=True, slots=True)
 class FaultPlan:
-    """Rates (0..1) of each fault per HTTP attempt, the seed, and the operations affected."""
+    """Rates (0..1) of each fault per HTTP attempt, the seed, and the operations affected;
+    optionally the per-item throughput model: ``item_write_limit`` write units/s per item, and
+    ``item_read_limit`` read units/s per item (default: 3 x the write limit). Off by default.
+    The rates apply to ``operations``; the throughput model to every request it prices."""
 
     lost_answer_rate: float = 0.0
     throttle_rate: float = 0.0
     conflict_rate: float = 0.0
     seed: int = 0
     operations: frozenset[str] = field(default=WRITE_OPERATIONS)
+    item_write_limit: float | None = None
+    item_read_limit: float | None = None
 
     def __post_init__(self) -> None:
         rates = (self.lost_answer_rate, self.throttle_rate, self.conflict_rate)
@@ -58,6 +80,27 @@ class FaultPlan:
                 raise InvalidInput(f"fault rates must be numbers from 0 to 1, got {rate!r}")
         if sum(rates) > 1:
             raise InvalidInput("fault rates must add up to at most 1")
+        for name in ("item_write_limit", "item_read_limit"):
+            limit = getattr(self, name)
+            if limit is None:
+                continue
+            if (
+                isinstance(limit, bool)
+                or not isinstance(limit, int | float)
+                or not 0 < limit < math.inf
+            ):
+                raise InvalidInput(f"{name} must be a number of units/s above 0, got {limit!r}")
+
+    @property
+    def read_limit(self) -> float | None:
+        """Read units/s per item: as given, else 3 x the write limit (None: not limited)."""
+        if self.item_read_limit is not None:
+            return float(self.item_read_limit)
+        return None if self.item_write_limit is None else 3.0 * self.item_write_limit
+
+    @property
+    def limits_items(self) -> bool:
+        return self.item_write_limit is not None or self.item_read_limit is not None
 
     @property
     def active(self) -> bool:
@@ -89,10 +132,28 @@ class FaultInjector:
     """Injects the faults of a :class:`FaultPlan` into one boto3 DynamoDB client.
 
     Use as a context manager, or call :meth:`attach` / :meth:`detach`. ``stats`` counts what
-    was injected (``lost_answers``, ``throttles``, ``conflicts``, ``attempts_seen``).
+    was injected (``lost_answers``, ``throttles``, ``conflicts``, ``attempts_seen``; with the
+    per-item model, ``item_throttles``, of which ``item_read_throttles`` were reads).
+
+    Args:
+        client: the boto3 DynamoDB client.
+        plan: what to inject.
+        key_names: the table's key attributes (the per-item model finds a ``Put``'s key).
+        known_item: the last known full item for a key (prices big items right; the bench
+            passes its meter's); by default only the key and values in a request are known.
+        throughput: the per-item budgets to spend, to share them with other injectors (other
+            clients of the same workload); by default a new one from ``plan``.
     """
 
-    def __init__(self, client: Any, plan: FaultPlan) -> None:
+    def __init__(
+        self,
+        client: Any,
+        plan: FaultPlan,
+        *,
+        key_names: tuple[str, ...] = ("pk", "sk"),
+        known_item: ItemLookup | None = None,
+        throughput: ItemThroughput | None = None,
+    ) -> None:
         self.client = client
         self.plan = plan
         self._lock = threading.Lock()
@@ -100,6 +161,12 @@ class FaultInjector:
         self.stats: _Tally[str] = _Tally()
         self._http = URLLib3Session()
         self._attached = False
+        if throughput is None and plan.limits_items:
+            throughput = ItemThroughput(
+                write_limit=plan.item_write_limit, read_limit=plan.read_limit
+            )
+        self.throughput = throughput
+        self.pricer = RequestPricer(key_names, known_item)
 
     def attach(self) -> FaultInjector:
         if not self._attached:
@@ -135,15 +202,33 @@ class FaultInjector:
     ) -> AWSResponse | Awaitable[NoReturn] | None:
         target = str(request.headers.get("X-Amz-Target", b""))
         operation = target.rsplit(".", 1)[-1].strip("'")
-        if not self.plan.active or operation not in self.plan.operations:
-            return None
-        roll = self._roll(request, operation)
         plan = self.plan
-        if roll < plan.lost_answer_rate:
+        faulty = plan.active and operation in plan.operations
+        limited = self.throughput is not None and operation in MODELLED_OPERATIONS
+        if not faulty and not limited:
+            return None
+        roll = self._roll(request, operation) if faulty else 1.0
+        lost = faulty and roll < plan.lost_answer_rate
+        if faulty and not lost:
+            # A synthetic throttle or conflict is answered before any budget is spent: the
+            # request never reached the item.
+            made_up = self._synthetic(request, operation, roll - plan.lost_answer_rate)
+            if made_up is not None:
+                return made_up
+        if limited:
+            refused = self._over_budget(request, operation)
+            if refused is not None:
+                return refused
+        if lost:
             with self._lock:
                 self.stats["lost_answers"] += 1
             return self._lose_answer(request)
-        roll -= plan.lost_answer_rate
+        return None
+
+    def _synthetic(
+        self, request: AWSPreparedRequest, operation: str, roll: float
+    ) -> AWSResponse | None:
+        plan = self.plan
         if roll < plan.throttle_rate:
             with self._lock:
                 self.stats["throttles"] += 1
@@ -185,6 +270,45 @@ class FaultInjector:
             return lose_answer(self._http, request)
         self._http.send(request)
         raise ReadTimeoutError(endpoint_url=request.url)
+
+    def _over_budget(self, request: AWSPreparedRequest, operation: str) -> AWSResponse | None:
+        """The per-item model's answer when an item the request touches lacks the units."""
+        assert self.throughput is not None
+        raw = request.body if isinstance(request.body, str | bytes) else None
+        charges = self.pricer.charges(operation, parse_body(raw))
+        refused = self.throughput.take(charges)
+        if refused is None:
+            return None
+        with self._lock:
+            self.stats["item_throttles"] += 1
+            if refused[0] == READ:
+                self.stats["item_read_throttles"] += 1
+        return _key_range_throttle(request.url, refused, self.client.meta.region_name)
+
+
+#: What DynamoDB says when one partition (here: one item) is over its throughput.
+_HOT_KEY = (
+    "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically "
+    "scaling your table or index so please try again shortly. If exceptions persist, check if "
+    "you have a hot key (injected: per-item throughput model)"
+)
+
+
+def _key_range_throttle(url: str, refused: Charge, region: str | None) -> AWSResponse:
+    kind, table, _item, _units = refused
+    reason = (
+        "TableReadKeyRangeThroughputExceeded"
+        if kind == READ
+        else "TableWriteKeyRangeThroughputExceeded"
+    )
+    # DynamoDB Local's account id; the table is the one the refused item lives in.
+    resource = f"arn:aws:dynamodb:{region or 'us-east-1'}:000000000000:table/{table}"
+    return _error_response(
+        url,
+        "ProvisionedThroughputExceededException",
+        _HOT_KEY,
+        ThrottlingReasons=[{"reason": reason, "resource": resource}],
+    )
 
 
 def _transact_item_count(request: AWSPreparedRequest) -> int:

@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import CounterError
+from ..errors import CounterError, InvalidInput
 from ..faults import FaultPlan
 from ..report.files import replace_file
 from ..strategies import STRATEGIES
+from .flash import FLASH_SALE, SCENARIOS, FlashSale, FlashSaleOptions, run_flash_sale
 from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
-from .runner import BenchFailed, BenchInterrupted, redact
+from .runner import BenchFailed, BenchInterrupted, open_backend, redact
 from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborted, Mix
 
 DEMO_DIR = "counter-report"
@@ -58,6 +59,33 @@ def demo_options(*, seed: int = 7) -> BenchOptions:
     )
 
 
+#: The flash sale's defaults for ``bench --scenario flash-sale``: R = 10 write units/s per
+#: item, so that 8 shards (at most 8 x R write units/s) stay below what DynamoDB Local sold
+#: with the model off on a busy 2-core machine (55-96 adds/s; see the README). A quiet machine
+#: can take a higher R (``--item-write-limit off`` measures the engine).
+FLASH_DEFAULTS = FlashSaleOptions(stock=300, item_write_limit=10.0, workers=32)
+
+
+def demo_flash_options(*, seed: int = 7) -> FlashSaleOptions:
+    """The demo's flash sale: the story of SPEC section 8 in about 20 seconds.
+
+    A stock of 30 with 36 orders from 16 threads, R = 20 write units/s per item: ``atomic``
+    sells about 20 adds/s, ``marker`` about 10 (its transaction writes the counter item at 2
+    units), ``sharded`` (when in the build) at 1, 2, 4 and 8 shards. Small, to keep the demo
+    short on 2 cores: at a few units per shard, ``sharded``'s headroom moves weigh more than in
+    a real sale (``bench --scenario flash-sale`` sells 300).
+    """
+    return FlashSaleOptions(
+        stock=30,
+        demand=36,
+        workers=16,
+        item_write_limit=20.0,
+        seed=seed,
+        preset="demo",
+        time_limit=60.0,
+    )
+
+
 def _number(text: str, kind: type[float] | type[int], low: float, high: float, rule: str) -> Any:
     """Parse an option's value as ``kind`` within ``[low, high]`` (NaN never is)."""
     try:
@@ -82,6 +110,31 @@ def _positive(text: str) -> int:
     return int(_number(text, int, 1, math.inf, "must be at least 1"))
 
 
+#: ``--item-write-limit off``: the per-item model off (the flash sale then measures the engine).
+OFF = "off"
+
+
+def _write_limit(text: str) -> float | str:
+    return OFF if text.strip().lower() == OFF else _units(text)
+
+
+def _units(text: str) -> float:
+    rule = "must be a number of units per second above 0 (or off)"
+    value = float(_number(text, float, 0, sys.float_info.max, rule))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(rule)
+    return value
+
+
+def _shard_counts(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("give shard counts, e.g. 1,2,4,8")
+    return tuple(
+        int(_number(p, int, 1, 1000, "shard counts must be from 1 to 1000")) for p in parts
+    )
+
+
 def _strategies(text: str) -> tuple[str, ...]:
     if text.strip() == "all":
         return tuple(STRATEGIES)
@@ -101,13 +154,21 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
     """The ``bench`` subcommand's options."""
     work = parser.add_argument_group("workload")
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default=None,
+        help="run a scenario instead of the mixed workload: flash-sale (SPEC section 8)",
+    )
     work.add_argument(
         "--strategies",
         type=_strategies,
-        default=tuple(STRATEGIES),
+        default=None,
         help="comma-separated strategy ids, or all (default)",
     )
-    work.add_argument("--workers", type=_positive, default=4, help="concurrent workers (4)")
+    work.add_argument(
+        "--workers", type=_positive, default=None, help="concurrent workers (4; flash-sale: 32)"
+    )
     work.add_argument(
         "--processes", action="store_true", help="workers are processes (default: threads)"
     )
@@ -150,6 +211,35 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--conflicts", type=_rate, default=0.0, help="transaction conflict rate")
     faults.add_argument(
         "--fault-seed", type=int, default=None, help="the faults' seed (default: --seed)"
+    )
+    faults.add_argument(
+        "--item-write-limit",
+        type=_write_limit,
+        default=None,
+        metavar="R",
+        help="per-item throughput model: write units/s per item, or off (off; flash-sale: "
+        f"{FLASH_DEFAULTS.item_write_limit:g})",
+    )
+    faults.add_argument(
+        "--item-read-limit",
+        type=_units,
+        default=None,
+        metavar="UNITS",
+        help="per-item model: read units/s per item (3 x --item-write-limit)",
+    )
+
+    flash = parser.add_argument_group("flash-sale scenario")
+    flash.add_argument(
+        "--stock", type=_positive, default=None, help=f"stock on sale ({FLASH_DEFAULTS.stock})"
+    )
+    flash.add_argument(
+        "--demand", type=_positive, default=None, help="orders of one unit (1.3 x stock)"
+    )
+    flash.add_argument(
+        "--shards",
+        type=_shard_counts,
+        default=None,
+        help="shard counts of the sharded targets (1,2,4,8)",
     )
 
     retries = parser.add_argument_group("retries")
@@ -209,9 +299,16 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Build :class:`BenchOptions` from parsed ``bench`` arguments."""
+    for flag, given in (
+        ("--stock", args.stock),
+        ("--demand", args.demand),
+        ("--shards", args.shards),
+    ):
+        if given is not None:
+            raise InvalidInput(f"{flag} belongs to --scenario flash-sale")
     return BenchOptions(
-        strategies=args.strategies,
-        workers=args.workers,
+        strategies=tuple(STRATEGIES) if args.strategies is None else args.strategies,
+        workers=4 if args.workers is None else args.workers,
         processes=args.processes,
         ops=args.ops,
         initial=args.initial,
@@ -227,6 +324,8 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
             throttle_rate=args.throttles,
             conflict_rate=args.conflicts,
             seed=args.seed if args.fault_seed is None else args.fault_seed,
+            item_write_limit=None if args.item_write_limit == OFF else args.item_write_limit,
+            item_read_limit=args.item_read_limit,
         ),
         sdk=SdkRetry(mode=args.sdk_retry_mode, max_attempts=args.sdk_max_attempts),
         app_retry=AppRetry(policy=args.app_retry, limit=args.app_retry_limit),
@@ -246,13 +345,111 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
 
 
+#: Bench options that mean nothing to the flash sale: (attribute, flag, default).
+_NOT_FLASH = (
+    ("strategies", "--strategies", None),
+    ("processes", "--processes", False),
+    ("ops", "--ops", 100),
+    ("initial", "--initial", 1000),
+    ("floor", "--floor", None),
+    ("ceiling", "--ceiling", None),
+    ("increment_share", "--increment-share", 0.5),
+    ("amount", "--amount", 1),
+    ("duplicate_rate", "--duplicate-rate", 0.0),
+    ("history", "--history", None),
+    ("set_capacity", "--set-capacity", None),
+    ("rounds", "--rounds", 5),
+    ("lost_answers", "--lost-answers", 0.0),
+    ("throttles", "--throttles", 0.0),
+    ("conflicts", "--conflicts", 0.0),
+    ("fault_seed", "--fault-seed", None),
+    ("compare_raw", "--compare-raw", False),
+    ("table", "--table", None),
+    ("use_existing_table", "--use-existing-table", False),
+)
+
+
+def flash_options_from_args(args: argparse.Namespace) -> FlashSaleOptions:
+    """Build :class:`FlashSaleOptions` from parsed ``bench --scenario flash-sale`` arguments."""
+    for attribute, flag, default in _NOT_FLASH:
+        if getattr(args, attribute) != default:
+            raise InvalidInput(
+                f"{flag} does not apply to --scenario flash-sale (its targets are atomic, "
+                "marker and sharded at --shards; it sells --stock to --demand orders)"
+            )
+    base = FLASH_DEFAULTS
+    return FlashSaleOptions(
+        stock=base.stock if args.stock is None else args.stock,
+        demand=args.demand,
+        workers=base.workers if args.workers is None else args.workers,
+        item_write_limit=_flash_write_limit(args.item_write_limit),
+        item_read_limit=args.item_read_limit,
+        shards=base.shards if args.shards is None else args.shards,
+        sdk=SdkRetry(mode=args.sdk_retry_mode, max_attempts=args.sdk_max_attempts),
+        pricing=Pricing(wru=args.wru_price, rru=args.rru_price),
+        backend=Backend(
+            endpoint_url=args.endpoint_url, region=args.region, keep_table=args.keep_table
+        ),
+        seed=args.seed,
+    )
+
+
+def _flash_write_limit(given: float | str | None) -> float | None:
+    if given is None:
+        return FLASH_DEFAULTS.item_write_limit
+    return None if given == OFF else float(given)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """``dynamodb-counters bench``: returns the exit code."""
     try:
+        if args.scenario == FLASH_SALE:
+            flash = flash_options_from_args(args)
+            return _execute_flash(
+                flash, json_path=args.json, report_dir=args.report, quiet=args.quiet
+            )
         options = options_from_args(args)
     except CounterError as exc:
         return _fail(exc)
     return _execute(options, json_path=args.json, report_dir=args.report, quiet=args.quiet)
+
+
+def _flash_progress(console: Any) -> Any:
+    """A line per finished target of the flash sale, on the progress console."""
+
+    def done(label: str, row: dict[str, Any]) -> None:
+        if console is None:
+            return
+        if row.get("skipped"):
+            console.print(f"flash sale: {label} skipped ({row['skipped']})")
+        else:
+            console.print(
+                f"flash sale: {label} sold {row['acknowledged']} in {row['seconds']:.1f} s "
+                f"({row['accepted_adds_per_s']:.1f} adds/s, "
+                f"{row['throttled_requests']} throttled)"
+            )
+
+    return done
+
+
+def _execute_flash(
+    options: FlashSaleOptions, *, json_path: str | None, report_dir: str | None, quiet: bool
+) -> int:
+    from rich.console import Console
+
+    console = None if quiet else Console(stderr=True)
+    try:
+        _check_writable(json_path, report_dir)
+        results = run_flash_sale(options, done=_flash_progress(console))
+    except KeyboardInterrupt:
+        return _fail("interrupted", code=130)
+    except (CounterError, OSError) as exc:
+        return _fail(exc)
+    try:
+        _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, strict=True)
+    except OSError as exc:
+        return _fail(exc)
+    return 0
 
 
 def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
@@ -268,13 +465,15 @@ def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``dynamodb-counters demo``: the bench's preset story; returns the exit code."""
+    """``dynamodb-counters demo``: the bench's preset story, then the flash sale (on the same
+    engine); returns the exit code."""
     out = Path(args.out)
     return _execute(
         demo_options(seed=args.seed),
         json_path=str(out / "results.json"),
         report_dir=str(out),
         quiet=args.quiet,
+        flash=demo_flash_options(seed=args.seed),
     )
 
 
@@ -285,8 +484,27 @@ def _fail(exc: BaseException | str, *, code: int = 1) -> int:
     return code
 
 
+def _run_all(options: BenchOptions, flash: FlashSaleOptions | None, console: Any) -> dict[str, Any]:
+    """The bench, then (for the demo) the flash sale on the same engine."""
+    from .display import run_with_progress
+
+    if flash is None:
+        return run_with_progress(options, console=console)
+    with open_backend(options) as connection:
+        results = run_with_progress(options, console=console, connection=connection)
+        # The engine is warm from the bench: no warm-up.
+        section = FlashSale(flash, connection, done=_flash_progress(console), warm_up=False).run()
+    results["flash_sale"] = section
+    return results
+
+
 def _execute(
-    options: BenchOptions, *, json_path: str | None, report_dir: str | None, quiet: bool
+    options: BenchOptions,
+    *,
+    json_path: str | None,
+    report_dir: str | None,
+    quiet: bool,
+    flash: FlashSaleOptions | None = None,
 ) -> int:
     from rich.console import Console
 
@@ -296,13 +514,12 @@ def _execute(
         _check_writable(json_path, report_dir)
     except OSError as exc:
         return _fail(exc)
-    from .display import run_with_progress
 
     def finish(results: dict[str, Any], **how: Any) -> list[str]:
         return _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, **how)
 
     try:
-        results = run_with_progress(options, console=console)
+        results = _run_all(options, flash, console)
     except BenchInterrupted as exc:
         # Keep what finished, within the seconds Ctrl-C allows (a second Ctrl-C just stops).
         notes = finish(exc.results, deadline=exc.at + INTERRUPT_WRITE_BUDGET)
@@ -345,7 +562,7 @@ def _finish(
     error line: what was left undone."""
     from rich.console import Console
 
-    from .display import comparison_line, results_table, verdict_block
+    from .display import comparison_line, flash_table, results_table, verdict_block
 
     run = results.get("run", {})
     notes = []
@@ -354,7 +571,8 @@ def _finish(
             "not deleted (the endpoint refused or did not answer in time): "
             + ", ".join(run["left_behind"])
         )
-    finished = bool(results.get("strategies") or results.get("baseline"))
+    flash = results.get("flash_sale")
+    finished = bool(results.get("strategies") or results.get("baseline") or flash)
     written: list[Path] = []
     if finished or strict:
         try:
@@ -374,12 +592,14 @@ def _finish(
     out = Console()
     if not out.is_terminal and "COLUMNS" not in os.environ:
         out = Console(width=100)
-    if finished:
+    if results.get("strategies") or results.get("baseline"):
         out.print(results_table(results))
         line = comparison_line(results)
         if line:
             out.print(line)
         out.print(verdict_block(results))
+    if flash:
+        out.print(flash_table(flash))
     if results.get("partial"):
         done = ", ".join(run.get("finished_targets", [])) or "none"
         out.print(f"partial results: the run stopped ({run.get('stopped_by')}); finished: {done}")

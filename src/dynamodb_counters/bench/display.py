@@ -19,13 +19,16 @@ from rich.text import Text
 
 from ..report import LEGEND, result_rows, verdict_of
 from .options import BenchOptions
-from .runner import run_bench
+from .runner import Connection, run_bench
 
 
-def run_with_progress(options: BenchOptions, *, console: Console | None) -> dict[str, Any]:
-    """Run the bench; with a console, show one progress bar per target."""
+def run_with_progress(
+    options: BenchOptions, *, console: Console | None, connection: Connection | None = None
+) -> dict[str, Any]:
+    """Run the bench (on ``connection`` when one is open); with a console, show one progress
+    bar per target."""
     if console is None:
-        return run_bench(options)
+        return run_bench(options, connection=connection)
     progress = Progress(
         TextColumn("{task.description:<12}"),
         BarColumn(),
@@ -49,7 +52,7 @@ def run_with_progress(options: BenchOptions, *, console: Console | None) -> dict
                 pending[index] = 0
 
     with progress:
-        results = run_bench(options, advance=advance)
+        results = run_bench(options, advance=advance, connection=connection)
         for index, task in enumerate(tasks):
             progress.update(task, completed=options.total_ops)
             pending[index] = 0
@@ -187,3 +190,46 @@ def comparison_line(results: dict[str, Any]) -> str | None:
     else:
         line += "; target >= 0.95"
     return line
+
+
+def flash_table(flash: dict[str, Any]) -> Table:
+    """The flash-sale scenario's figures, one row per target (skipped targets say why)."""
+    model = flash.get("model", {})
+    limit = model.get("item_write_limit")
+    title = "Flash sale: " + (
+        f"per-item limit {limit:g} write units/s" if limit else "per-item model off"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for header in ("target", "adds/s", "throttled", "false sold out", "oversold", "drift"):
+        table.add_column(header, justify="left" if header == "target" else "right")
+    table.add_column("WU/add", justify="right")
+    table.add_column("$/M adds", justify="right")
+    skipped = [row for row in flash.get("targets", []) if row.get("skipped")]
+    for row in flash.get("targets", []):
+        if row.get("skipped"):
+            continue
+        ledger = row["ledger"]
+        bad = [ledger[k] for k in ("false_sold_out", "oversold", "drift")]
+        cells = [
+            Text(f"{v:+d}" if k == 2 else str(v), style="bold red" if v else "green")
+            for k, v in enumerate(bad)
+        ]
+        table.add_row(
+            str(row["name"]),
+            _fmt(row["accepted_adds_per_s"]),
+            str(row["throttled_requests"]),
+            *cells,
+            _fmt(row["units"]["wru_per_add"], 2),
+            _fmt(row["usd_per_million_adds"], 2),
+        )
+    notes = []
+    ratio = flash.get("sharded_8_vs_1")
+    if ratio is not None:
+        notes.append(f"sharded@8 sells {ratio:.1f} x the rate of sharded@1 (target: 6 x)")
+    if skipped:
+        names = ", ".join(str(row["name"]) for row in skipped)
+        notes.append(f"skipped: {names} ({skipped[0]['skipped']})")
+    if notes:
+        table.caption = "\n".join(notes)
+        table.caption_justify = "left"
+    return table

@@ -27,8 +27,9 @@ from ..faults import FaultInjector, FaultPlan
 class OperationFaults(FaultInjector):
     """A :class:`FaultInjector` whose decisions follow the workload's operations."""
 
-    def __init__(self, client: Any, plan: FaultPlan) -> None:
-        super().__init__(client, plan)
+    def __init__(self, client: Any, plan: FaultPlan, **model: Any) -> None:
+        """``model``: :class:`FaultInjector`'s keyword options of the per-item model."""
+        super().__init__(client, plan, **model)
         self._scope = threading.local()
         self._sends: Counter[tuple[str, str, str]] = Counter()
 

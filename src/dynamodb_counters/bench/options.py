@@ -130,6 +130,12 @@ class BenchOptions:
             raise InvalidInput("initial must not be below the floor")
         if self.ceiling is not None and self.initial > self.ceiling:
             raise InvalidInput("initial must not be above the ceiling")
+        if self.processes and self.faults.limits_items:
+            # Each process would spend its own budget of the same item.
+            raise InvalidInput(
+                "the per-item throughput model keeps each item's budget in one process: "
+                "run the workers as threads (leave out --processes)"
+            )
 
     @property
     def total_ops(self) -> int:

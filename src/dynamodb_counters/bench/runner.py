@@ -57,7 +57,7 @@ from ..strategies import StrategyName
 from . import metrics as m
 from .fair import OperationFaults
 from .meter import ItemSizes, MeterTotals, OpBook, RequestMeter
-from .options import RAW, BenchOptions, SdkRetry
+from .options import RAW, Backend, BenchOptions, SdkRetry
 from .workload import (
     AppRetry,
     BenchAborted,
@@ -166,7 +166,13 @@ class Connection:
 @contextlib.contextmanager
 def open_backend(options: BenchOptions) -> Iterator[Connection]:
     """Start the embedded DynamoDB Local, or describe the endpoint / region given."""
-    backend = options.backend
+    with open_backend_at(options.backend) as connection:
+        yield connection
+
+
+@contextlib.contextmanager
+def open_backend_at(backend: Backend) -> Iterator[Connection]:
+    """:func:`open_backend` for a :class:`Backend` alone (scenarios have options of their own)."""
     if backend.embedded:
         from ..local import DynamoDBLocal
 
@@ -647,6 +653,13 @@ class Bench:
             )
         return sizes
 
+    def _known_item(self, table: str, key: dict[str, Any]) -> dict[str, Any]:
+        """The last full item the meters saw for ``key`` (prices the per-item model)."""
+        for sizes in list(self._sizes.values()):
+            if sizes.known(table, key):
+                return sizes.get(table, key)
+        return dict(key)
+
     def _metered_value(self, index: int, target: Target) -> tuple[int, dict[str, Any]]:
         """The final value, read with ``value()`` as users read it, and what that read costs.
 
@@ -795,7 +808,12 @@ class Bench:
             self.warm_up()
             # One injector for the run (threads): its decisions depend on how many identical
             # requests came before, across targets and rounds, as on one long-lived client.
-            self._injector = OperationFaults(self.client, options.faults)
+            self._injector = OperationFaults(
+                self.client,
+                options.faults,
+                key_names=_key_names(CounterStore(self.observer, self.table)),
+                known_item=self._known_item,
+            )
             self._injector.attach()
             if options.processes:
                 context = multiprocessing.get_context("spawn")
@@ -1211,6 +1229,8 @@ def summarise(
             "lost_answers": injected.get("lost_answers", 0),
             "throttles": injected.get("throttles", 0),
             "conflicts": injected.get("conflicts", 0),
+            # The per-item throughput model's throttles (when on).
+            "item_throttles": injected.get("item_throttles", 0),
         },
         "units": {
             "estimated": {
@@ -1339,12 +1359,20 @@ def assemble(
     }
 
 
-def run_bench(options: BenchOptions, *, advance: ProgressHook | None = None) -> dict[str, Any]:
-    """Run a whole bench: start the backend, run every target, return the results dict.
+def run_bench(
+    options: BenchOptions,
+    *,
+    advance: ProgressHook | None = None,
+    connection: Connection | None = None,
+) -> dict[str, Any]:
+    """Run a whole bench: start the backend (unless ``connection`` is one already open), run
+    every target, return the results dict.
 
     Raises:
         BenchInterrupted: Ctrl-C; ``results`` holds the targets that finished (partial).
         BenchFailed: an error stopped the run; likewise, and ``cause`` is the error.
     """
-    with open_backend(options) as connection:
+    if connection is not None:
         return Bench(options, connection, advance=advance).run()
+    with open_backend(options) as opened:
+        return Bench(options, opened, advance=advance).run()

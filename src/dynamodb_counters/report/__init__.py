@@ -385,9 +385,113 @@ def _metadata(results: dict[str, Any]) -> str:
     return f"<dl>{body}</dl>"
 
 
+_FLASH_CAPTION = (
+    "Flash sale (SPEC section 8): one counter with limited stock and a floor of 0, more orders "
+    "than stock, each add(-1) throttled per item like AWS throttles a hot partition (the "
+    "per-item throughput model, R write units/s per item, dashed). Accepted adds/s: "
+    "acknowledged adds over the time until the stock sold out. One item takes R adds/s with "
+    "atomic (1 write unit each) and R/2 with marker (its transaction writes the counter item "
+    "at 2 units); sharded spreads the counter over n items.",
+    "Read: higher is faster; a sharded line close to the dotted one scales with its shards. "
+    "Speed is worth nothing without the columns at the right of the table: false sold out, "
+    "oversold and drift must all be 0.",
+)
+
+
+def _flash(results: dict[str, Any]) -> str:
+    """The flash-sale section: its chart and its table (nothing when it did not run)."""
+    flash = results.get("flash_sale")
+    if not flash:
+        return ""
+    from .charts import flash_chart
+
+    caption, reading = _FLASH_CAPTION
+    rows = []
+    for r in flash.get("targets", []):
+        if r.get("skipped"):
+            rows.append([_e(r["name"]), f'<span class="why">{_e(r["skipped"])}</span>'] + ["-"] * 9)
+            continue
+        led = r["ledger"]
+        bad = [led["false_sold_out"], led["oversold"], led["drift"]]
+        cells = [f'<span class="{"drift" if v else "drift0"}">{_num(v)}</span>' for v in bad]
+        rows.append(
+            [
+                _e(r["name"]),
+                _num(r["accepted_adds_per_s"]),
+                _num(r["model_ceiling_adds_per_s"]),
+                _num(r["throttled_requests"]),
+                *cells,
+                _num(r["units"]["wru_per_add"], 2),
+                _num(r["usd_per_million_adds"], 3),
+                f"{_num(r['acknowledged'])} / {_num(r['refused'])}",
+                _num(r["seconds"]),
+            ]
+        )
+    headers = [
+        "target",
+        "accepted adds/s",
+        "one item's limit",
+        "throttled requests",
+        "false sold out",
+        "oversold",
+        "drift",
+        "WU / add",
+        "$ / M adds",
+        "sold / refused",
+        "seconds",
+    ]
+    model = flash.get("model") or {}
+    options = flash.get("options") or {}
+    ratio = flash.get("sharded_8_vs_1")
+    facts = (
+        f"stock {options.get('stock')}, {options.get('orders')} orders, "
+        f"{options.get('workers')} worker threads; R = {model.get('item_write_limit')} write "
+        f"units/s and {model.get('item_read_limit')} read units/s per item; "
+        "burst "
+        f"{model.get('burst')}. WU / add: every write unit the sale spent (refused orders and "
+        "escrow moves included) over the adds sold."
+    )
+    if ratio is not None:
+        facts += f" sharded@8 sold {ratio:.1f} x the rate of sharded@1 (target: 6 x)."
+    return (
+        '<h2 id="flash-sale">Flash sale: one hot counter</h2>'
+        f'<figure id="chart-flash">{flash_chart(flash)}'
+        f"<figcaption><b>Accepted adds per second.</b> {_e(caption)}"
+        f'<p class="read">{_e(reading)}</p></figcaption></figure>'
+        f'<p class="legend">{_e(facts)}</p>' + _html_table(headers, rows)
+    )
+
+
+def _scenario_metadata(results: dict[str, Any]) -> str:
+    run = results.get("run", {})
+    backend = run.get("backend", {})
+    sdk = (results.get("flash_sale") or {}).get("options", {}).get("sdk", {})
+    items = [
+        ("started", run.get("started_at")),
+        ("seed", run.get("seed")),
+        ("backend", f"{backend.get('kind')} {backend.get('endpoint_url') or ''}"),
+        ("retries", f"SDK {sdk.get('mode')} x{sdk.get('max_attempts')}"),
+        ("run time", f"{_num(run.get('seconds'))} s"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())),
+    ]
+    body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
+    return f"<dl>{body}</dl>"
+
+
 def render_html(results: dict[str, Any]) -> str:
     """The whole report as one HTML document (str)."""
     from .charts import CHARTS
+
+    if not result_rows(results) and results.get("flash_sale"):
+        # A run of the flash-sale scenario alone.
+        return (
+            f"{_head(results)}<body>"
+            "<h1>dynamodb-counters: a flash sale on one hot counter</h1>"
+            f"{_flash(results)}"
+            "<h2>Run</h2>"
+            f"{_scenario_metadata(results)}"
+            "</body></html>\n"
+        )
 
     figures = []
     for key, (title, draw) in CHARTS.items():
@@ -414,6 +518,7 @@ def render_html(results: dict[str, Any]) -> str:
         f"{_which(results)}"
         "<h2>All figures</h2>"
         f"{_table(results)}"
+        f"{_flash(results)}"
         "<h2>Run</h2>"
         f"{_metadata(results)}"
         "</body></html>\n"

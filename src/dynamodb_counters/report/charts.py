@@ -268,3 +268,70 @@ CHARTS = {
     "cost": ("Cost per million operations", cost_chart),
     "window": ("Idempotency window", window_chart),
 }
+
+
+def flash_chart(flash: dict[str, Any]) -> str:
+    """The flash sale: accepted adds/s against shard count, and the single-item strategies
+    (``atomic``, ``marker``) beside it; the per-item limit R drawn as a line."""
+    rows = [r for r in flash.get("targets", []) if not r.get("skipped")]
+    sharded = sorted((r for r in rows if r.get("shards")), key=lambda r: int(r["shards"]))
+    single = [r for r in rows if not r.get("shards")]
+    limit = (flash.get("model") or {}).get("item_write_limit")
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(7.5, 3.6), dpi=100, gridspec_kw={"width_ratios": [3, 2]}, sharey=True
+    )
+    for ax in (left, right):
+        ax.spines[["top", "right"]].set_visible(False)
+    if sharded:
+        shards = [int(r["shards"]) for r in sharded]
+        rates = [float(r["accepted_adds_per_s"]) for r in sharded]
+        left.plot(shards, rates, marker="o", color=NEUTRAL, label="sharded, measured")
+        if rates[0] and shards[0] == 1:
+            left.plot(
+                shards,
+                [rates[0] * n for n in shards],
+                linestyle=":",
+                color=MUTED,
+                label="n x sharded@1",
+            )
+        for n, v in zip(shards, rates, strict=True):
+            left.annotate(
+                f"{v:,.0f}",
+                (n, v),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=9,
+            )
+        left.set_xscale("log", base=2)
+        left.set_xticks(shards, [str(n) for n in shards])
+        left.legend(loc="upper left", fontsize=8, frameon=False)
+    else:
+        skipped = [r for r in flash.get("targets", []) if r.get("skipped")]
+        note = "sharded: not in this build" if skipped else "sharded: not run"
+        left.text(0.5, 0.5, note, ha="center", va="center", color=MUTED, transform=left.transAxes)
+        left.set_xticks([])
+    left.set_xlabel("shards")
+    left.set_ylabel("accepted adds/s")
+    left.set_title("sharded: one counter, n items")
+    names = [str(r["name"]) for r in single]
+    values = [float(r["accepted_adds_per_s"]) for r in single]
+    right.bar(names, values, color=NEUTRAL)
+    for x, v in enumerate(values):
+        right.text(x, v, f"{v:,.1f}", ha="center", va="bottom", fontsize=9)
+    right.set_title("one item")
+    if limit:
+        # One item's limit: the single-item strategies' ceiling (sharded has n items).
+        right.axhline(float(limit), color=DRIFT, linestyle="--", linewidth=0.8)
+        right.text(
+            len(values) - 0.5 if values else 0.5,
+            float(limit),
+            f" R = {limit:g} WU/s per item",
+            color=DRIFT,
+            fontsize=8,
+            va="bottom",
+            ha="right",
+        )
+    top = max(values + [float(r["accepted_adds_per_s"]) for r in sharded] + [float(limit or 1)])
+    left.set_ylim(0, top * 1.25)
+    return _svg(fig, "flash")

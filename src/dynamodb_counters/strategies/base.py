@@ -46,6 +46,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from botocore.exceptions import (
@@ -220,6 +221,40 @@ class _UnknownOutcome(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class WindowOption:
+    """One window option of a strategy, stated once: the store checks it and stores it with the
+    counter, the CLI derives its flag, ``strategies`` and the docs its description."""
+
+    name: str
+    default: Any
+    #: What it means, in a few words (the CLI's help).
+    help: str
+    #: ``"count"``: a positive int up to ``maximum``; ``"duration"``: a timedelta or seconds.
+    kind: str = "count"
+    maximum: int | None = None
+
+    def check(self, value: Any) -> Any:
+        if self.kind == "duration":
+            return v.check_duration(value, what=self.name)
+        return v.check_positive_int(value, what=self.name, maximum=self.maximum)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def parse(self) -> Callable[[str], Any]:
+        """How the CLI reads it (durations in seconds)."""
+        return float if self.kind == "duration" else int
+
+
+#: ``marker``'s and ``sharded``'s window: how long the evidence of a request id lives.
+MARKER_TTL = WindowOption(
+    "marker_ttl", timedelta(days=7), "how long a marker lives (seconds)", kind="duration"
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a strategy promises; shown by the CLI, the bench and the README."""
 
@@ -240,8 +275,9 @@ class Strategy:
     needs_sort_key: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities]
     #: Window options (stored in the counter's definition) accepted by ``store.counter(...)``.
+    window_options: ClassVar[tuple[WindowOption, ...]] = ()
+    #: Their names, and their values when not given (derived from ``window_options``).
     own_options: ClassVar[frozenset[str]] = frozenset()
-    #: Values of ``own_options`` when not given.
     defaults: ClassVar[Mapping[str, Any]] = {}
     #: Options every strategy accepts; they stay the caller's (never stored).
     common_options: ClassVar[frozenset[str]] = frozenset(
@@ -298,12 +334,18 @@ class Strategy:
         self.window = self.check_window({k: options[k] for k in self.own_options if k in options})
         self._configure(self.window)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "window_options" in cls.__dict__:
+            cls.own_options = frozenset(o.name for o in cls.window_options)
+            cls.defaults = MappingProxyType({o.name: o.default for o in cls.window_options})
+
     # -- hooks --------------------------------------------------------------------------------
 
     @classmethod
     def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         """Validate window options (a subset of ``own_options``); return all, defaults filled."""
-        return {}
+        return {o.name: o.check(options.get(o.name, o.default)) for o in cls.window_options}
 
     def _configure(self, window: Mapping[str, Any]) -> None:
         """Take the checked window options (all of ``own_options``)."""

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import _validate as v
 from .._io import error_code
 from .._keys import AMOUNT, MARKER_PREFIX
 from .._steps import Steps
 from ..results import AddResult
-from .base import AddCall, Capabilities
+from .base import MARKER_TTL, AddCall, Capabilities
 from .transaction import TransactionCounter
 
 
@@ -38,8 +36,7 @@ class MarkerCounter(TransactionCounter):
     """Counter update plus a conditional marker put, in one transaction."""
 
     name = "marker"
-    own_options = frozenset({"marker_ttl"})
-    defaults = MappingProxyType({"marker_ttl": timedelta(days=7)})
+    window_options = (MARKER_TTL,)
     capabilities = Capabilities(
         idempotent=True,
         window="while the marker lives (marker_ttl, default 7 days)",
@@ -48,11 +45,6 @@ class MarkerCounter(TransactionCounter):
         write_units_per_add="2 x (counter item KB + marker item KB), at least 4",
         tells_duplicates="yes",
     )
-
-    @classmethod
-    def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        ttl = options.get("marker_ttl", cls.defaults["marker_ttl"])
-        return {"marker_ttl": v.check_duration(ttl, what="marker_ttl")}
 
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.marker_ttl: timedelta = window["marker_ttl"]

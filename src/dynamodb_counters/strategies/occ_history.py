@@ -18,13 +18,11 @@ Each entry adds about 70 bytes to the item, so write units grow with ``history``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
-from .. import _validate as v
 from .._keys import HISTORY, SEQUENCE
 from ..results import AddResult
-from .base import AddCall, Capabilities
+from .base import AddCall, Capabilities, WindowOption
 from .occ import OccCounter
 
 MAX_HISTORY = 4000
@@ -35,8 +33,9 @@ class OccHistoryCounter(OccCounter):
 
     name = "occ_history"
     idempotent = True
-    own_options = frozenset({"history"})
-    defaults = MappingProxyType({"history": 50})
+    window_options = (
+        WindowOption("history", 50, "request ids remembered on the item", maximum=MAX_HISTORY),
+    )
     capabilities = Capabilities(
         idempotent=True,
         window="the last `history` request ids (default 50)",
@@ -45,11 +44,6 @@ class OccHistoryCounter(OccCounter):
         write_units_per_add="1 per KB of the counter item, history included (+1 read unit)",
         tells_duplicates="yes",
     )
-
-    @classmethod
-    def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        history = options.get("history", cls.defaults["history"])
-        return {"history": v.check_positive_int(history, what="history", maximum=MAX_HISTORY)}
 
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.history: int = window["history"]

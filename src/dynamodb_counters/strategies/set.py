@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import _validate as v
 from .._io import error_code, response_of
 from .._keys import GENERATION, IDS, LAST, PREVIOUS_IDS
 from .._steps import Steps
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, n, to_int
+from .base import AddCall, Capabilities, Strategy, WindowOption, n, to_int
 
 MAX_CAPACITY = 5000
 
@@ -47,8 +45,9 @@ class SetCounter(Strategy):
 
     name = "set"
     idempotent = True
-    own_options = frozenset({"capacity"})
-    defaults = MappingProxyType({"capacity": 100})
+    window_options = (
+        WindowOption("capacity", 100, "request ids a generation holds", maximum=MAX_CAPACITY),
+    )
     capabilities = Capabilities(
         idempotent=True,
         window="the last `capacity` to 2 x `capacity` request ids (default 100: two generations)",
@@ -57,11 +56,6 @@ class SetCounter(Strategy):
         write_units_per_add="1 per KB of the counter item, ~33 bytes per id held",
         tells_duplicates="yes (None if another writer raced a lost answer)",
     )
-
-    @classmethod
-    def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        capacity = options.get("capacity", cls.defaults["capacity"])
-        return {"capacity": v.check_positive_int(capacity, what="capacity", maximum=MAX_CAPACITY)}
 
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.capacity: int = window["capacity"]

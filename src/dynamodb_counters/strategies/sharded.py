@@ -41,7 +41,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -52,7 +51,7 @@ from .._keys import AMOUNT, CREATED_BY, INCARNATION, SHARD_MARKER_PREFIX
 from .._steps import Steps
 from ..errors import CounterExists, CounterNotFound, NotSupported, ThresholdExceeded
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, n
+from .base import MARKER_TTL, AddCall, Capabilities, Strategy, WindowOption, n
 
 # A transaction holds at most 100 items: a move writes the chosen shard, the marker and up to
 # shards - 1 donors; the snapshot reads every shard and the marker.
@@ -60,6 +59,9 @@ MAX_SHARDS = 99
 _CHECK_FAILED = "ConditionalCheckFailed"
 
 Bounds = tuple[int, int]
+
+#: Fixed for the counter's life (stored in its definition): re-sharding is a new counter.
+SHARDS = WindowOption("shards", 8, "shard items the value is spread over", maximum=MAX_SHARDS)
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -89,8 +91,7 @@ class ShardedCounter(Strategy):
 
     name = "sharded"
     idempotent = True
-    own_options = frozenset({"shards", "marker_ttl"})
-    defaults = MappingProxyType({"shards": 8, "marker_ttl": timedelta(days=7)})
+    window_options = (SHARDS, MARKER_TTL)
     capabilities = Capabilities(
         idempotent=True,
         window="while the marker lives (marker_ttl, default 7 days)",
@@ -102,15 +103,6 @@ class ShardedCounter(Strategy):
         ),
         tells_duplicates="yes",
     )
-
-    @classmethod
-    def check_window(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        shards = options.get("shards", cls.defaults["shards"])
-        ttl = options.get("marker_ttl", cls.defaults["marker_ttl"])
-        return {
-            "shards": v.check_positive_int(shards, what="shards", maximum=MAX_SHARDS),
-            "marker_ttl": v.check_duration(ttl, what="marker_ttl"),
-        }
 
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.shards: int = window["shards"]
