@@ -158,6 +158,7 @@ WRITE_OPERATION = {
     "transaction": "TransactWriteItems",
     "marker": "TransactWriteItems",
     "collection": "TransactWriteItems",
+    "sharded": "TransactWriteItems",
 }
 
 

@@ -62,22 +62,33 @@ def test_forever_with_a_bound_is_never_collection(capsys: pytest.CaptureFixture[
 def test_more_than_one_item_takes_asks_for_shards(capsys: pytest.CaptureFixture[str]) -> None:
     code, answer = _advise(capsys, "--idempotent", "--floor", "--rate", "2000", "--window", "1h")
     assert code == 0
-    # marker: 4 WRU per add on an item that takes ~1,000 WRU/s -> ~250 adds/s; 2,000 / 250 = 8.
-    if "sharded" in STRATEGIES:
-        assert (answer["strategy"], answer["options"]) == ("sharded", {"shards": 8})
-    else:
-        assert answer["strategy"] == "marker"
-        assert "split the counter over 8 items" in answer["warning"]
+    # A sharded add writes a shard and a marker (4 WRU) on a partition that takes ~1,000
+    # WRU/s -> ~250 adds/s a shard; 2,000 / 250 = 8. The window is the marker's.
+    assert (answer["strategy"], answer["options"]) == ("sharded", {"shards": 8, "marker_ttl": "1h"})
+    assert answer["usd_per_million_adds"] == 2.5  # 4 WRU x $0.625
+    assert answer["warning"] is None
 
 
-def test_shards_once_the_sharded_strategy_exists(
+def test_without_sharded_the_answer_says_split(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(STRATEGIES, "sharded", STRATEGIES["atomic"])
+    monkeypatch.delitem(STRATEGIES, "sharded")
+    code, answer = _advise(capsys, "--idempotent", "--floor", "--rate", "2000", "--window", "1h")
+    assert (code, answer["strategy"]) == (0, "marker")
+    assert "split the counter over 8 items" in answer["warning"]
+
+
+def test_a_fast_plain_counter_is_sharded_at_marker_cost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, answer = _advise(capsys, "--rate", "3000")
-    # atomic: 1 WRU per add -> ~1,000 adds/s an item; 3,000 needs 3, rounded up to 4 shards.
-    assert (code, answer["strategy"], answer["options"]) == (0, "sharded", {"shards": 4})
-    assert answer["usd_per_million_adds"] == 0.625
+    # atomic takes ~1,000 adds/s; sharded: 3,000 / 250 = 12, rounded up to 16 shards, and every
+    # add pays for its marker: 4 WRU, not atomic's 1.
+    assert (code, answer["strategy"], answer["options"]) == (0, "sharded", {"shards": 16})
+    assert answer["usd_per_million_adds"] == 2.5
+    code, answer = _advise(capsys, "--rate", "100000")
+    assert (answer["options"], code) == ({"shards": 64}, 0)
+    assert "more than 64 shards" in answer["warning"]
 
 
 def test_over_the_budget_says_so_and_fails(capsys: pytest.CaptureFixture[str]) -> None:

@@ -68,6 +68,7 @@ EXPECTED_STRATEGIES = {
     "marker": (True, True),
     "collection": (True, False),
     "set": (True, True),
+    "sharded": (True, True),
 }
 
 

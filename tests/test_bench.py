@@ -36,6 +36,7 @@ MINIMUM_REQUESTS = {
     "marker": 1,
     "collection": 1,
     "set": 1,
+    "sharded": 1,
 }
 
 
@@ -175,6 +176,8 @@ def test_uncontended_requests_per_op_are_each_strategys_minimum(ddb: DynamoDBLoc
     # collection: a transaction of the counter check and the delta put, 2 x (1 + 1).
     assert (units["collection"]["wru_per_op"], units["collection"]["rru_per_op"]) == (4.0, 0.0)
     assert (units["set"]["wru_per_op"], units["set"]["rru_per_op"]) == (1.0, 0.0)
+    # sharded: a shard update and a marker put, 2 x (1 + 1); no shard runs dry here.
+    assert (units["sharded"]["wru_per_op"], units["sharded"]["rru_per_op"]) == (4.0, 0.0)
     assert rows["atomic"]["cost"]["usd_per_million_ops"] == pytest.approx(0.625)
     assert rows["marker"]["cost"]["usd_per_million_ops"] == pytest.approx(2.5)
     assert rows["occ"]["cost"]["usd_per_million_ops"] == pytest.approx(0.75)
@@ -192,7 +195,7 @@ def test_duplicates_are_told_apart_by_idempotent_strategies_only(ddb: DynamoDBLo
     )
     rows = _by_name(run_bench(options))
     amounts = sum(op.amount for op in plan_ops(seed=1, worker=0, ops=10, mix=options.mix))
-    for name in ("occ_history", "marker", "collection", "set"):
+    for name in ("occ_history", "marker", "collection", "set", "sharded"):
         counts = rows[name]["counts"]
         assert (counts["duplicate_sends"], counts["applied"], counts["duplicates"]) == (10, 10, 10)
         assert rows[name]["ledger"]["final"] == amounts

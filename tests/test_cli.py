@@ -67,6 +67,20 @@ def test_counter_lifecycle(target: list[str]) -> None:
     assert_one_line_error(run("counter", "get", *base), "does not exist")
 
 
+def test_sharded_counter(target: list[str]) -> None:
+    create = ["seats", "--strategy", "sharded", "--shards", "3", "--floor", "0", *target]
+    assert run("counter", "create", *create, "--initial", "9").returncode == 0
+    base = ["seats", *target]  # the stored definition: no --strategy, no --shards
+    assert run("counter", "add", *base, "-5", "--request-id", "o1").returncode == 0
+    shown = json.loads(run("counter", "inspect", *base, "--json").stdout)
+    assert (shown["value"], shown["definition"]["options"]["shards"]) == (4, 3)
+    assert sum(s["value"] for s in shown["shards"]) == 4
+    assert [s["floor_share"] for s in shown["shards"]] == [0, 0, 0]
+    assert_one_line_error(run("counter", "get", *base, "--shards", "4"), "shards=4")
+    assert_one_line_error(run("counter", "add", *base, "-5", "--request-id", "o2"), "floor 0")
+    assert run("counter", "get", *base).stdout.strip() == "4"
+
+
 def test_compact_collection(target: list[str]) -> None:
     base = ["votes", "--strategy", "collection", *target]
     assert run("counter", "create", *base).returncode == 0
@@ -141,10 +155,10 @@ def test_strategies_json() -> None:
     done = run("strategies", "--json")
     rows = json.loads(done.stdout)
     assert [r["strategy"] for r in rows] == [
-        "atomic", "occ", "occ_history", "transaction", "marker", "collection", "set",
+        "atomic", "occ", "occ_history", "transaction", "marker", "collection", "set", "sharded",
     ]  # fmt: skip
     assert {r["strategy"] for r in rows if r["idempotent"]} == {
-        "occ_history", "transaction", "marker", "collection", "set",
+        "occ_history", "transaction", "marker", "collection", "set", "sharded",
     }  # fmt: skip
 
 

@@ -177,3 +177,18 @@ def test_units_are_booked_on_the_operation_that_sent_them(metered: Any, table: s
         "rejected",
     )
     meter.detach()
+
+
+def test_a_transactional_read_is_charged_twice_per_item(metered: Any, table: str) -> None:
+    """``sharded.value()`` reads its shards with TransactGetItems: 2 read units per 4 KB of
+    each item, an item under 4 KB still a whole one."""
+    store = CounterStore(metered, table)
+    counter = store.counter("s", strategy="sharded", shards=3)
+    counter.create(initial=7)
+    meter = RequestMeter(KEYS).attach(metered)
+    assert counter.value() == 7
+    totals = meter.take()
+    # Three shard items of well under 4 KB: 3 x 1 x 2 = 6.
+    assert totals.operations == {"TransactGetItems": 1}
+    assert totals.estimated_rru == 6
+    meter.detach()

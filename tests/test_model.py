@@ -199,7 +199,7 @@ class CounterMachine(RuleBasedStateMachine):
         if result.value is not None:
             assert result.value == self.model.value
         if applied and not self.lossy:
-            assert self.strategy in ("transaction", "marker", "collection") or (
+            assert self.strategy in ("transaction", "marker", "collection", "sharded") or (
                 result.value is not None
             ), "atomic, occ, occ_history and set return the new value of a write"
 

@@ -31,7 +31,7 @@ from dynamodb_counters.local import DynamoDBLocal, free_port
 WORKER = Path(__file__).resolve().parent / "_worker.py"
 # Strategies whose AddResult.applied tells a duplicate from a first write (not transaction on
 # DynamoDB Local, which does not break capacity down per table).
-TELLS_DUPLICATES = ["occ_history", "marker", "collection", "set"]
+TELLS_DUPLICATES = ["occ_history", "marker", "collection", "set", "sharded"]
 
 
 def workload(strategy: str, count: int, seed: str) -> tuple[int, int | None, list[tuple[str, int]]]:

@@ -121,14 +121,14 @@ class Requested:
 
         strategy = self.strategy
         if strategy is UNSET:
-            # Window options name their strategy (history: occ_history...); else atomic.
-            owners = {
+            # Window options name their strategy (history: occ_history...); else atomic. An
+            # option two strategies share (marker_ttl) names the first one (marker).
+            owners = [
                 cls.name
                 for cls in STRATEGIES.values()
-                for option in self.window
-                if option in cls.own_options
-            }
-            strategy = owners.pop() if len(owners) == 1 else DEFAULT_STRATEGY
+                if self.window and set(self.window) <= cls.own_options
+            ]
+            strategy = owners[0] if owners else DEFAULT_STRATEGY
         return CounterDefinition(
             strategy=strategy,
             floor=None if self.floor is UNSET else self.floor,

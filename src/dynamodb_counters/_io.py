@@ -47,6 +47,7 @@ _CAPACITY_OPS = frozenset(
         "Query",
         "BatchWriteItem",
         "TransactWriteItems",
+        "TransactGetItems",
         "BatchGetItem",
         "Scan",
     }
@@ -60,6 +61,7 @@ _METHODS = {
     "Query": "query",
     "BatchWriteItem": "batch_write_item",
     "TransactWriteItems": "transact_write_items",
+    "TransactGetItems": "transact_get_items",
     "DescribeTable": "describe_table",
     "CreateTable": "create_table",
     "DescribeTimeToLive": "describe_time_to_live",

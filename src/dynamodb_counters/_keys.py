@@ -8,12 +8,22 @@ item                   partition key               sort key
 the counter            ``<name>``                  ``counter_sort_value`` (default ``"#counter"``)
 a marker (``marker``)  ``<name>``                  ``"marker#" + digest(request id)``
 a delta (``collection``) ``<name>``                ``"delta#" + digest(request id)``
+shard i (``sharded``)  ``<name>#shard#<i>``        ``"shard#<i>"``
+its marker             ``<name>#shard#<i>``        ``"shard#marker#" + digest(request id)``
 =====================  ==========================  ===========================================
 
 Table with a partition key only (``sort_key=None``): the counter is ``<name>``, a marker is
 ``<name> + "#marker#" + digest``; ``collection`` needs a sort key. So that a counter name can
 never be the key of another counter's marker, names containing a reserved infix (``"#marker#"``,
-``"#delta#"``, ``"#shard#"``) are refused in such a table.
+``"#delta#"``, ``"#shard#"``) are refused in such a table. A ``sharded`` counter's shard ``i`` is
+``<name>#shard#<i>`` there, and its markers are the ordinary ``<name>#marker#<digest>``.
+
+Shards live on partition keys of their own (AWS's write sharding: an add's writes land on one
+shard's partition, never on the counter's). In a table with a sort key their sort keys start with
+``"shard#"``, which no counter item's sort key can (``counter_sort_value`` is checked), so a
+shard is never taken for a counter (``counters()``) and no other counter's sweep, even one whose
+name contains ``"#shard#"`` (from the first release), touches a shard or its markers; ``create()``
+refuses such names in new counters all the same.
 
 ``digest`` is the first 32 hex digits of SHA-256 over the table, the counter name, the counter's
 incarnation and the request id: a request id is scoped to its counter *and* to this life of the
@@ -36,8 +46,15 @@ MARKER_PREFIX = "marker#"
 DELTA_PREFIX = "delta#"
 SHARD_PREFIX = "shard#"
 SIDE_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, SHARD_PREFIX)
+#: Sort keys of a shard's markers (on the shard's partition).
+SHARD_MARKER_PREFIX = SHARD_PREFIX + MARKER_PREFIX
 #: In a partition-key-only table a side item's key is ``<name>#<prefix><digest>``.
 RESERVED_INFIXES = tuple("#" + prefix for prefix in SIDE_PREFIXES)
+#: Side items a counter keeps in its own item collection (what ``sweep()`` looks for there);
+#: shards and their markers live on partitions of their own.
+SWEPT_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX)
+#: Refused in the name of a new counter in any table: its partition would be a shard's.
+SHARD_INFIX = "#" + SHARD_PREFIX
 
 # Bookkeeping attributes of the counter item.
 CREATED_BY = "_created_by"  # nonce of the create() call (a re-sent create knows its own item)
@@ -114,6 +131,21 @@ class Layout:
         if self.sort_key is None:
             return {self.partition_key: _s(f"{name}#{prefix}{digest}")}
         return {self.partition_key: _s(name), self.sort_key: _s(prefix + digest)}
+
+    def shard_key(self, name: str, shard: int) -> dict[str, Any]:
+        """Key of shard ``shard`` of the ``sharded`` counter ``name``."""
+        pk = _s(f"{name}#{SHARD_PREFIX}{shard}")
+        if self.sort_key is None:
+            return {self.partition_key: pk}
+        return {self.partition_key: pk, self.sort_key: _s(f"{SHARD_PREFIX}{shard}")}
+
+    def shard_marker_key(self, name: str, shard: int, digest: str) -> dict[str, Any]:
+        """Key of the marker of a request counted on shard ``shard`` (on the shard's partition
+        in a table with a sort key, so an add never writes to the counter's partition)."""
+        if self.sort_key is None:
+            return self.side_key(name, MARKER_PREFIX, digest)
+        pk = _s(f"{name}#{SHARD_PREFIX}{shard}")
+        return {self.partition_key: pk, self.sort_key: _s(SHARD_MARKER_PREFIX + digest)}
 
     def reserved_infix_in(self, name: str) -> str | None:
         """The reserved infix a counter name contains, where it could collide with a side key."""

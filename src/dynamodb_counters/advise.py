@@ -14,7 +14,8 @@ The rules, in order (each one a branch of :func:`candidates`):
 * idempotency within 10 minutes: ``transaction`` (ClientRequestToken: 2 write units);
 * a longer window: ``marker`` (a marker item per add, kept for the window by TTL);
 * more adds per second than one item takes (about 1,000 write units/s): ``sharded`` with enough
-  shards, once the library has it; until then the answer says the counter must be split.
+  shards (a power of two, at most 64), each taking about 250 adds/s: every sharded add writes its
+  shard and a marker in one transaction (4 write units), whatever the need for idempotency.
 
 ``occ``, ``occ_history`` and ``set`` are never the answer: ``occ`` costs more than ``atomic`` for
 the same promise, and the other two remember a number of ids, not a time, so a burst pushes a
@@ -43,6 +44,10 @@ LONGEST_TTL_S = 365 * 86400.0
 #: of ordinary length, as the bench measures them.
 COUNTER_ITEM_BYTES = 300
 SIDE_ITEM_BYTES = 250
+#: sharded: a shard update and a marker put in one transaction (both under 1 KB), x2.
+SHARDED_UNITS_PER_ADD = 4
+#: The most shards advised: the largest power of two a counter may have (99).
+MAX_SHARDS = 64
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -199,7 +204,45 @@ def candidates(
                 ),
             )
         )
-    return [_fit_rate(choice, needs) for choice in found]
+    return [_fit_rate(choice, needs, wru_price, rru_price) for choice in found]
+
+
+def _sharded(choice: Choice, needs: Needs, wru_price: float, rru_price: float) -> Choice:
+    """``sharded`` for a rate one item cannot take: every add writes its shard and a marker on
+    the shard's partition in one transaction (4 write units, marker-like, whatever the need for
+    idempotency), so a shard takes about 250 adds/s."""
+    per_shard = ITEM_WRITE_UNITS_PER_S / SHARDED_UNITS_PER_ADD
+    shards = 2 ** math.ceil(math.log2(needs.rate / per_shard))
+    warnings = [choice.warning] if choice.warning else []
+    if shards > MAX_SHARDS:
+        warnings.append(
+            f"{needs.rate:,.0f} adds/s needs more than {MAX_SHARDS} shards (about "
+            f"{MAX_SHARDS * per_shard:,.0f} adds/s): spread the load over several counters"
+        )
+        shards = MAX_SHARDS
+    options: dict[str, Any] = {"shards": shards}
+    if "marker_ttl" in choice.options:
+        options["marker_ttl"] = choice.options["marker_ttl"]
+    elif choice.strategy == "collection":
+        options["marker_ttl"] = _short_window(LONGEST_TTL_S)
+        warnings.append(
+            "sharded remembers a request id while its marker lives (a year here), not for good "
+            "as collection does"
+        )
+    price = _price(SHARDED_UNITS_PER_ADD, 0, wru_price, rru_price)
+    return Choice(
+        "sharded",
+        f"{needs.rate:,.0f} adds/s is more than one item takes with {choice.strategy} "
+        f"(about {_item_rate(choice):,.0f}/s): {shards} shards of about {per_shard:,.0f} adds/s "
+        "each share the load, and the bounds by escrow (room moves between shards when one "
+        "runs dry, in the add's own transaction)",
+        price,
+        f"{SHARDED_UNITS_PER_ADD} write units per add (shard update and marker put, x2 in a "
+        "transaction); an add on a dry shard also reads the shards (TransactGetItems, 2 read "
+        "units each) and writes 2 units per donor shard",
+        options=options,
+        warning="; ".join(warnings) or None,
+    )
 
 
 def _item_rate(choice: Choice) -> float:
@@ -208,22 +251,13 @@ def _item_rate(choice: Choice) -> float:
     return ITEM_WRITE_UNITS_PER_S / per_add
 
 
-def _fit_rate(choice: Choice, needs: Needs) -> Choice:
+def _fit_rate(choice: Choice, needs: Needs, wru_price: float, rru_price: float) -> Choice:
     limit = _item_rate(choice)
     if needs.rate <= limit:
         return choice
-    shards = 2 ** math.ceil(math.log2(needs.rate / limit))
     if "sharded" in STRATEGIES:
-        return Choice(
-            "sharded",
-            f"{needs.rate:,.0f} adds/s is more than one item takes with {choice.strategy} "
-            f"(about {limit:,.0f}/s): {shards} shards, each {choice.strategy}-like, share the "
-            "load and the headroom",
-            choice.usd_per_million,
-            choice.units,
-            options={"shards": shards},
-            warning=choice.warning,
-        )
+        return _sharded(choice, needs, wru_price, rru_price)
+    shards = 2 ** math.ceil(math.log2(needs.rate / limit))
     split = (
         f"{needs.rate:,.0f} adds/s is more than one item takes with {choice.strategy} "
         f"(about {limit:,.0f}/s): split the counter over {shards} items (the sharded "

@@ -13,7 +13,8 @@ the policy from it:
   helps only when the caller's names share a prefix: ``counter_prefixes=["shop#"]`` limits every
   item action to partition keys starting with it. That covers everything a counter keeps: in a
   table with a sort key, markers and deltas share the counter's partition key; in a
-  partition-key-only table a marker's key is the counter's name plus a suffix. A prefix cannot
+  partition-key-only table a marker's key is the counter's name plus a suffix; a ``sharded``
+  counter's shards and their markers are on ``<name>#shard#<i>``. A prefix cannot
   restrict ``Scan`` (a scan names no key), so any scan action goes in a statement of its own.
 * **Table management** (create, check, turn TTL on) only when asked: ``ensure_table()`` on an
   existing table needs ``check_table``; creating it or turning TTL on needs more.
@@ -61,11 +62,12 @@ class Use:
 ANY = "*"
 
 _SIDE_QUERY = Use("Query", sort_key_only=True)
+_SNAPSHOT = Use("TransactGetItems", ("Get",))
 
 #: Library operation -> strategy (or :data:`ANY`) -> the requests it sends. Keep it to what the
 #: code does: the test fails on an action no operation sends as on one the policy lacks.
 OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
-    "create": {ANY: (Use("PutItem"),)},
+    "create": {ANY: (Use("PutItem"),), "sharded": (Use("TransactWriteItems", ("Put",)),)},
     "add": {
         "atomic": (Use("UpdateItem"),),
         "occ": (Use("GetItem"), Use("UpdateItem")),
@@ -74,8 +76,14 @@ OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
         "marker": (Use("TransactWriteItems", ("Update", "Put")),),
         "collection": (Use("TransactWriteItems", ("ConditionCheck", "Put")),),
         "set": (Use("UpdateItem"),),
+        # A dry shard: a snapshot of the shards and the marker, then the move.
+        "sharded": (Use("TransactWriteItems", ("Update", "Put")), _SNAPSHOT),
     },
-    "value": {ANY: (Use("GetItem"),), "collection": (Use("Query"), Use("GetItem"))},
+    "value": {
+        ANY: (Use("GetItem"),),
+        "collection": (Use("Query"), Use("GetItem")),
+        "sharded": (_SNAPSHOT,),
+    },
     # The sweep of markers and deltas runs for every strategy: items of the counter's name may
     # be there whatever the strategy (a delete whose answer was lost, older releases).
     "delete": {
@@ -85,14 +93,25 @@ OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
             Use("GetItem", sort_key_only=True),
             Use("BatchWriteItem", sort_key_only=True),
         ),
+        "sharded": (
+            Use("TransactWriteItems", ("Delete",)),
+            _SIDE_QUERY,
+            Use("GetItem", sort_key_only=True),
+            Use("BatchWriteItem", sort_key_only=True),
+        ),
     },
-    "inspect": {ANY: (Use("GetItem"), _SIDE_QUERY), "collection": (Use("GetItem"), Use("Query"))},
+    "inspect": {
+        ANY: (Use("GetItem"), _SIDE_QUERY),
+        "collection": (Use("GetItem"), Use("Query")),
+        "sharded": (Use("GetItem"), _SNAPSHOT, _SIDE_QUERY),
+    },
     "compact": {"collection": (Use("Query"), Use("TransactWriteItems", ("Update", "Delete")))},
     # A scan names no key: with counter prefixes it still reads the whole table.
     "counters": {ANY: (Use("Scan"),)},
     "values": {
         ANY: (Use("BatchGetItem"),),
         "collection": (Use("BatchGetItem"), Use("Query"), Use("GetItem")),
+        "sharded": (Use("BatchGetItem"), _SNAPSHOT),
     },
 }
 

@@ -27,7 +27,14 @@ from .errors import (
     NotSupported,
 )
 from .results import AddResult, CounterDefinition
-from .strategies import STRATEGIES, CollectionCounter, CounterOptions, Strategy, StrategyName
+from .strategies import (
+    STRATEGIES,
+    CollectionCounter,
+    CounterOptions,
+    ShardedCounter,
+    Strategy,
+    StrategyName,
+)
 from .strategies.base import Reincarnated
 from .table import TableReport, ensure_table_steps, warn_about
 
@@ -38,8 +45,12 @@ _T = TypeVar("_T")
 _H = TypeVar("_H", bound="HandleCore")
 # Deletions and re-creations one operation follows before giving up.
 _REINCARNATIONS = 8
-# Option names that belong to one strategy's window, and the strategy.
-_WINDOW_OWNERS = {option: cls for cls in STRATEGIES.values() for option in cls.own_options}
+# Option names that belong to strategies' windows, and the strategies (``marker_ttl`` is both
+# marker's and sharded's).
+_WINDOW_OWNERS: dict[str, list[type[Strategy]]] = {}
+for _cls in STRATEGIES.values():
+    for _option in sorted(_cls.own_options):
+        _WINDOW_OWNERS.setdefault(_option, []).append(_cls)
 
 DEFAULT_COUNTER_SORT_VALUE = "#counter"
 
@@ -416,7 +427,8 @@ class StoreCore(Generic[_H]):
             strategy: one of :data:`dynamodb_counters.STRATEGIES`.
             floor, ceiling: inclusive bounds enforced at write time (not for ``collection``).
             **options: window options, stored with the counter: ``history`` (occ_history),
-                ``capacity`` (set), ``marker_ttl`` (marker); retry options, the caller's own:
+                ``capacity`` (set), ``marker_ttl`` (marker, sharded), ``shards`` (sharded);
+                retry options, the caller's own:
                 ``max_attempts`` (collisions before ContentionError, default 32),
                 ``ambiguity_retries`` (re-tries of an idempotent add whose outcome is unknown,
                 default 3), ``retry_delay`` (backoff base, seconds or timedelta, default 0.01;
@@ -438,16 +450,17 @@ class StoreCore(Generic[_H]):
             raise InvalidInput(
                 f"unknown option(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})"
             )
-        owners = {_WINDOW_OWNERS[option].name for option in given}
-        if strategy is UNSET and len(owners) > 1:
+        owners = {cls.name for option in given for cls in _WINDOW_OWNERS[option]}
+        common = [cls for cls in STRATEGIES.values() if set(given) <= cls.own_options]
+        if strategy is UNSET and given and not common:
             raise InvalidInput(
                 f"options {', '.join(sorted(given))} belong to different strategies "
                 f"({', '.join(sorted(owners))}); a counter has one"
             )
         window: dict[str, Any] = {}
         for option, value in given.items():
-            owner = _WINDOW_OWNERS[option]
-            if strategy is not UNSET and owner is not STRATEGIES[strategy]:
+            owner = _WINDOW_OWNERS[option][0]
+            if strategy is not UNSET and STRATEGIES[strategy] not in _WINDOW_OWNERS[option]:
                 raise InvalidInput(
                     f"unknown option(s) for strategy {strategy!r}: {option} "
                     f"(allowed: {', '.join(sorted(STRATEGIES[strategy].own_options))})"
@@ -549,7 +562,7 @@ class StoreCore(Generic[_H]):
             known = self._learn(name, item)
             handle = self.counter(name)
             strategy = handle._adopt(known)
-            if isinstance(strategy, CollectionCounter):
+            if isinstance(strategy, (CollectionCounter, ShardedCounter)):
                 try:
                     result[name] = yield from handle._value_steps()
                 except CounterNotFound:
@@ -637,8 +650,8 @@ class CounterStore(StoreCore[Counter]):
         """``{name: value}`` for many counters, strongly consistent, in few requests.
 
         Counter items are read with BatchGetItem (100 a request, unprocessed keys retried);
-        a strategy whose value is not on the counter item alone (``collection``) reads its
-        own. Names of counters that do not exist are left out of the result.
+        a strategy whose value is not on the counter item alone (``collection``, ``sharded``)
+        reads its own. Names of counters that do not exist are left out of the result.
 
         Raises:
             InvalidInput: a bad name.

@@ -303,7 +303,24 @@ class RequestMeter:
             return 0.0, float(units)
         if operation == "TransactWriteItems":
             return self._transaction(params, answer, code, lost=lost)
+        if operation == "TransactGetItems":
+            return self._transaction_read(params, answer), 0.0
         return 0.0, 0.0
+
+    def _transaction_read(self, params: dict[str, Any], answer: dict[str, Any]) -> float:
+        """A transactional read costs twice a strongly consistent read of each item."""
+        responses = answer.get("Responses") or []
+        units = 0.0
+        for index, entry in enumerate(params.get("TransactItems") or []):
+            body = entry.get("Get") or {}
+            table, key = body.get("TableName", ""), dict(body.get("Key") or {})
+            item = responses[index].get("Item") if index < len(responses) else None
+            if item is not None:
+                self.sizes.put(table, key, item)
+            else:
+                item = self.sizes.get(table, key)
+            units += m.read_units(m.item_size(item))
+        return 2 * units
 
     def _query_partition(self, params: dict[str, Any]) -> dict[str, Any]:
         """``{partition key: value}`` from a Query's key condition (empty if not found)."""

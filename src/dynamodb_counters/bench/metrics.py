@@ -10,6 +10,7 @@ Request units follow DynamoDB's published pricing rules (on-demand):
 * transactional writes cost twice: 2 WRU per KB of each item in ``TransactWriteItems``. A replay
   of a ``ClientRequestToken`` within 10 minutes changes nothing and is charged as a read of the
   items (AWS: "the number of read capacity units consumed in reading the item"), no write.
+* transactional reads cost twice too: 2 RRU per 4 KB of each item in ``TransactGetItems``.
 * a write whose condition fails is charged on the larger of the existing item and the item the
   write would have made.
 * a ``Query`` reads whole items: its charge is on every attribute of each item, whatever its

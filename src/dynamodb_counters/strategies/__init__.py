@@ -1,4 +1,4 @@
-"""The seven counter strategies, by id."""
+"""The counter strategies, by id."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .marker import MarkerCounter
 from .occ import OccCounter
 from .occ_history import OccHistoryCounter
 from .set import SetCounter
+from .sharded import ShardedCounter
 from .transaction import TransactionCounter
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -24,11 +25,14 @@ STRATEGIES: dict[str, type[Strategy]] = {
         MarkerCounter,
         CollectionCounter,
         SetCounter,
+        ShardedCounter,
     )
 }
 
 #: The strategy ids, for type checkers and IDEs (``store.counter(name, strategy=...)``).
-StrategyName = Literal["atomic", "occ", "occ_history", "transaction", "marker", "collection", "set"]
+StrategyName = Literal[
+    "atomic", "occ", "occ_history", "transaction", "marker", "collection", "set", "sharded"
+]
 if frozenset(get_args(StrategyName)) != frozenset(STRATEGIES):  # pragma: no cover
     raise ImportError("StrategyName must list exactly the ids of STRATEGIES")
 
@@ -42,8 +46,10 @@ class CounterOptions(TypedDict, total=False):
     history: int
     #: set: request ids a generation holds.
     capacity: int
-    #: marker: how long a marker lives (a timedelta, or seconds).
+    #: marker, sharded: how long a marker lives (a timedelta, or seconds).
     marker_ttl: timedelta | float
+    #: sharded: shard items (1 to 99, default 8); fixed for the counter's life.
+    shards: int
     #: Collisions (occ) or transaction conflicts before ContentionError (default 32).
     max_attempts: int
     #: Re-tries of an idempotent add whose outcome is unknown (default 3).
@@ -62,6 +68,7 @@ __all__ = [
     "OccCounter",
     "OccHistoryCounter",
     "SetCounter",
+    "ShardedCounter",
     "Strategy",
     "StrategyName",
     "TransactionCounter",

@@ -67,7 +67,8 @@ from .._keys import (
     CREATED_BY,
     DEFINITION,
     INCARNATION,
-    SIDE_PREFIXES,
+    SHARD_INFIX,
+    SWEPT_PREFIXES,
     Layout,
 )
 from .._steps import NOW, Send, Sleep, Steps
@@ -378,6 +379,7 @@ class Strategy:
         """Create the counter with a new incarnation; returns the incarnation."""
         initial = v.check_int(initial, what="initial")
         v.check_within(initial, self.floor, self.ceiling, what="initial")
+        self._check_new_name()
         return self._create(initial)
 
     def _create(self, initial: int) -> Steps[str]:
@@ -397,6 +399,16 @@ class Strategy:
         yield from self._with_retries(lambda c: self._put_new(c, item), call, repeatable=True)
         self.incarnation = incarnation
         return incarnation
+
+    def _check_new_name(self) -> None:
+        # A counter's partition must never be a sharded counter's shard partition (its sweep
+        # and its item collection would meet the shard's items). Counters of the first release
+        # with such names still open; only new ones are refused.
+        if SHARD_INFIX in self.counter_name:
+            raise InvalidInput(
+                f"counter name {self.counter_name!r} contains {SHARD_INFIX!r}, which is "
+                "reserved for the partition keys of sharded counters' shards"
+            )
 
     def _put_new(self, call: AddCall, item: dict[str, Any]) -> Steps[None]:
         found = yield from self._put_if_absent(call, item)
@@ -520,7 +532,7 @@ class Strategy:
         side = [
             (sort_value, item.get(INCARNATION, {}).get("S"))
             for sort_value, item in (yield from self._collection(INCARNATION))
-            if sort_value.startswith(SIDE_PREFIXES)
+            if sort_value.startswith(SWEPT_PREFIXES)
         ]
         if not side:
             return 0
@@ -749,23 +761,35 @@ class Strategy:
         values[":inc"] = {"S": self.incarnation}
         return "#inc = :inc"
 
-    def _conditions(self, amount: int, names: dict[str, str], values: dict[str, Any]) -> list[str]:
-        """Condition clauses every counter write carries: this incarnation, no bound crossed."""
+    def _conditions(
+        self,
+        amount: int,
+        names: dict[str, str],
+        values: dict[str, Any],
+        *,
+        bounds: tuple[int | None, int | None] | None = None,
+    ) -> list[str]:
+        """Condition clauses every counter write carries: this incarnation, no bound crossed.
+
+        ``bounds``: (floor, ceiling) of the item written, when they are not the counter's (a
+        shard's share of them).
+        """
+        floor, ceiling = (self.floor, self.ceiling) if bounds is None else bounds
         names["#v"] = self.layout.value_attribute
         # The item must exist: ADD on a missing item would silently create a counter.
         clauses = [self._exists_clause(names, values)]
         # Inclusive bounds, written as conditions on the value *before* the add so the check
         # and the write are one atomic step; the bound is shifted by the amount. A missing value
         # attribute is 0 (an item written by others): it passes when 0 + amount stays inside.
-        if amount < 0 and self.floor is not None:
-            lowest = self.floor - amount
+        if amount < 0 and floor is not None:
+            lowest = floor - amount
             if lowest > v.MAX_ABS_NUMBER:
                 raise self._threshold_exceeded(None, amount)
             clause = "#v >= :lowest_before"
             clauses.append(f"(attribute_not_exists(#v) OR {clause})" if lowest <= 0 else clause)
             values[":lowest_before"] = _n(lowest)
-        if amount > 0 and self.ceiling is not None:
-            highest = self.ceiling - amount
+        if amount > 0 and ceiling is not None:
+            highest = ceiling - amount
             if highest < -v.MAX_ABS_NUMBER:
                 raise self._threshold_exceeded(None, amount)
             clause = "#v <= :highest_before"

@@ -1,0 +1,410 @@
+"""``sharded`` (SPEC section 8): a sum of shard items whose bounds hold by escrow.
+
+Exact values everywhere: the contract at 1, 2 and 8 shards, both bounds reached exactly, room
+moved between shards when one runs dry (never a refusal while another shard has stock, from
+many threads), lost answers of the add and of the move, and a delete racing an add.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import pytest
+
+from _ledger import LoseAnswers
+from conftest import fresh_client, new_table_name, scan_all
+from dynamodb_counters import (
+    STRATEGIES,
+    Counter,
+    CounterExists,
+    CounterNotFound,
+    CounterStore,
+    DefinitionMismatch,
+    InvalidInput,
+    NotSupported,
+    RequestIdMismatch,
+    ThresholdExceeded,
+)
+from dynamodb_counters.faults import FaultInjector, FaultPlan
+from dynamodb_counters.local import DynamoDBLocal
+from dynamodb_counters.strategies.sharded import ShardedCounter, split, spread
+from test_contract import run_threads
+
+
+def sharded(counter: Counter) -> ShardedCounter:
+    strategy = counter._current()
+    assert isinstance(strategy, ShardedCounter)
+    return strategy
+
+
+def ids_on(counter: Counter, shard: int, count: int, prefix: str = "r") -> list[str]:
+    """``count`` request ids whose adds go to ``shard``."""
+    strategy = sharded(counter)
+    found = (f"{prefix}{i}" for i in itertools.count())
+    return list(itertools.islice((r for r in found if strategy.shard_of(r) == shard), count))
+
+
+def set_shards(client: Any, store: CounterStore, name: str, values: list[int]) -> None:
+    """Write shard values directly (their sum must stay the counter's value)."""
+    for i, value in enumerate(values):
+        client.update_item(
+            TableName=store.table_name,
+            Key=store.layout.shard_key(name, i),
+            UpdateExpression="SET quantity = :v",
+            ExpressionAttributeValues={":v": {"N": str(value)}},
+        )
+
+
+def shard_values(counter: Counter) -> list[int]:
+    return [s["value"] for s in counter.inspect()["shards"]]
+
+
+def test_registered_with_its_options() -> None:
+    assert STRATEGIES["sharded"] is ShardedCounter
+    assert ShardedCounter.check_window({})["shards"] == 8
+    for bad in (0, 100, "8", True):
+        with pytest.raises(InvalidInput):
+            ShardedCounter.check_window({"shards": bad})
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 8, 99])
+def test_shares_and_initial_values_add_up(parts: int) -> None:
+    big = 10**38 - 1
+    for floor, ceiling in [(-big, big), (0, big), (-big, 50), (-7, 13), (5, 5), (-30, -2)]:
+        lows, highs = split(floor, parts), split(ceiling, parts)
+        assert (sum(lows), sum(highs)) == (floor, ceiling)
+        assert all(low <= high for low, high in zip(lows, highs, strict=True))
+        for total in range(max(floor, -40), min(ceiling, 40) + 1):
+            values = spread(total, lows, highs)
+            assert sum(values) == total
+            assert all(lows[i] <= value <= highs[i] for i, value in enumerate(values))
+            # Near-equal where the shares allow it.
+            if (floor, ceiling) == (-big, big):
+                assert values == split(total, parts)
+
+
+@pytest.mark.parametrize("shards", [1, 2, 8])
+def test_contract_at_both_bounds(store: CounterStore, shards: int) -> None:
+    counter = store.counter("seats", strategy="sharded", floor=0, ceiling=30, shards=shards)
+    counter.create(initial=10)
+    assert counter.value() == 10
+    first = counter.add(-3, request_id="r1")
+    assert (first.applied, first.value, first.request_id) == (True, None, "r1")
+    assert counter.add(-3, request_id="r1").applied is False
+    with pytest.raises(RequestIdMismatch):
+        counter.add(-4, request_id="r1")
+    assert counter.value() == 7
+    # Up to the ceiling exactly (room moves into the shard that takes it), then refused.
+    assert counter.add(23, request_id="up").applied is True
+    assert counter.value() == 30
+    with pytest.raises(ThresholdExceeded) as up:
+        counter.add(1, request_id="over")
+    assert up.value.value == 30
+    assert counter.add(23, request_id="up").applied is False  # a replay is no refusal
+    # Down to the floor exactly, then refused.
+    assert counter.add(-30, request_id="down").applied is True
+    assert counter.value() == 0
+    with pytest.raises(ThresholdExceeded) as down:
+        counter.add(-1, request_id="under")
+    assert down.value.value == 0
+    assert shard_values(counter) == [0] * shards
+    assert counter.add(-30, request_id="down").applied is False
+    info = counter.inspect()
+    assert (info["strategy"], info["value"], info["markers"]) == ("sharded", 0, 3)
+    assert info["definition"]["options"] == {"shards": shards, "marker_ttl": 7 * 86400.0}
+    assert [s["headroom_up"] for s in info["shards"]] == split(30, shards)
+    with pytest.raises(CounterExists):
+        counter.create(initial=0)
+    counter.delete()
+    with pytest.raises(CounterNotFound):
+        counter.value()
+    assert scan_all(store.client, store.table_name) == []
+
+
+def test_definition_and_options(store: CounterStore) -> None:
+    counter = store.counter("c", strategy="sharded", shards=3, marker_ttl=60)
+    counter.create(initial=5)
+    bare = store.counter("c")
+    assert bare.definition.options == {
+        "shards": 3,
+        "marker_ttl": counter.definition.options["marker_ttl"],
+    }
+    assert bare.add(1, request_id="a").applied is True
+    with pytest.raises(DefinitionMismatch):
+        store.counter("c", shards=4).value()
+    # marker_ttl alone still means marker (the first release's meaning); shards, sharded.
+    store.counter("m", marker_ttl=60).create()
+    store.counter("s", shards=2).create()
+    assert (store.counter("m").strategy, store.counter("s").strategy) == ("marker", "sharded")
+    with pytest.raises(InvalidInput):
+        store.counter("x", strategy="marker", shards=2)
+    with pytest.raises(InvalidInput):
+        store.counter("x#shard#1", strategy="atomic").create()
+    assert store.values(["c", "s", "nope"]) == {"c": 6, "s": 0}
+    assert sorted(store.counters()) == ["c", "m", "s"]
+
+
+def test_an_item_without_a_definition_is_not_sharded(store: CounterStore, client: Any) -> None:
+    client.put_item(
+        TableName=store.table_name,
+        Item={"pk": {"S": "abc"}, "sk": {"S": "#counter"}, "quantity": {"N": "3"}},
+    )
+    with pytest.raises(NotSupported):
+        store.counter("abc", strategy="sharded").add(1, request_id="r")
+
+
+@pytest.mark.parametrize("sort_key", ["sk", None])
+def test_items_live_on_partitions_of_their_own(client: Any, sort_key: str | None) -> None:
+    table = new_table_name("shard")
+    store = CounterStore(client, table, sort_key=sort_key)
+    store.ensure_table()
+    try:
+        counter = store.counter("c", strategy="sharded", shards=2)
+        counter.create(initial=3)
+        (rid,) = ids_on(counter, 1, 1)
+        counter.add(4, request_id=rid)
+        items = {(i["pk"]["S"], i.get("sk", {}).get("S")): i for i in scan_all(client, table)}
+        counter_key = ("c", "#counter" if sort_key else None)
+        assert "quantity" not in items.pop(counter_key)  # the shards hold the value
+        shard_keys = [(f"c#shard#{i}", f"shard#{i}" if sort_key else None) for i in (0, 1)]
+        assert [items.pop(k)["quantity"]["N"] for k in shard_keys] == ["2", "5"]
+        ((marker_key, marker),) = items.items()
+        digest = store.layout.digest("c", rid, sharded(counter).incarnation)
+        if sort_key:
+            assert marker_key == ("c#shard#1", "shard#marker#" + digest)
+        else:
+            assert marker_key == ("c#marker#" + digest, None)
+        assert marker["amount"]["N"] == "4"
+        assert list(store.counters()) == ["c"]
+        counter.delete()
+        left = scan_all(client, table)
+        assert left == ([] if sort_key else [marker])  # pk-only: markers go by their TTL
+    finally:
+        client.delete_table(TableName=table)
+
+
+def test_a_dry_shard_borrows_from_the_others(store: CounterStore, client: Any) -> None:
+    counter = store.counter("c", strategy="sharded", floor=0, shards=4)
+    counter.create(initial=40)
+    set_shards(client, store, "c", [0, 0, 10, 30])
+    records: list[str] = []
+    store.add_listener(lambda r: records.append(r.operation))
+    (rid,) = ids_on(counter, 0, 1)
+    result = counter.add(-5, request_id=rid)
+    assert (result.applied, result.requests) == (True, 3)
+    assert records == ["TransactWriteItems", "TransactGetItems", "TransactWriteItems"]
+    # Half of the richest donor's room (15) moved; shard 0 spent 5 of it.
+    assert shard_values(counter) == [10, 0, 10, 15]
+    assert counter.add(-5, request_id=rid).applied is False
+    assert counter.value() == 35
+
+
+def test_refused_only_when_the_whole_counter_lacks_room(store: CounterStore, client: Any) -> None:
+    counter = store.counter("c", strategy="sharded", floor=-3, ceiling=9, shards=3)
+    counter.create(initial=0)
+    # Shares: floors -1, -1, -1; ceilings 3, 3, 3.
+    set_shards(client, store, "c", [-1, -1, 2])
+    (rid,) = ids_on(counter, 0, 1)
+    with pytest.raises(ThresholdExceeded) as refused:
+        counter.add(-4, request_id=rid)
+    assert refused.value.value == 0
+    assert counter.add(-3, request_id=rid).applied is True
+    assert shard_values(counter) == [-1, -1, -1]
+    assert counter.add(12, request_id="fill").applied is True
+    assert shard_values(counter) == [3, 3, 3]
+    with pytest.raises(ThresholdExceeded):
+        counter.add(1, request_id="more")
+    assert counter.value() == 9
+
+
+def test_escrow_sells_every_unit_from_eight_threads(store: CounterStore, client: Any) -> None:
+    """Stock 40, all of it on one shard of 8; 64 buyers of one unit from 8 threads: 40 sold,
+    24 refused, each refusal seeing the floor, none oversold."""
+    counter = store.counter("sale", strategy="sharded", floor=0, shards=8, retry_delay=0.002)
+    counter.create(initial=40)
+    set_shards(client, store, "sale", [0] * 7 + [40])
+    sold: list[str] = []
+    refused: list[int | None] = []
+    lock = threading.Lock()
+
+    def buyer(i: int) -> None:
+        for j in range(8):
+            try:
+                counter.add(-1, request_id=f"order-{i}-{j}")
+            except ThresholdExceeded as exc:
+                with lock:
+                    refused.append(exc.value)
+            else:
+                with lock:
+                    sold.append(f"order-{i}-{j}")
+
+    run_threads(8, buyer)
+    assert (len(sold), len(refused)) == (40, 24)
+    assert refused == [0] * 24  # never "sold out" while a unit was left
+    assert counter.value() == 0
+    assert shard_values(counter) == [0] * 8
+
+
+def test_mixed_amounts_never_refused_with_room(store: CounterStore) -> None:
+    counter = store.counter("c", strategy="sharded", floor=0, ceiling=100, shards=4)
+    counter.create(initial=50)
+    acked: list[int] = []
+    wrong: list[tuple[int, int | None]] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        for j in range(15):
+            amount = (-1) ** (i + j) * (1 + (i * 7 + j) % 5)
+            try:
+                counter.add(amount, request_id=f"w{i}-{j}")
+            except ThresholdExceeded as exc:
+                value = exc.value
+                room = None if value is None else (value if amount < 0 else 100 - value)
+                if room is None or room >= abs(amount):
+                    with lock:
+                        wrong.append((amount, value))
+            else:
+                with lock:
+                    acked.append(amount)
+
+    run_threads(4, worker)
+    assert wrong == []
+    assert counter.value() == 50 + sum(acked)
+
+
+def test_lost_answers_of_adds_and_moves(ddb: Any, table: str) -> None:
+    client = fresh_client(ddb, retries={"mode": "standard", "total_max_attempts": 4})
+    store = CounterStore(client, table)
+    counter = store.counter("c", strategy="sharded", floor=0, shards=4, retry_delay=0.002)
+    counter.create(initial=60)
+    acked: dict[str, int] = {}
+    refused = 0
+    plan = FaultPlan(lost_answer_rate=0.3, seed=3)
+    with FaultInjector(client, plan) as faults:
+        for i in range(50):
+            amount = -1 - i % 3
+            rid = f"o{i}"
+            for _ in range(3):  # the caller retries an add whose answer never came
+                try:
+                    counter.add(amount, request_id=rid)
+                except ThresholdExceeded:
+                    refused += 1
+                    break
+                except Exception:
+                    continue
+                acked[rid] = amount
+                break
+    assert faults.stats["lost_answers"] > 0
+    assert refused > 0
+    value = counter.value()
+    assert value >= 0
+    assert value == 60 + sum(acked.values())
+
+
+def test_a_lost_move_is_recognised_by_its_retry(ddb: Any, table: str, client: Any) -> None:
+    own = fresh_client(ddb)
+    store = CounterStore(own, table)
+    counter = store.counter("c", strategy="sharded", floor=0, shards=2)
+    counter.create(initial=10)
+    set_shards(client, store, "c", [0, 10])
+    (rid,) = ids_on(counter, 0, 1)
+    # The 2nd TransactWriteItems is the move (after the plain add failed): its answer is lost.
+    lose = LoseAnswers("TransactWriteItems", count=2).attach(own)
+    try:
+        result = counter.add(-3, request_id=rid)
+    finally:
+        lose.detach(own)
+    assert result.applied is True
+    assert counter.value() == 7
+    assert counter.add(-3, request_id=rid).applied is False
+    assert counter.value() == 7
+
+
+def test_delete_racing_adds_then_create_again(store: CounterStore, client: Any) -> None:
+    """Adds from 4 threads while the counter is deleted and created again: nothing of the old
+    incarnation is left, and the new one holds exactly its initial value and the adds
+    acknowledged on it (its markers)."""
+    counter = store.counter("c", strategy="sharded", floor=0, shards=4, retry_delay=0.001)
+    counter.create(initial=100)
+    acked: list[str] = []
+    lock = threading.Lock()
+
+    def adder(i: int) -> None:
+        mine = CounterStore(client, store.table_name).counter("c")
+        for j in range(10):
+            rid = f"a{i}-{j}"
+            try:
+                mine.add(-1, request_id=rid)
+            except CounterNotFound:
+                continue  # between the delete and the create
+            with lock:
+                acked.append(rid)
+
+    threads = [threading.Thread(target=adder, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    counter.delete()
+    store.counter("c", strategy="sharded", floor=0, shards=4).create(initial=50)
+    for t in threads:
+        t.join()
+    fresh = CounterStore(client, store.table_name).counter("c")
+    inc = sharded(fresh).incarnation
+    items = [i for i in scan_all(client, store.table_name) if i["pk"]["S"] != "c"]
+    assert {i["_inc"]["S"] for i in items} == {inc}  # shards and markers: the new ones only
+    markers = [i["request_id"]["S"] for i in items if i["sk"]["S"].startswith("shard#marker#")]
+    assert set(markers) <= set(acked)
+    assert fresh.value() == 50 - len(markers)
+    assert len(acked) == len(set(acked))
+
+
+def test_the_async_api_runs_the_same_steps(ddb: DynamoDBLocal, table: str) -> None:
+    """AsyncCounterStore (aiobotocore) drives the same strategy: a move, a replay, a refusal,
+    the value and the shards, a delete that leaves nothing."""
+    from _api import SyncView, opened
+    from dynamodb_counters.aio import AsyncCounterStore
+
+    with opened(ddb.async_client()) as client:
+        store = SyncView(AsyncCounterStore(client, table))
+        counter = store.counter("c", strategy="sharded", shards=3, floor=0)
+        counter.create(initial=9)
+        assert counter.add(-7, request_id="big").applied is True  # more than a shard holds
+        assert counter.add(-7, request_id="big").applied is False
+        with pytest.raises(ThresholdExceeded) as refused:
+            counter.add(-3, request_id="more")
+        assert refused.value.value == 2
+        assert counter.value() == 2
+        assert sum(s["value"] for s in counter.inspect()["shards"]) == 2
+        counter.delete()
+        with pytest.raises(CounterNotFound):
+            counter.value()
+    assert scan_all(ddb.client(), table) == []
+
+
+def test_a_dry_shard_asks_for_a_snapshot_then_moves_room_without_a_database() -> None:
+    """Canned answers (the steps core): the plain add is cancelled by the shard's bound, the
+    snapshot shows the other shard's stock, the move gives the dry shard half of it."""
+    from test_steps import cancelled, first_send, make, until_send
+
+    strategy = make("sharded", floor=0, shards=2)
+    assert isinstance(strategy, ShardedCounter)
+    rid = next(f"r{i}" for i in itertools.count() if strategy.shard_of(f"r{i}") == 0)
+    steps = strategy.add(-3, request_id=rid)
+    plain = first_send(steps)
+    assert [next(iter(i)) for i in plain.params["TransactItems"]] == ["Update", "Put"]
+    dry = {"pk": {"S": "seats#shard#0"}, "_inc": {"S": "inc-1"}, "quantity": {"N": "0"}}
+    snapshot = until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    assert snapshot.operation == "TransactGetItems"
+    keys = [g["Get"]["Key"]["sk"]["S"] for g in snapshot.params["TransactItems"]]
+    assert keys[:2] == ["shard#0", "shard#1"] and keys[2].startswith("shard#marker#")
+    rich = {**dry, "quantity": {"N": "10"}}
+    move = until_send(steps, {"Responses": [{"Item": dry}, {"Item": rich}, {}]})
+    receiver, marker, donor = move.params["TransactItems"]
+    assert receiver["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "2"}
+    assert donor["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "-5"}
+    assert donor["Update"]["ExpressionAttributeValues"][":lowest_before"] == {"N": "5"}
+    assert "Put" in marker
+    with pytest.raises(StopIteration) as finished:
+        steps.send({})
+    assert (finished.value.value.applied, finished.value.value.requests) == (True, 3)
