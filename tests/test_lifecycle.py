@@ -34,7 +34,7 @@ from dynamodb_counters import (
 )
 from dynamodb_counters.faults import _error_response
 from dynamodb_counters.local import DynamoDBLocal
-from dynamodb_counters.strategies.base import AddCall
+from dynamodb_counters.strategies.base import OpState
 from dynamodb_counters.strategies.transaction import TransactionCounter
 from test_contract import expected_applied, make, rid
 
@@ -528,8 +528,8 @@ def test_transaction_applied_is_derived_from_consumed_capacity() -> None:
             table["WriteCapacityUnits"] = writes
         return {"ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 2.0, "Table": table}]}
 
-    def call(ambiguous: bool) -> AddCall:
-        made = AddCall(amount=1, request_id="r", digest="d")
+    def call(ambiguous: bool) -> OpState:
+        made = OpState(amount=1, request_id="r", digest="d")
         made.ambiguous = ambiguous
         return made
 

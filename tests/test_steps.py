@@ -33,7 +33,7 @@ def make(strategy: str, **options: Any) -> Strategy:
     floor = options.pop("floor", None)
     return STRATEGIES[strategy](
         layout=LAYOUT,
-        name="seats",
+        counter="seats",
         floor=floor,
         ceiling=None,
         options={"retry_delay": 0.01, **options},

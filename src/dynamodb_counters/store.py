@@ -491,7 +491,7 @@ class StoreCore(Generic[_H]):
         cls = STRATEGIES[definition.strategy]
         return cls(
             layout=self.layout,
-            name=name,
+            counter=name,
             floor=definition.floor,
             ceiling=definition.ceiling,
             options={**definition.options, **retry},

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from .._io import error_code, response_of
 from .._steps import Steps
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, n, to_int
+from .base import Capabilities, OpState, Strategy, n, to_int
 
 
 class AtomicCounter(Strategy):
@@ -34,7 +34,7 @@ class AtomicCounter(Strategy):
         tells_duplicates="no (no request ids)",
     )
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":amount": n(call.amount)}
         conditions = self._conditions(call.amount, names, values)

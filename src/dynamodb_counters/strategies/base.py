@@ -169,8 +169,10 @@ class Reincarnated(Exception):
 
 
 @dataclass(slots=True)
-class AddCall:
-    """State of one ``add()`` (or ``create()``) across its attempts."""
+class OpState:
+    """State of one operation (an ``add()``, a ``create()``, a read or a delete) across its
+    attempts. (Not to be confused with a :class:`~dynamodb_counters.CallRecord`: one request
+    as the ``on_call`` listeners see it.)"""
 
     amount: int
     request_id: str | None
@@ -288,14 +290,14 @@ class Strategy:
         self,
         *,
         layout: Layout,
-        name: str,
+        counter: str,
         floor: int | None,
         ceiling: int | None,
         options: Mapping[str, Any],
         incarnation: str | None = None,
     ) -> None:
         self.layout = layout
-        self.counter_name = v.check_name(name)
+        self.counter_name = v.check_name(counter)
         infix = layout.reserved_infix_in(self.counter_name)
         if infix is not None:
             raise InvalidInput(
@@ -356,7 +358,7 @@ class Strategy:
     def observe(self, item: Mapping[str, Any]) -> None:
         """Learn what helps the next write from the counter item read on first use."""
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         raise NotImplementedError
 
     # -- the definition -----------------------------------------------------------------------
@@ -385,7 +387,7 @@ class Strategy:
     def _create(self, initial: int) -> Steps[str]:
         from .._definition import encode
 
-        call = AddCall(amount=initial, request_id=None, digest=None)
+        call = OpState(amount=initial, request_id=None, digest=None)
         incarnation = uuid.uuid4().hex
         item = {
             **self.key,
@@ -410,7 +412,7 @@ class Strategy:
                 "reserved for the partition keys of sharded counters' shards"
             )
 
-    def _put_new(self, call: AddCall, item: dict[str, Any]) -> Steps[None]:
+    def _put_new(self, call: OpState, item: dict[str, Any]) -> Steps[None]:
         found = yield from self._put_if_absent(call, item)
         if found is not None and found.get(CREATED_BY, {}).get("S") != call.nonce:
             raise CounterExists(f"counter {self.counter_name!r} already exists")
@@ -432,11 +434,11 @@ class Strategy:
             # Generated once, here, never inside the retry loop (SPEC section 3).
             request_id = uuid.uuid4().hex
         digest = None if request_id is None else self.digest_of(request_id)
-        call = AddCall(amount=amount, request_id=request_id, digest=digest)
+        call = OpState(amount=amount, request_id=request_id, digest=digest)
         return self._with_retries(self._attempt, call, repeatable=self.idempotent)
 
     def _with_retries(
-        self, attempt: Callable[[AddCall], Steps[_T]], call: AddCall, *, repeatable: bool
+        self, attempt: Callable[[OpState], Steps[_T]], call: OpState, *, repeatable: bool
     ) -> Steps[_T]:
         """Run ``attempt`` until it returns, under the retry policy of the module docstring.
 
@@ -482,7 +484,7 @@ class Strategy:
         """
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        call = AddCall(amount=0, request_id=None, digest=None)
+        call = OpState(amount=0, request_id=None, digest=None)
         try:
             yield from self._send(
                 call,
@@ -572,12 +574,12 @@ class Strategy:
 
     # -- helpers for strategies ---------------------------------------------------------------
 
-    def _call(self, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
+    def _request(self, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request outside an add (reads, sweeps)."""
         answer: dict[str, Any] = yield Send(operation, params, self.counter_name, self.name)
         return answer
 
-    def _send(self, call: AddCall, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
+    def _send(self, call: OpState, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request of an add, keeping the call's request and SDK-retry counts."""
         call.requests += 1
         write = operation not in _READS
@@ -603,7 +605,7 @@ class Strategy:
 
     @staticmethod
     def _note_retries(
-        call: AddCall, retries: int, retried: list[BaseException], *, write: bool = True
+        call: OpState, retries: int, retried: list[BaseException], *, write: bool = True
     ) -> None:
         if not retries:
             return
@@ -621,7 +623,7 @@ class Strategy:
                 call.became_ambiguous(failure)
                 return
 
-    def _put_if_absent(self, call: AddCall, item: dict[str, Any]) -> Steps[dict[str, Any] | None]:
+    def _put_if_absent(self, call: OpState, item: dict[str, Any]) -> Steps[dict[str, Any] | None]:
         """Put ``item`` unless an item with its key exists; returns the existing item, if any.
 
         An engine that does not return the item on a failed condition gets it read.
@@ -652,7 +654,7 @@ class Strategy:
     def _key_names(self) -> list[str]:
         return [k for k in (self.layout.partition_key, self.layout.sort_key) if k is not None]
 
-    def _check_same_amount(self, call: AddCall, counted: str | None) -> None:
+    def _check_same_amount(self, call: OpState, counted: str | None) -> None:
         """A known request id must come back with the amount it was counted with."""
         if counted is not None and to_int(counted) != call.amount:
             raise RequestIdMismatch(
@@ -679,19 +681,19 @@ class Strategy:
         return [(item.get(sk, {}).get("S", ""), item) for item in items]
 
     def _read_item(
-        self, *, key: dict[str, Any] | None = None, call: AddCall | None = None
+        self, *, key: dict[str, Any] | None = None, call: OpState | None = None
     ) -> Steps[dict[str, Any] | None]:
         """A strongly consistent GetItem of the counter item (or ``key``); None if absent."""
         params = {"TableName": self.layout.table, "Key": key or self.key, "ConsistentRead": True}
         if call is not None:
             answer = yield from self._send(call, "GetItem", params)
         else:
-            answer = yield from self._call("GetItem", params)
+            answer = yield from self._request("GetItem", params)
         item = answer.get("Item")
         return None if item is None else dict(item)
 
     def _get_item(
-        self, *, consistent: bool = True, call: AddCall | None = None
+        self, *, consistent: bool = True, call: OpState | None = None
     ) -> Steps[dict[str, Any]]:
         """The counter item of this incarnation; raises CounterNotFound or Reincarnated."""
         item = yield from self._read_item(call=call)
@@ -705,7 +707,7 @@ class Strategy:
             raise Reincarnated(item)
 
     def _explain(
-        self, old_item: Mapping[str, Any] | None, call: AddCall | None
+        self, old_item: Mapping[str, Any] | None, call: OpState | None
     ) -> Steps[dict[str, Any]]:
         """The counter item behind a failed condition, of this incarnation.
 
@@ -798,7 +800,7 @@ class Strategy:
         return clauses
 
     def _failed_write(
-        self, old_item: Mapping[str, Any] | None, call: AddCall, exc: BaseException | None = None
+        self, old_item: Mapping[str, Any] | None, call: OpState, exc: BaseException | None = None
     ) -> Steps[Exception]:
         """Turn a failed counter condition into the library error it stands for."""
         item = yield from self._explain(old_item, call)
@@ -806,7 +808,7 @@ class Strategy:
             call.unknown_outcome(exc)
         return self._threshold_exceeded(self._value_of(item), call.amount)
 
-    def _may_have_landed(self, call: AddCall, item: Mapping[str, Any]) -> bool:
+    def _may_have_landed(self, call: OpState, item: Mapping[str, Any]) -> bool:
         """An ambiguous add met its bound: could an earlier attempt have landed after all?
 
         Idempotent strategies whose write carries its own evidence (a marker, a token, an id in
@@ -814,7 +816,7 @@ class Strategy:
         """
         return not self.idempotent
 
-    def _contended(self, call: AddCall, exc: BaseException | None) -> Steps[None]:
+    def _contended(self, call: OpState, exc: BaseException | None) -> Steps[None]:
         call.conflicts += 1
         if call.conflicts >= self.max_attempts:
             raise ContentionError(
@@ -835,7 +837,7 @@ class Strategy:
                 {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]
             ]
             for attempt in range(1, 50):
-                answer = yield from self._call(
+                answer = yield from self._request(
                     "BatchWriteItem", {"RequestItems": {self.layout.table: requests}}
                 )
                 requests = answer.get("UnprocessedItems", {}).get(self.layout.table, [])
@@ -852,7 +854,7 @@ class Strategy:
     def _query_all(self, params: dict[str, Any]) -> Steps[list[dict[str, Any]]]:
         items: list[dict[str, Any]] = []
         while True:
-            answer = yield from self._call("Query", params)
+            answer = yield from self._request("Query", params)
             items.extend(answer.get("Items", []))
             last = answer.get("LastEvaluatedKey")
             if not last:
@@ -881,7 +883,7 @@ class Strategy:
         }
 
     def _replayed(
-        self, call: AddCall, reason: Mapping[str, Any], item: dict[str, Any], attribute: str
+        self, call: OpState, reason: Mapping[str, Any], item: dict[str, Any], attribute: str
     ) -> Steps[AddResult]:
         """The answer to an add whose side item ``item`` already existed (``reason``: the
         cancellation reason of its Put): a duplicate, or this call's own lost write."""
@@ -892,7 +894,7 @@ class Strategy:
         self._check_same_amount(call, found.get(attribute, {}).get("N"))
         return call.result(found.get(CALL, {}).get("S") == call.nonce, None)
 
-    def _side_item(self, call: AddCall, prefix: str) -> dict[str, Any]:
+    def _side_item(self, call: OpState, prefix: str) -> dict[str, Any]:
         """Key and bookkeeping of a side item (marker, delta) of this call."""
         from .._keys import AMOUNT, REQUEST_ID
 

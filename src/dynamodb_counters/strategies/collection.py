@@ -38,7 +38,7 @@ from .._keys import AMOUNT, CALL, CREATED, DELTA_PREFIX, FOLDS, INCARNATION
 from .._steps import NOW, Steps
 from ..errors import ContentionError, CounterNotFound, ThresholdExceeded
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, is_conflict, is_overflow, n
+from .base import Capabilities, OpState, Strategy, is_conflict, is_overflow, n
 
 # A transaction holds at most 100 items: the counter update, and deltas.
 _FOLD_BATCH = 98
@@ -69,13 +69,13 @@ class CollectionCounter(Strategy):
     def observe(self, item: Mapping[str, Any]) -> None:
         self._folds_seen = max(self._folds_seen, _folds(item))
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         while True:
             done = yield from self._try_add(call)
             if done is not None:
                 return done
 
-    def _try_add(self, call: AddCall) -> Steps[AddResult | None]:
+    def _try_add(self, call: OpState) -> Steps[AddResult | None]:
         now: float = yield NOW
         delta = {
             **self._side_item(call, DELTA_PREFIX),
@@ -202,7 +202,7 @@ class CollectionCounter(Strategy):
         """Fold one batch; a delta that changed or went away is left out and the rest tried."""
         sk = self.layout.sort_key
         assert sk is not None
-        conflicts = AddCall(amount=0, request_id=None, digest=None)
+        conflicts = OpState(amount=0, request_id=None, digest=None)
         while batch:
             deletes = [
                 {
@@ -234,7 +234,9 @@ class CollectionCounter(Strategy):
                 }
             }
             try:
-                yield from self._call("TransactWriteItems", {"TransactItems": [update, *deletes]})
+                yield from self._request(
+                    "TransactWriteItems", {"TransactItems": [update, *deletes]}
+                )
             except ClientError as exc:
                 if is_overflow(exc):
                     raise ThresholdExceeded(

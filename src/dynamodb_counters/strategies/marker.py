@@ -28,7 +28,7 @@ from .._io import error_code
 from .._keys import AMOUNT, MARKER_PREFIX
 from .._steps import Steps
 from ..results import AddResult
-from .base import MARKER_TTL, AddCall, Capabilities
+from .base import MARKER_TTL, Capabilities, OpState
 from .transaction import TransactionCounter
 
 
@@ -49,7 +49,7 @@ class MarkerCounter(TransactionCounter):
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.marker_ttl: timedelta = window["marker_ttl"]
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         marker = {
             **self._side_item(call, MARKER_PREFIX),
             self.layout.ttl_attribute: (yield from self._ttl_epoch(self.marker_ttl)),

@@ -25,7 +25,7 @@ from .._io import error_code, response_of
 from .._keys import TAG
 from .._steps import Steps
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, n
+from .base import Capabilities, OpState, Strategy, n
 
 
 class OccCounter(Strategy):
@@ -46,20 +46,20 @@ class OccCounter(Strategy):
         return {TAG: {"S": uuid.uuid4().hex[:16]}}
 
     # Hooks for occ_history.
-    def _already_counted(self, item: dict[str, Any], call: AddCall) -> AddResult | None:
+    def _already_counted(self, item: dict[str, Any], call: OpState) -> AddResult | None:
         return None
 
     def _extra_updates(
         self,
         item: dict[str, Any],
-        call: AddCall,
+        call: OpState,
         tag: str,
         names: dict[str, str],
         values: dict[str, Any],
     ) -> list[str]:
         return []
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         item = yield from self._get_item(consistent=True, call=call)
         while True:
             done = self._already_counted(item, call)

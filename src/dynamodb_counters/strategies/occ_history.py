@@ -22,7 +22,7 @@ from typing import Any
 
 from .._keys import HISTORY, SEQUENCE
 from ..results import AddResult
-from .base import AddCall, Capabilities, WindowOption
+from .base import Capabilities, OpState, WindowOption
 from .occ import OccCounter
 
 MAX_HISTORY = 4000
@@ -48,7 +48,7 @@ class OccHistoryCounter(OccCounter):
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.history: int = window["history"]
 
-    def _already_counted(self, item: dict[str, Any], call: AddCall) -> AddResult | None:
+    def _already_counted(self, item: dict[str, Any], call: OpState) -> AddResult | None:
         entries = item.get(HISTORY, {}).get("L", [])
         for entry in entries:
             digest, amount, tag = (x.get("S") or x.get("N") for x in entry["L"][:3])
@@ -61,7 +61,7 @@ class OccHistoryCounter(OccCounter):
             call.unknown_outcome()
         return None
 
-    def _covers(self, item: Mapping[str, Any], entries: list[Any], call: AddCall) -> bool:
+    def _covers(self, item: Mapping[str, Any], entries: list[Any], call: OpState) -> bool:
         """Would the history still hold this call's entry, had any of its writes landed?"""
         earliest = min(call.landings)
         if int(item.get(SEQUENCE, {}).get("N", "0")) < earliest:
@@ -74,7 +74,7 @@ class OccHistoryCounter(OccCounter):
     def _extra_updates(
         self,
         item: dict[str, Any],
-        call: AddCall,
+        call: OpState,
         tag: str,
         names: dict[str, str],
         values: dict[str, Any],

@@ -35,7 +35,7 @@ from .._io import error_code, response_of
 from .._keys import GENERATION, IDS, LAST, PREVIOUS_IDS
 from .._steps import Steps
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, WindowOption, n, to_int
+from .base import Capabilities, OpState, Strategy, WindowOption, n, to_int
 
 MAX_CAPACITY = 5000
 
@@ -76,7 +76,7 @@ class SetCounter(Strategy):
     def observe(self, item: Mapping[str, Any]) -> None:
         self._learn(self._hint_of(item))
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         assert call.digest is not None
         while True:
             generation, rotate = self._hint
@@ -146,7 +146,7 @@ class SetCounter(Strategy):
             new = attributes.get(self.layout.value_attribute)
             return call.result(True, None if new is None else to_int(new["N"]))
 
-    def _counted(self, old: Mapping[str, Any], call: AddCall) -> AddResult | None:
+    def _counted(self, old: Mapping[str, Any], call: OpState) -> AddResult | None:
         """Learn the item's generation; tell whether the id is counted (or cannot be known)."""
         ids = old.get(IDS, {}).get("SS", [])
         hint = self._hint_of(old)

@@ -51,7 +51,7 @@ from .._keys import AMOUNT, CREATED_BY, INCARNATION, SHARD_MARKER_PREFIX
 from .._steps import Steps
 from ..errors import CounterExists, CounterNotFound, NotSupported, ThresholdExceeded
 from ..results import AddResult
-from .base import MARKER_TTL, AddCall, Capabilities, Strategy, WindowOption, n
+from .base import MARKER_TTL, Capabilities, OpState, Strategy, WindowOption, n
 
 # A transaction holds at most 100 items: a move writes the chosen shard, the marker and up to
 # shards - 1 donors; the snapshot reads every shard and the marker.
@@ -122,7 +122,7 @@ class ShardedCounter(Strategy):
     def _shard_key(self, shard: int) -> dict[str, Any]:
         return self.layout.shard_key(self.counter_name, shard)
 
-    def _marker(self, call: AddCall, shard: int) -> Steps[dict[str, Any]]:
+    def _marker(self, call: OpState, shard: int) -> Steps[dict[str, Any]]:
         assert call.digest is not None
         return {
             **self._side_item(call, SHARD_MARKER_PREFIX),
@@ -139,7 +139,7 @@ class ShardedCounter(Strategy):
 
     # -- add ----------------------------------------------------------------------------------
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         self._require_definition()
         assert call.request_id is not None
         shard = self.shard_of(call.request_id)
@@ -171,7 +171,7 @@ class ShardedCounter(Strategy):
         }
 
     def _try_add(
-        self, call: AddCall, shard: int, marker: dict[str, Any]
+        self, call: OpState, shard: int, marker: dict[str, Any]
     ) -> Steps[AddResult | None]:
         """The add on its shard alone; None when the shard lacks the room."""
         try:
@@ -193,7 +193,7 @@ class ShardedCounter(Strategy):
         return call.result(True, None)
 
     def _try_move(
-        self, call: AddCall, shard: int, marker: dict[str, Any]
+        self, call: OpState, shard: int, marker: dict[str, Any]
     ) -> Steps[AddResult | None]:
         """Room moves from other shards to ``shard`` in the add's transaction; None: the
         snapshot went stale (or room came meanwhile), try again."""
@@ -267,14 +267,14 @@ class ShardedCounter(Strategy):
         return [self._shard_key(i) for i in range(self.shards)]
 
     def _snapshot(
-        self, call: AddCall, keys: list[dict[str, Any]]
+        self, call: OpState, keys: list[dict[str, Any]]
     ) -> Steps[list[dict[str, Any] | None]]:
         """The items at ``keys`` (None: absent), read at one moment (TransactGetItems)."""
         gets = [{"Get": {"TableName": self.layout.table, "Key": key}} for key in keys]
         answer = yield from self._send(call, "TransactGetItems", {"TransactItems": gets})
         return [None if "Item" not in r else dict(r["Item"]) for r in answer.get("Responses") or []]
 
-    def _values_of(self, shards: list[dict[str, Any] | None], call: AddCall) -> Steps[list[int]]:
+    def _values_of(self, shards: list[dict[str, Any] | None], call: OpState) -> Steps[list[int]]:
         """The shards' values; raises CounterNotFound or Reincarnated for shards that are not
         this incarnation's."""
         for i, item in enumerate(shards):
@@ -283,7 +283,7 @@ class ShardedCounter(Strategy):
         return [self._value_of(item or {}) for item in shards]
 
     def _check_shard(
-        self, shard: int, item: Mapping[str, Any] | None, call: AddCall
+        self, shard: int, item: Mapping[str, Any] | None, call: OpState
     ) -> Steps[None]:
         """Return if ``item`` (a shard as a failed condition or a read showed it) is this
         incarnation's; else raise CounterNotFound or Reincarnated."""
@@ -312,9 +312,9 @@ class ShardedCounter(Strategy):
 
     def shard_values(self) -> Steps[list[int]]:
         """Each shard's value, read at one moment (TransactGetItems)."""
-        call = AddCall(amount=0, request_id=None, digest=None)
+        call = OpState(amount=0, request_id=None, digest=None)
 
-        def read(call: AddCall) -> Steps[list[int]]:
+        def read(call: OpState) -> Steps[list[int]]:
             shards = yield from self._snapshot(call, self._shard_keys())
             return (yield from self._values_of(shards, call))
 
@@ -322,7 +322,7 @@ class ShardedCounter(Strategy):
 
     # -- create, delete, inspect --------------------------------------------------------------
 
-    def _put_new(self, call: AddCall, item: dict[str, Any]) -> Steps[None]:
+    def _put_new(self, call: OpState, item: dict[str, Any]) -> Steps[None]:
         """The counter item (without a value: its shards hold it) and every shard, at once."""
         initial = int(item[self.layout.value_attribute]["N"])
         counter = {k: val for k, val in item.items() if k != self.layout.value_attribute}
@@ -358,7 +358,7 @@ class ShardedCounter(Strategy):
         """Delete the counter item and every shard in one transaction (this incarnation only),
         then, in a table with a sort key, sweep the markers."""
         self._require_definition()
-        call = AddCall(amount=0, request_id=None, digest=None)
+        call = OpState(amount=0, request_id=None, digest=None)
         try:
             yield from self._with_retries(self._delete_all, call, repeatable=True)
         except CounterNotFound:
@@ -368,7 +368,7 @@ class ShardedCounter(Strategy):
         if self.layout.sort_key is not None:
             yield from self.sweep()
 
-    def _delete_all(self, call: AddCall) -> Steps[None]:
+    def _delete_all(self, call: OpState) -> Steps[None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         mine = self._exists_clause(names, values)

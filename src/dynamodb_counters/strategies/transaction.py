@@ -22,7 +22,7 @@ from .._io import error_code
 from .._steps import Steps
 from ..errors import RequestIdMismatch
 from ..results import AddResult
-from .base import AddCall, Capabilities, Strategy, n
+from .base import Capabilities, OpState, Strategy, n
 
 
 class TransactionCounter(Strategy):
@@ -39,7 +39,7 @@ class TransactionCounter(Strategy):
         tells_duplicates="only where capacity is reported per table (not DynamoDB Local)",
     )
 
-    def _counter_update(self, call: AddCall) -> dict[str, Any]:
+    def _counter_update(self, call: OpState) -> dict[str, Any]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":amount": n(call.amount)}
         conditions = self._conditions(call.amount, names, values)
@@ -55,7 +55,7 @@ class TransactionCounter(Strategy):
             }
         }
 
-    def _attempt(self, call: AddCall) -> Steps[AddResult]:
+    def _attempt(self, call: OpState) -> Steps[AddResult]:
         assert call.digest is not None
         try:
             answer = yield from self._send(
@@ -79,7 +79,7 @@ class TransactionCounter(Strategy):
         return call.result(self._applied_from_capacity(answer, call), None)
 
     @staticmethod
-    def _applied_from_capacity(answer: dict[str, Any], call: AddCall) -> bool | None:
+    def _applied_from_capacity(answer: dict[str, Any], call: OpState) -> bool | None:
         reads = writes = 0.0
         broken_down = False
         for entry in answer.get("ConsumedCapacity") or []:
