@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (fake and wrong-kind clients are passed on purpose)
 """The async API itself (SPEC section 9): the README's example as written, many tasks on one
 client under lost answers, async listing, and clear errors for a client of the other kind.
 The contract, fault, restart, racing-duplicate, interleaving and model suites run against both

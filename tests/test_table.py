@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type"
+# (fake and wrong-kind clients are passed on purpose)
 """``ensure_table()``: it never changes a table it did not create, checks what matters (keys and
 their types, table state, the TTL attribute), is safe under concurrency, and says one clear thing
 per case. Issues 9.4, 10.13 and 12.1.

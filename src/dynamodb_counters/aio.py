@@ -37,6 +37,9 @@ from .store import HandleCore, StoreCore
 from .table import TableReport, warn_about
 
 if TYPE_CHECKING:
+    # The stub package's client type (types-aiobotocore[dynamodb]); a string at run time.
+    from types_aiobotocore_dynamodb import DynamoDBClient as AioDynamoDBClient  # noqa: F401
+
     from .strategies import Strategy
 
 _T = TypeVar("_T")
@@ -110,7 +113,7 @@ class AsyncCounter(HandleCore):
         return await self._drive_known(self._compact_steps(older_than))
 
 
-class AsyncCounterStore(StoreCore[AsyncCounter]):
+class AsyncCounterStore(StoreCore[AsyncCounter, "AioDynamoDBClient"]):
     """Counters kept in one DynamoDB table, on an aiobotocore client.
 
     The arguments are those of :class:`~dynamodb_counters.CounterStore`; ``client`` is an

@@ -39,10 +39,13 @@ from .strategies.base import Reincarnated
 from .table import TableReport, ensure_table_steps, warn_about
 
 if TYPE_CHECKING:
-    pass
+    # The stub package's client type (boto3-stubs[dynamodb]); a string at run time.
+    from mypy_boto3_dynamodb import DynamoDBClient  # noqa: F401
 
 _T = TypeVar("_T")
 _H = TypeVar("_H", bound="HandleCore")
+#: The client type of a store: boto3's or aiobotocore's DynamoDB client.
+_C = TypeVar("_C")
 # Deletions and re-creations one operation follows before giving up.
 _REINCARNATIONS = 8
 # Option names that belong to strategies' windows, and the strategies (``marker_ttl`` is both
@@ -59,7 +62,7 @@ class HandleCore:
     """What a counter handle does, as steps, whatever the I/O style (see :class:`Counter`)."""
 
     def __init__(
-        self, store: StoreCore[Any], name: str, requested: Requested, retry: dict[str, Any]
+        self, store: StoreCore[Any, Any], name: str, requested: Requested, retry: dict[str, Any]
     ) -> None:
         self._store = store
         self._name = name
@@ -322,7 +325,7 @@ class Counter(HandleCore):
         return self._drive_known(self._compact_steps(older_than))
 
 
-class StoreCore(Generic[_H]):
+class StoreCore(Generic[_H, _C]):
     """What a store does, as steps, whatever the I/O style (see :class:`CounterStore`)."""
 
     _handle_type: type[_H]
@@ -330,7 +333,7 @@ class StoreCore(Generic[_H]):
 
     def __init__(
         self,
-        client: Any,
+        client: _C,
         table_name: str,
         *,
         partition_key: str = "pk",
@@ -604,7 +607,7 @@ class StoreCore(Generic[_H]):
         return f"{type(self).__name__}(table={self.table_name!r})"
 
 
-class CounterStore(StoreCore[Counter]):
+class CounterStore(StoreCore[Counter, "DynamoDBClient"]):
     """Counters kept in one DynamoDB table.
 
     Args:
