@@ -102,7 +102,11 @@ class HandleCore:
 
     def _run_steps(self, operation: Callable[[Strategy], Steps[_T]]) -> Steps[_T]:
         for _ in range(_REINCARNATIONS):
-            strategy = yield from self._current_steps()
+            known = self._store._known.get(self._name)
+            if known is not None:
+                strategy = self._adopt(known)  # the usual case: no step
+            else:
+                strategy = yield from self._current_steps()
             try:
                 return (yield from operation(strategy))
             except Reincarnated as news:

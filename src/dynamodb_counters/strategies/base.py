@@ -41,6 +41,7 @@ definition from that item (no extra request) and tries again.
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -179,7 +180,7 @@ class OpState:
     digest: str | None
     # Unique to this call: written beside the request id where the strategy can, so that a
     # retry which finds the id already counted can tell its own earlier write from another's.
-    nonce: str = field(default_factory=lambda: uuid.uuid4().hex)
+    nonce: str = field(default_factory=lambda: os.urandom(16).hex())
     requests: int = 0
     sdk_retries: int = 0
     # True once any attempt of this call may have been applied without us seeing the answer.
@@ -432,7 +433,7 @@ class Strategy:
                 )
         elif self.idempotent:
             # Generated once, here, never inside the retry loop (SPEC section 3).
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()
         digest = None if request_id is None else self.digest_of(request_id)
         call = OpState(amount=amount, request_id=request_id, digest=digest)
         return self._with_retries(self._attempt, call, repeatable=self.idempotent)
