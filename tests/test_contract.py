@@ -71,9 +71,22 @@ def expected_applied(strategy: str, applied: bool) -> bool | None:
     return None if strategy == "transaction" else applied
 
 
+# ``sharded`` runs at its default 8 shards everywhere; these also run at 1 and 3 shards (a
+# shard count of 1 is one item with escrow of nothing to move; 3 leaves shares uneven).
+SHARD_COUNTS = ["sharded:1", "sharded:3"]
+
+
+def of(strategy: str) -> str:
+    """The strategy id of a case (``sharded:3`` is ``sharded`` with 3 shards)."""
+    return strategy.split(":")[0]
+
+
 def make(
     store: CounterStore, strategy: str, name: str = "c", initial: int = 0, **kw: Any
 ) -> Counter:
+    if ":" in strategy:
+        strategy, shards = strategy.split(":")
+        kw["shards"] = int(shards)
     counter = store.counter(name, strategy=strategy, **kw)
     counter.create(initial=initial)
     return counter
@@ -81,7 +94,7 @@ def make(
 
 def rid(strategy: str, request_id: str) -> str | None:
     """The request id to send: only idempotent strategies accept one."""
-    return request_id if STRATEGIES[strategy].idempotent else None
+    return request_id if STRATEGIES[of(strategy)].idempotent else None
 
 
 def run_threads(count: int, work: Callable[[int], None]) -> None:
@@ -372,13 +385,13 @@ def contend(counter: Counter, strategy: str, amount: int) -> tuple[list[AddResul
     return acknowledged, refused
 
 
-@pytest.mark.parametrize("strategy", THRESHOLDS)
+@pytest.mark.parametrize("strategy", THRESHOLDS + SHARD_COUNTS)
 def test_floor_holds_under_contention(store: CounterStore, strategy: str) -> None:
     options = {"retry_delay": 0.001, **ROOMY.get(strategy, {})}
     counter = make(store, strategy, initial=30, floor=0, **options)
     acknowledged, refused = contend(counter, strategy, -1)
     assert (len(acknowledged), refused) == (30, 30)
-    assert {r.applied for r in acknowledged} == {expected_applied(strategy, True)}
+    assert {r.applied for r in acknowledged} == {expected_applied(of(strategy), True)}
     assert counter.value() == 0
     values = [r.value for r in acknowledged if r.value is not None]
     assert all(v >= 0 for v in values)
@@ -387,13 +400,13 @@ def test_floor_holds_under_contention(store: CounterStore, strategy: str) -> Non
         assert sorted(values) == list(range(30))
 
 
-@pytest.mark.parametrize("strategy", THRESHOLDS)
+@pytest.mark.parametrize("strategy", THRESHOLDS + SHARD_COUNTS)
 def test_ceiling_holds_under_contention(store: CounterStore, strategy: str) -> None:
     options = {"retry_delay": 0.001, **ROOMY.get(strategy, {})}
     counter = make(store, strategy, initial=0, ceiling=30, **options)
     acknowledged, refused = contend(counter, strategy, 1)
     assert (len(acknowledged), refused) == (30, 30)
-    assert {r.applied for r in acknowledged} == {expected_applied(strategy, True)}
+    assert {r.applied for r in acknowledged} == {expected_applied(of(strategy), True)}
     assert counter.value() == 30
     values = [r.value for r in acknowledged if r.value is not None]
     if strategy in RETURNS_VALUE:
@@ -478,7 +491,7 @@ def lost_answer_run(
 
 
 @pytest.mark.parametrize("retrier", list(RETRIERS))
-@pytest.mark.parametrize("strategy", IDEMPOTENT)
+@pytest.mark.parametrize("strategy", [*IDEMPOTENT, "sharded:1"])
 def test_lost_answers_leave_no_drift(
     ddb: DynamoDBLocal, table: str, strategy: str, retrier: str, api: str
 ) -> None:
