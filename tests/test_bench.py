@@ -123,10 +123,10 @@ def test_demo_counts_add_up_and_metadata_is_complete(demo: tuple[dict[str, Any],
     assert "atomic_vs_raw_throughput" in results["comparison"]
     for row in _by_name(results).values():
         counts = row["counts"]
-        assert counts["operations"] == 400
+        assert counts["operations"] == 240
         # One attempt per request the application makes; its retries (same id) are inside it.
         assert counts["attempted"] == counts["acknowledged"] + counts["rejected"] + counts["errors"]
-        assert counts["attempted"] == 400 + counts["duplicate_sends"]
+        assert counts["attempted"] == 240 + counts["duplicate_sends"]
         assert counts["acknowledged"] == (
             counts["applied"] + counts["duplicates"] + counts["unknown"]
         )

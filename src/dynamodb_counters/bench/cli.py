@@ -36,16 +36,16 @@ def demo_options(*, seed: int = 7) -> BenchOptions:
 
     Every strategy; 4 threads; 5% of answers lost below the SDK's retries (standard mode, 3
     attempts); 2% of requests re-sent by the application; a stock of 150 with a floor of 0 and
-    400 orders (mostly one item, a few returns), so demand exceeds stock. ``atomic`` counts the
+    240 orders (mostly one item, a few returns), so demand exceeds stock. ``atomic`` counts the
     re-sent orders twice (its drift is negative: items vanish from stock); idempotent strategies
     stay exact; no strategy with a floor sells below it. Every strategy runs with the library's
     defaults, except ``set``: it refuses new ids once it holds ``capacity`` (100), so the demo
-    gives it room for its ~410 ids, and the results say so (its options are in the report).
+    gives it room for its ~250 ids, and the results say so (its options are in the report).
     """
     return BenchOptions(
         strategies=tuple(STRATEGIES),
         workers=4,
-        ops=100,
+        ops=60,
         initial=150,
         floor=0,
         mix=Mix(increment_share=0.1, amount=1, duplicate_rate=0.02),
