@@ -173,6 +173,12 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         "--processes", action="store_true", help="workers are processes (default: threads)"
     )
     work.add_argument(
+        "--async",
+        dest="use_async",
+        action="store_true",
+        help="workers are asyncio tasks on one aiobotocore client (the async API)",
+    )
+    work.add_argument(
         "--ops", type=_positive, default=100, help="operations per worker per strategy (100)"
     )
     work.add_argument("--initial", type=int, default=1000, help="initial value (1000)")
@@ -310,6 +316,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         strategies=tuple(STRATEGIES) if args.strategies is None else args.strategies,
         workers=4 if args.workers is None else args.workers,
         processes=args.processes,
+        api="async" if args.use_async else "sync",
         ops=args.ops,
         initial=args.initial,
         floor=args.floor,
@@ -349,6 +356,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 _NOT_FLASH = (
     ("strategies", "--strategies", None),
     ("processes", "--processes", False),
+    ("use_async", "--async", False),
     ("ops", "--ops", 100),
     ("initial", "--initial", 1000),
     ("floor", "--floor", None),

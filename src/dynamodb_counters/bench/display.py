@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..report import LEGEND, result_rows, verdict_of
+from ..report import LEGEND, result_rows, verdict_of, workers_kind
 from .options import BenchOptions
 from .runner import Connection, run_bench
 
@@ -100,7 +100,7 @@ def results_table(results: dict[str, Any]) -> Table:
         if faults[key]
     ]
     title = (
-        f"{options['workers']} {'processes' if options['processes'] else 'threads'} x "
+        f"{options['workers']} {workers_kind(options)} x "
         f"{options['ops']} ops in {options.get('rounds', 1)} rounds; "
         f"faults: {', '.join(rates) or 'none'}; seed {run['seed']}; {run['backend']['kind']}"
     )

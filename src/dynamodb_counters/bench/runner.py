@@ -47,6 +47,7 @@ from .. import (
     CounterError,
     CounterNotFound,
     CounterStore,
+    InvalidInput,
     ThresholdExceeded,
 )
 from ..faults import FaultPlan
@@ -58,8 +59,12 @@ from . import metrics as m
 from .fair import OperationFaults
 from .meter import ItemSizes, MeterTotals, OpBook, RequestMeter
 from .options import RAW, Backend, BenchOptions, SdkRetry
+from .tasks import LoopThread, in_tasks
 from .workload import (
+    Adder,
     AppRetry,
+    AsyncAdder,
+    AsyncWorker,
     BenchAborted,
     Op,
     Worker,
@@ -162,6 +167,42 @@ class Connection:
             **extra,
         )
 
+    def async_client(
+        self,
+        *,
+        sdk: SdkRetry | None = None,
+        pool: int = 10,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> Any:
+        """:meth:`client`'s aiobotocore twin: a client context manager (``async with``).
+
+        Raises:
+            InvalidInput: aiobotocore is not installed (the ``async`` extra).
+        """
+        try:
+            from aiobotocore.config import AioConfig
+            from aiobotocore.session import get_session
+        except ImportError as exc:
+            raise InvalidInput(
+                "--async needs aiobotocore: pip install 'dynamodb-counters[async]'"
+            ) from exc
+        sdk = sdk or SdkRetry()
+        config = AioConfig(
+            retries={"mode": sdk.mode, "total_max_attempts": sdk.max_attempts},
+            max_pool_connections=pool,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        extra: dict[str, Any] = LOCAL_CREDENTIALS if self.dummy_credentials else {}
+        return get_session().create_client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=config,
+            **extra,
+        )
+
 
 @contextlib.contextmanager
 def open_backend(options: BenchOptions) -> Iterator[Connection]:
@@ -213,17 +254,49 @@ class Target:
     def counter_on(self, client: Any) -> StoreCounter:
         """The target's counter through ``client``; the raw baseline's plain item reads,
         and is deleted, as ``atomic``'s."""
+        return CounterStore(client, self.table).counter(self.counter, **self._handle_options())
+
+    def _handle_options(self) -> dict[str, Any]:
         strategy = "atomic" if self.name == RAW else self.name
-        return CounterStore(client, self.table).counter(
-            self.counter,
-            strategy=cast(StrategyName, strategy),
-            floor=self.floor,
-            ceiling=self.ceiling,
+        return {
+            "strategy": cast(StrategyName, strategy),
+            "floor": self.floor,
+            "ceiling": self.ceiling,
             **dict(self.options),
-        )
+        }
+
+    async def async_adder(self, client: Any) -> AsyncAdder:
+        """``await add(amount, request_id)`` for the target, on an aiobotocore ``client``:
+        one :class:`~dynamodb_counters.aio.AsyncCounterStore` and one handle, shared by every
+        task of the event loop (the raw baseline: ``await client.update_item``)."""
+        from ..aio import AsyncCounterStore
+
+        store = AsyncCounterStore(client, self.table)
+        if self.name != RAW:
+            counter = store.counter(self.counter, **self._handle_options())
+            await counter.definition  # read once, before the meter counts (see make_adder)
+
+            async def add(amount: int, request_id: str | None) -> AddResult:
+                return await counter.add(amount, request_id=request_id)
+
+            return add
+        layout = store.layout
+        key = layout.counter_key(self.counter)
+
+        async def raw_add(amount: int, request_id: str | None) -> AddResult:
+            try:
+                answer = await client.update_item(**_raw_request(self, layout, key, amount))
+            except ClientError as exc:
+                refusal = _raw_refusal(exc, amount)
+                if refusal is None:
+                    raise
+                raise refusal from exc
+            return _raw_result(answer, layout.value_attribute)
+
+        return raw_add
 
 
-def make_adder(target: Target, client: Any) -> Callable[[int, str | None], AddResult]:
+def make_adder(target: Target, client: Any) -> Adder:
     """``add(amount, request_id)`` for a target, on ``client``."""
     store = CounterStore(client, target.table)
     if target.name != RAW:
@@ -236,81 +309,123 @@ def make_adder(target: Target, client: Any) -> Callable[[int, str | None], AddRe
             return counter.add(amount, request_id=request_id)
 
         return add
-    key = store.layout.counter_key(target.counter)
-    value_attribute = store.layout.value_attribute
-    partition_key = store.layout.partition_key
+    layout = store.layout
+    key = layout.counter_key(target.counter)
 
     def raw_add(amount: int, request_id: str | None) -> AddResult:
-        # What a careful user writes by hand, asking DynamoDB for what the library asks for
-        # (the item must exist, the bound holds, the old item on a failed condition, the
-        # capacity consumed), so that the ratio measures the library, not a different request.
-        params: dict[str, Any] = {
-            "TableName": target.table,
-            "Key": key,
-            "UpdateExpression": "ADD #v :amount",
-            "ConditionExpression": "attribute_exists(#pk)",
-            "ExpressionAttributeNames": {"#v": value_attribute, "#pk": partition_key},
-            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-            "ReturnValues": "UPDATED_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            "ReturnConsumedCapacity": "INDEXES",
-        }
-        if amount < 0 and target.floor is not None:
-            params["ConditionExpression"] += " AND #v >= :least"
-            params["ExpressionAttributeValues"][":least"] = {"N": str(target.floor - amount)}
-        elif amount > 0 and target.ceiling is not None:
-            params["ConditionExpression"] += " AND #v <= :most"
-            params["ExpressionAttributeValues"][":most"] = {"N": str(target.ceiling - amount)}
         try:
-            answer = client.update_item(**params)
+            answer = client.update_item(**_raw_request(target, layout, key, amount))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ThresholdExceeded(f"adding {amount} would cross a bound") from exc
-            raise
-        new = answer.get("Attributes", {}).get(value_attribute, {}).get("N")
-        retries = int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
-        return AddResult(
-            applied=True,
-            value=None if new is None else int(new),
-            request_id=None,
-            requests=1,
-            sdk_retries=retries,
-        )
+            refusal = _raw_refusal(exc, amount)
+            if refusal is None:
+                raise
+            raise refusal from exc
+        return _raw_result(answer, layout.value_attribute)
 
     return raw_add
 
 
+def _raw_request(target: Target, layout: Any, key: dict[str, Any], amount: int) -> dict[str, Any]:
+    """The raw baseline's ``UpdateItem`` for ``amount``.
+
+    What a careful user writes by hand, asking DynamoDB for what the library asks for (the item
+    must exist, the bound holds, the old item on a failed condition, the capacity consumed), so
+    that the ratio measures the library, not a different request."""
+    params: dict[str, Any] = {
+        "TableName": target.table,
+        "Key": key,
+        "UpdateExpression": "ADD #v :amount",
+        "ConditionExpression": "attribute_exists(#pk)",
+        "ExpressionAttributeNames": {"#v": layout.value_attribute, "#pk": layout.partition_key},
+        "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
+        "ReturnValues": "UPDATED_NEW",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        "ReturnConsumedCapacity": "INDEXES",
+    }
+    if amount < 0 and target.floor is not None:
+        params["ConditionExpression"] += " AND #v >= :least"
+        params["ExpressionAttributeValues"][":least"] = {"N": str(target.floor - amount)}
+    elif amount > 0 and target.ceiling is not None:
+        params["ConditionExpression"] += " AND #v <= :most"
+        params["ExpressionAttributeValues"][":most"] = {"N": str(target.ceiling - amount)}
+    return params
+
+
+def _raw_refusal(exc: ClientError, amount: int) -> ThresholdExceeded | None:
+    """A failed condition is the raw baseline's bound: what it raises then (else the error)."""
+    if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        return ThresholdExceeded(f"adding {amount} would cross a bound")
+    return None
+
+
+def _raw_result(answer: dict[str, Any], value_attribute: str) -> AddResult:
+    new = answer.get("Attributes", {}).get(value_attribute, {}).get("N")
+    retries = int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
+    return AddResult(
+        applied=True,
+        value=None if new is None else int(new),
+        request_id=None,
+        requests=1,
+        sdk_retries=retries,
+    )
+
+
+@contextlib.contextmanager
+def booking(
+    target: Target, meter: RequestMeter, faults: OperationFaults, amount: int, request_id: str
+) -> Iterator[None]:
+    """The books of one ``add()`` of the workload, around it (sync or awaited).
+
+    The request id keys the fault decisions (every target meets the same faults, :mod:`.fair`)
+    and the meter books the call's units and lost answers on it, with its outcome: ``acked``,
+    ``rejected`` (a bound refused it) or ``error``.
+    """
+    with (
+        faults.operation(target.name, request_id),
+        meter.operation(request_id, amount) as book,
+    ):
+        try:
+            yield
+        except ThresholdExceeded:
+            book.state = "rejected"
+            raise
+        except BaseException:
+            book.state = "error"
+            raise
+        book.state = "acked"
+
+
 def booked_adder(
     target: Target,
-    add: Callable[[int, str | None], AddResult],
+    add: Adder,
     meter: RequestMeter,
     faults: OperationFaults,
-) -> Callable[[int, str | None], AddResult]:
-    """``add`` with its books kept per operation of the workload.
+) -> Adder:
+    """``add`` with its books kept per operation of the workload (:func:`booking`).
 
     Workers always pass the operation's request id; the library gets it only where the target
-    is idempotent. Around each call, the id keys the fault decisions (every target meets the
-    same faults, :mod:`.fair`) and the meter books the call's units and lost answers on it, with
-    its outcome: ``acked``, ``rejected`` (a bound refused it) or ``error``.
+    is idempotent.
     """
     idempotent = target.idempotent
 
     def run(amount: int, request_id: str | None) -> AddResult:
         assert request_id is not None
-        with (
-            faults.operation(target.name, request_id),
-            meter.operation(request_id, amount) as book,
-        ):
-            try:
-                result = add(amount, request_id if idempotent else None)
-            except ThresholdExceeded:
-                book.state = "rejected"
-                raise
-            except BaseException:
-                book.state = "error"
-                raise
-            book.state = "acked"
-            return result
+        with booking(target, meter, faults, amount, request_id):
+            return add(amount, request_id if idempotent else None)
+
+    return run
+
+
+def booked_async_adder(
+    target: Target, add: AsyncAdder, meter: RequestMeter, faults: OperationFaults
+) -> AsyncAdder:
+    """:func:`booked_adder` for an awaited ``add`` (the books follow each asyncio task)."""
+    idempotent = target.idempotent
+
+    async def run(amount: int, request_id: str | None) -> AddResult:
+        assert request_id is not None
+        with booking(target, meter, faults, amount, request_id):
+            return await add(amount, request_id if idempotent else None)
 
     return run
 
@@ -607,6 +722,8 @@ class Bench:
                 try:
                     if self.options.processes:
                         part = self._run_processes(index, target, plans, round_=r)
+                    elif self.options.api == "async":
+                        part = self._run_tasks(index, target, plans)
                     else:
                         part = self._run_threads(index, target, plans)
                 except BaseException:
@@ -740,6 +857,60 @@ class Bench:
             merged.merge(outcome)
         return merged, meter.take(), injected
 
+    def _run_tasks(
+        self, index: int, target: Target, plans: list[list[Op]]
+    ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
+        """:meth:`_run_threads` with asyncio tasks on the run's one aiobotocore client."""
+        options = self.options
+        loop, client, injector = self._loop, self.async_client, self._injector
+        assert loop is not None and injector is not None
+        adder = loop.run(target.async_adder(client))  # before the meter: see make_adder
+        store = CounterStore(self.observer, self.table)
+        meter = RequestMeter(_key_names(store), self._sizes_of(index, target)).attach(client)
+        add = booked_async_adder(target, adder, meter, injector)
+        stop = threading.Event()
+
+        def tick() -> None:
+            self.advance(index, 1)
+
+        async def body(worker_index: int) -> WorkerOutcome:
+            worker = AsyncWorker(
+                add, idempotent=True, retry=options.app_retry, tick=tick, stop=stop
+            )
+            return await worker.run(plans[worker_index])
+
+        try:
+            before = dict(injector.stats)
+            try:
+                outcomes = loop.run(in_tasks(options.workers, body, stop))
+            except BaseException:
+                stop.set()
+                raise
+            injected = {k: v - before.get(k, 0) for k, v in injector.stats.items()}
+        finally:
+            meter.detach()
+        merged = WorkerOutcome()
+        for outcome in outcomes:
+            merged.merge(outcome)
+        return merged, meter.take(), injected
+
+    def _open_async(self) -> None:
+        """The event loop and its one aiobotocore client (pool: every task at once)."""
+        self._loop = LoopThread()
+        self._async_manager = self.connection.async_client(
+            sdk=self.options.sdk, pool=max(10, self.options.workers * 2)
+        )
+        self.async_client = self._loop.run(self._async_manager.__aenter__())
+
+    def _close_async(self, *, budget: float | None) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self.async_client is not None:
+            with contextlib.suppress(Exception):
+                loop.run(self._async_manager.__aexit__(None, None, None), timeout=budget)
+        loop.close(budget=STOP_BUDGET)
+
     def _run_processes(
         self, index: int, target: Target, plans: list[list[Op]], *, round_: int
     ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
@@ -786,6 +957,10 @@ class Bench:
 
     _pool: Any = None
     _progress: Any = None
+    _loop: LoopThread | None = None
+    _async_manager: Any = None
+    #: The aiobotocore client of an ``--async`` run (else None).
+    async_client: Any = None
     _injector: OperationFaults | None = None
     _sizes: dict[int, ItemSizes]
 
@@ -806,10 +981,13 @@ class Bench:
         try:
             self.prepare_table()
             self.warm_up()
-            # One injector for the run (threads): its decisions depend on how many identical
-            # requests came before, across targets and rounds, as on one long-lived client.
+            if options.api == "async":
+                self._open_async()
+            # One injector for the run (threads, tasks): its decisions depend on how many
+            # identical requests came before, across targets and rounds, as on one long-lived
+            # client.
             self._injector = OperationFaults(
-                self.client,
+                self.client if self.async_client is None else self.async_client,
                 options.faults,
                 key_names=_key_names(CounterStore(self.observer, self.table)),
                 known_item=self._known_item,
@@ -835,6 +1013,7 @@ class Bench:
             if self._injector is not None:
                 self._injector.detach()
             self._stop_pool(failed=stopped is not None)
+            self._close_async(budget=None if stopped is None else STOP_BUDGET)
             self.cleanup(targets, budget=None if stopped is None else CLEANUP_BUDGET)
         document = assemble(
             options,
@@ -1323,6 +1502,9 @@ def assemble(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "run": {
+            # Which API the workers used: "sync" (CounterStore on boto3; threads or
+            # processes) or "async" (AsyncCounterStore on aiobotocore; asyncio tasks).
+            "api": options.api,
             "started_at": started_at.isoformat(),
             "seconds": seconds,
             "seed": options.seed,

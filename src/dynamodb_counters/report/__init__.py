@@ -23,6 +23,7 @@ __all__ = [
     "result_rows",
     "verdict_line",
     "verdict_of",
+    "workers_kind",
     "write_report",
 ]
 
@@ -352,7 +353,7 @@ def _metadata(results: dict[str, Any]) -> str:
         ),
         (
             "workers",
-            f"{options.get('workers')} {'processes' if options.get('processes') else 'threads'}, "
+            f"{options.get('workers')} {workers_kind(options)}, "
             f"{options.get('ops')} operations each per strategy",
         ),
         (
@@ -567,3 +568,10 @@ def write_report(results: dict[str, Any], directory: str | Path) -> Path:
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     return replace_file(folder / REPORT_FILE, render_html(results))
+
+
+def workers_kind(options: dict[str, Any]) -> str:
+    """What the workers were: processes, threads, or asyncio tasks (``--async``)."""
+    if options.get("processes"):
+        return "processes"
+    return "asyncio tasks" if options.get("api") == "async" else "threads"
