@@ -23,6 +23,7 @@ from dynamodb_counters.bench import RAW, Backend, BenchOptions, Mix, run_bench
 from dynamodb_counters.bench import cli as bench_cli
 from dynamodb_counters.bench import metrics as m
 from dynamodb_counters.bench.options import SdkRetry
+from dynamodb_counters.bench.targets import RawTarget, Target, new_target
 from dynamodb_counters.bench.workload import AppRetry, BenchAborted, Op, Worker, plan_ops
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
@@ -280,6 +281,25 @@ def test_the_raw_baseline_does_the_same_work(ddb: DynamoDBLocal) -> None:
     assert rows["atomic"]["counts"]["rejected"] == rows[RAW]["counts"]["rejected"] > 0
     assert rows["atomic"]["ledger"]["final"] == rows[RAW]["ledger"]["final"]
     assert results["comparison"]["atomic_vs_raw_throughput"] > 0
+
+
+def test_the_raw_baseline_is_a_target_like_the_strategies() -> None:
+    def make(name: str) -> Target:
+        return new_target(name, counter=f"c-{name}", table="t", floor=0, ceiling=None)
+
+    raw, atomic, marker = make(RAW), make("atomic"), make("marker")
+    assert isinstance(raw, RawTarget) and type(atomic) is Target
+    assert (raw.baseline, raw.idempotent, raw.strategy, raw.defaults) == (True, False, "atomic", {})
+    assert (atomic.baseline, atomic.idempotent, marker.idempotent) == (False, False, True)
+    assert Target.enforces_bounds(RAW) and not Target.enforces_bounds("collection")
+    assert raw.window() == atomic.window() == {"kind": "none"}
+    assert marker.window()["kind"] == "time"
+    described = raw.capabilities()
+    assert (described["idempotent"], described["thresholds"]) == (False, True)
+    assert described["non_default_options"] == {}
+    # Worker processes get targets as they are.
+    assert pickle.loads(pickle.dumps(raw)) == raw
+    assert type(pickle.loads(pickle.dumps(raw))) is RawTarget
 
 
 # -- the CLI functions -----------------------------------------------------------------------

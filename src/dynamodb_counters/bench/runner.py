@@ -36,14 +36,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from .. import (
-    STRATEGIES,
     CounterError,
     CounterNotFound,
     CounterStore,
@@ -53,12 +52,11 @@ from .. import (
 from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
 from ..results import AddResult, CallRecord
-from ..store import Counter as StoreCounter
-from ..strategies import StrategyName
 from . import metrics as m
 from .fair import OperationFaults
 from .meter import ItemSizes, MeterTotals, OpBook, RequestMeter
 from .options import RAW, Backend, BenchOptions, SdkRetry
+from .targets import Target, new_target
 from .tasks import LoopThread, in_tasks
 from .workload import (
     Adder,
@@ -231,145 +229,6 @@ def open_backend_at(backend: Backend) -> Iterator[Connection]:
 # -- one target ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One thing to measure, on one counter; picklable."""
-
-    name: str
-    counter: str
-    table: str
-    floor: int | None
-    ceiling: int | None
-    options: tuple[tuple[str, Any], ...]
-    initial_item: tuple[tuple[str, Any], ...]
-
-    @property
-    def idempotent(self) -> bool:
-        return self.name != RAW and STRATEGIES[self.name].idempotent
-
-    @property
-    def bounded(self) -> bool:
-        return self.floor is not None or self.ceiling is not None
-
-    def counter_on(self, client: Any) -> StoreCounter:
-        """The target's counter through ``client``; the raw baseline's plain item reads,
-        and is deleted, as ``atomic``'s."""
-        return CounterStore(client, self.table).counter(self.counter, **self._handle_options())
-
-    def _handle_options(self) -> dict[str, Any]:
-        strategy = "atomic" if self.name == RAW else self.name
-        return {
-            "strategy": cast(StrategyName, strategy),
-            "floor": self.floor,
-            "ceiling": self.ceiling,
-            **dict(self.options),
-        }
-
-    async def async_adder(self, client: Any) -> AsyncAdder:
-        """``await add(amount, request_id)`` for the target, on an aiobotocore ``client``:
-        one :class:`~dynamodb_counters.aio.AsyncCounterStore` and one handle, shared by every
-        task of the event loop (the raw baseline: ``await client.update_item``)."""
-        from ..aio import AsyncCounterStore
-
-        store = AsyncCounterStore(client, self.table)
-        if self.name != RAW:
-            counter = store.counter(self.counter, **self._handle_options())
-            await counter.definition  # read once, before the meter counts (see make_adder)
-
-            async def add(amount: int, request_id: str | None) -> AddResult:
-                return await counter.add(amount, request_id=request_id)
-
-            return add
-        layout = store.layout
-        key = layout.counter_key(self.counter)
-
-        async def raw_add(amount: int, request_id: str | None) -> AddResult:
-            try:
-                answer = await client.update_item(**_raw_request(self, layout, key, amount))
-            except ClientError as exc:
-                refusal = _raw_refusal(exc, amount)
-                if refusal is None:
-                    raise
-                raise refusal from exc
-            return _raw_result(answer, layout.value_attribute)
-
-        return raw_add
-
-
-def make_adder(target: Target, client: Any) -> Adder:
-    """``add(amount, request_id)`` for a target, on ``client``."""
-    store = CounterStore(client, target.table)
-    if target.name != RAW:
-        counter = target.counter_on(client)
-        # A handle reads the counter's definition once, on first use: do it now, before the
-        # meter counts requests, so that requests per op are the steady state.
-        counter.definition  # noqa: B018
-
-        def add(amount: int, request_id: str | None) -> AddResult:
-            return counter.add(amount, request_id=request_id)
-
-        return add
-    layout = store.layout
-    key = layout.counter_key(target.counter)
-
-    def raw_add(amount: int, request_id: str | None) -> AddResult:
-        try:
-            answer = client.update_item(**_raw_request(target, layout, key, amount))
-        except ClientError as exc:
-            refusal = _raw_refusal(exc, amount)
-            if refusal is None:
-                raise
-            raise refusal from exc
-        return _raw_result(answer, layout.value_attribute)
-
-    return raw_add
-
-
-def _raw_request(target: Target, layout: Any, key: dict[str, Any], amount: int) -> dict[str, Any]:
-    """The raw baseline's ``UpdateItem`` for ``amount``.
-
-    What a careful user writes by hand, asking DynamoDB for what the library asks for (the item
-    must exist, the bound holds, the old item on a failed condition, the capacity consumed), so
-    that the ratio measures the library, not a different request."""
-    params: dict[str, Any] = {
-        "TableName": target.table,
-        "Key": key,
-        "UpdateExpression": "ADD #v :amount",
-        "ConditionExpression": "attribute_exists(#pk)",
-        "ExpressionAttributeNames": {"#v": layout.value_attribute, "#pk": layout.partition_key},
-        "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-        "ReturnValues": "UPDATED_NEW",
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        "ReturnConsumedCapacity": "INDEXES",
-    }
-    if amount < 0 and target.floor is not None:
-        params["ConditionExpression"] += " AND #v >= :least"
-        params["ExpressionAttributeValues"][":least"] = {"N": str(target.floor - amount)}
-    elif amount > 0 and target.ceiling is not None:
-        params["ConditionExpression"] += " AND #v <= :most"
-        params["ExpressionAttributeValues"][":most"] = {"N": str(target.ceiling - amount)}
-    return params
-
-
-def _raw_refusal(exc: ClientError, amount: int) -> ThresholdExceeded | None:
-    """A failed condition is the raw baseline's bound: what it raises then (else the error)."""
-    if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-        return ThresholdExceeded(f"adding {amount} would cross a bound")
-    return None
-
-
-def _raw_result(answer: dict[str, Any], value_attribute: str) -> AddResult:
-    new = answer.get("Attributes", {}).get(value_attribute, {}).get("N")
-    retries = int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
-    return AddResult(
-        applied=True,
-        value=None if new is None else int(new),
-        request_id=None,
-        requests=1,
-        sdk_retries=retries,
-    )
-
-
 @contextlib.contextmanager
 def booking(
     target: Target, meter: RequestMeter, faults: OperationFaults, amount: int, request_id: str
@@ -466,7 +325,7 @@ def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dic
     store = CounterStore(client, target.table)
     key = store.layout.counter_key(target.counter)
     sizes.put(target.table, key, dict(target.initial_item))
-    adder = make_adder(target, client)
+    adder = target.adder(client)
     meter = RequestMeter(_key_names(store), sizes).attach(client)
     progress = _progress_queue
     slot = task.slot
@@ -652,50 +511,30 @@ class Bench:
 
     def make_target(self, name: str) -> Target:
         options = self.options
-        bounded = name == RAW or STRATEGIES[name].supports_thresholds
+        bounded = Target.enforces_bounds(name)
         strategy_options: dict[str, Any] = {}
         if name == "occ_history" and options.history is not None:
             strategy_options["history"] = options.history
         if name == "set" and options.set_capacity is not None:
             # Otherwise the library's default: a bench measures what users get.
             strategy_options["capacity"] = options.set_capacity
-        # Random per run: no one else's counter has this name, and a concurrent bench on
-        # the same table has its own.
-        counter_name = f"bench#{self.run_id}#{name}"
-        store = CounterStore(self.observer, self.table)
-        target = Target(
-            name=name,
-            counter=counter_name,
+        target = new_target(
+            name,
+            # Random per run: no one else's counter has this name, and a concurrent bench on
+            # the same table has its own.
+            counter=f"bench#{self.run_id}#{name}",
             table=self.table,
             floor=options.floor if bounded else None,
             ceiling=options.ceiling if bounded else None,
             options=tuple(sorted(strategy_options.items())),
-            initial_item=(),
         )
-        self._create(store, target)
+        target.create(self.observer, options.initial)
         item = self.observer.get_item(
             TableName=self.table,
-            Key=store.layout.counter_key(counter_name),
+            Key=CounterStore(self.observer, self.table).layout.counter_key(target.counter),
             ConsistentRead=True,
         ).get("Item", {})
         return replace(target, initial_item=tuple(sorted(item.items())))
-
-    def _create(self, store: CounterStore, target: Target) -> None:
-        """Create the target's counter; never over an item that exists (CounterExists)."""
-        initial = self.options.initial
-        if target.name == RAW:
-            layout = store.layout
-            store.client.put_item(
-                TableName=self.table,
-                Item={
-                    **layout.counter_key(target.counter),
-                    layout.value_attribute: {"N": str(initial)},
-                },
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": layout.partition_key},
-            )
-            return
-        target.counter_on(store.client).create(initial)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -823,7 +662,7 @@ class Bench:
     ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
         options = self.options
         store = CounterStore(self.observer, self.table)
-        adders = [make_adder(target, self.client) for _ in range(options.workers)]
+        adders = [target.adder(self.client) for _ in range(options.workers)]
         meter = RequestMeter(_key_names(store), self._sizes_of(index, target)).attach(self.client)
         barrier = threading.Barrier(options.workers)
         stop = threading.Event()
@@ -864,7 +703,7 @@ class Bench:
         options = self.options
         loop, client, injector = self._loop, self.async_client, self._injector
         assert loop is not None and injector is not None
-        adder = loop.run(target.async_adder(client))  # before the meter: see make_adder
+        adder = loop.run(target.async_adder(client))  # before the meter: see Target.adder
         store = CounterStore(self.observer, self.table)
         meter = RequestMeter(_key_names(store), self._sizes_of(index, target)).attach(client)
         add = booked_async_adder(target, adder, meter, injector)
@@ -1174,59 +1013,6 @@ class _Monitor:
 # -- figures ---------------------------------------------------------------------------------
 
 
-def window_of(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """A strategy's idempotency window in numbers (the text is in its capabilities)."""
-    if name in (RAW, "atomic", "occ"):
-        return {"kind": "none"}
-    strategy = STRATEGIES[name]
-    given = {**strategy.defaults, **options}
-    if name == "occ_history":
-        return {"kind": "ids", "ids": int(given["history"])}
-    if name == "set":
-        capacity = int(given["capacity"])
-        if "refuses" in strategy.capabilities.window:
-            return {"kind": "ids", "ids": capacity, "refuses_when_full": True}
-        # Two generations (SPEC section 7): the last ``capacity`` to ``2 x capacity`` ids.
-        return {"kind": "ids", "ids": capacity, "up_to": 2 * capacity}
-    if name == "transaction":
-        return {"kind": "time", "seconds": 600}
-    if name == "marker":
-        ttl = given["marker_ttl"]
-        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-        return {"kind": "time", "seconds": seconds}
-    if name == "collection":
-        return {"kind": "forever"}
-    return {"kind": "unknown"}
-
-
-def capabilities_of(target: Target) -> dict[str, Any]:
-    options = dict(target.options)
-    if target.name == RAW:
-        described: dict[str, Any] = {
-            "idempotent": False,
-            "window": "none: a retried add is counted again",
-            "thresholds": True,
-            "requests_per_add": 1,
-            "write_units_per_add": "1 per KB of the counter item",
-            "tells_duplicates": "no",
-        }
-    else:
-        described = asdict(STRATEGIES[target.name].capabilities)
-    defaults = {} if target.name == RAW else dict(STRATEGIES[target.name].defaults)
-    # Options the run chose that are not the library's defaults: shown beside the figures.
-    changed = {
-        k: {"run": v, "default": str(defaults.get(k))}
-        for k, v in options.items()
-        if defaults.get(k) != v
-    }
-    return {
-        **described,
-        "window_numbers": window_of(target.name, options),
-        "options": options,
-        "non_default_options": changed,
-    }
-
-
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
@@ -1327,9 +1113,9 @@ def summarise(
     beyond = drift - min(max(drift, low), high)
     row: dict[str, Any] = {
         "name": target.name,
-        "baseline": target.name == RAW,
+        "baseline": target.baseline,
         "counter": target.counter,
-        "capabilities": capabilities_of(target),
+        "capabilities": target.capabilities(),
         "counts": {
             "operations": options.total_ops,
             "attempted": outcome.attempted,
