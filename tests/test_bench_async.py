@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
@@ -20,6 +20,7 @@ from dynamodb_counters.bench.tasks import in_tasks
 from dynamodb_counters.bench.workload import AppRetry, AsyncWorker, Op
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
+from dynamodb_counters.report.schema import BenchResults, TargetResult
 from dynamodb_counters.results import AddResult
 
 #: Figures that depend only on the workload, its seed and the fault decisions (keyed on each
@@ -27,14 +28,15 @@ from dynamodb_counters.results import AddResult
 _SAME_COUNTS = ("attempted", "acknowledged", "applied", "duplicates", "rejected", "errors")
 
 
-def _rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _rows(results: BenchResults) -> dict[str, TargetResult]:
     rows = {r["name"]: r for r in results["strategies"]}
+    assert results["baseline"] is not None
     rows[RAW] = results["baseline"]
     return rows
 
 
 def test_an_async_run_is_exact_and_counts_what_a_sync_run_counts(ddb: DynamoDBLocal) -> None:
-    def run(api: str) -> dict[str, Any]:
+    def run(api: str) -> BenchResults:
         return run_bench(
             BenchOptions(
                 strategies=("atomic", "marker"),
@@ -59,8 +61,10 @@ def test_an_async_run_is_exact_and_counts_what_a_sync_run_counts(ddb: DynamoDBLo
         # The same faults, below aiobotocore's retries, seen by the meter on the async client.
         assert mine["faults_injected"] == theirs["faults_injected"], name
         assert mine["requests"]["lost_answers"] == mine["faults_injected"]["lost_answers"]
+        counts: Mapping[str, object] = mine["counts"]
+        expected: Mapping[str, object] = theirs["counts"]
         for count in _SAME_COUNTS:
-            assert mine["counts"][count] == theirs["counts"][count], (name, count)
+            assert counts[count] == expected[count], (name, count)
         assert mine["ledger"]["expected"] == theirs["ledger"]["expected"], name
         assert mine["ledger"]["final"] == theirs["ledger"]["final"], name
     # Exact where the strategy is idempotent; the same double counts where it is not.

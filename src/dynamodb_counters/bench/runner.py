@@ -51,6 +51,16 @@ from .. import (
 )
 from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
+from ..report.schema import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    BenchResults,
+    Comparison,
+    RoundFigures,
+    Spread,
+    TargetResult,
+    ValueRead,
+)
 from ..results import AddResult, CallRecord
 from . import metrics as m
 from .fair import OperationFaults
@@ -71,8 +81,6 @@ from .workload import (
     plan_ops,
 )
 
-SCHEMA = "dynamodb-counters/bench-results"
-SCHEMA_VERSION = 1
 #: Every target is watched at this rate (the same side load for each: a fair comparison).
 MONITOR_INTERVAL = 0.1
 #: Seconds a request may take to connect, and to be answered, before botocore gives up on it
@@ -93,7 +101,7 @@ class BenchFailed(Exception):
     """A run stopped by an error. ``results``: the targets that finished (``partial`` true);
     ``cause``: the error."""
 
-    def __init__(self, results: dict[str, Any], cause: BaseException) -> None:
+    def __init__(self, results: BenchResults, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.results = results
         self.cause = cause
@@ -105,7 +113,7 @@ class BenchInterrupted(KeyboardInterrupt):
     caller that must be out within seconds of it. A :class:`KeyboardInterrupt`, so it stops
     what it crosses."""
 
-    def __init__(self, results: dict[str, Any], *, at: float) -> None:
+    def __init__(self, results: BenchResults, *, at: float) -> None:
         super().__init__("interrupted")
         self.results = results
         self.at = at
@@ -540,14 +548,14 @@ class Bench:
 
     def run_targets(
         self, indexed: list[tuple[int, Target]], *, rounds: int = 1
-    ) -> list[dict[str, Any]]:
+    ) -> list[TargetResult]:
         """Run targets on the same workload in ``rounds``: a slice of every worker's operations
         at a time, targets of a group taking turns, so that each figure has a spread over
         rounds and a comparison is not skewed by what else the machine was doing at one
         moment. Every target is watched from the side the same way (the same load)."""
         monitors = {i: _Monitor(self.observer, t) for i, t in indexed}
         merged = {i: (WorkerOutcome(), MeterTotals(), Counter[str]()) for i, _ in indexed}
-        per_round: dict[int, list[dict[str, Any]]] = {i: [] for i, _ in indexed}
+        per_round: dict[int, list[RoundFigures]] = {i: [] for i, _ in indexed}
         seconds = dict.fromkeys(merged, 0.0)
         ops = self.options.ops
         rounds = max(1, min(rounds, ops))
@@ -616,7 +624,7 @@ class Bench:
                 return sizes.get(table, key)
         return dict(key)
 
-    def _metered_value(self, index: int, target: Target) -> tuple[int, dict[str, Any]]:
+    def _metered_value(self, index: int, target: Target) -> tuple[int, ValueRead]:
         """The final value, read with ``value()`` as users read it, and what that read costs.
 
         The items of the counter's partition are looked at first (not metered), so the read's
@@ -803,7 +811,7 @@ class Bench:
     _injector: OperationFaults | None = None
     _sizes: dict[int, ItemSizes]
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> BenchResults:
         """Run every target; returns the results dict (see :mod:`dynamodb_counters.bench`).
 
         Raises:
@@ -814,7 +822,7 @@ class Bench:
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         targets: list[Target] = []
-        results: list[dict[str, Any]] = []
+        results: list[TargetResult] = []
         stopped: BaseException | None = None
         stopped_at = 0.0
         try:
@@ -1017,7 +1025,7 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
-def spread(values: list[float]) -> dict[str, float | None]:
+def spread(values: list[float]) -> Spread:
     """Min, median and max of figures from repeated rounds."""
     return {
         "min": min(values) if values else None,
@@ -1026,7 +1034,7 @@ def spread(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def round_figures(outcome: WorkerOutcome, totals: MeterTotals, seconds: float) -> dict[str, Any]:
+def round_figures(outcome: WorkerOutcome, totals: MeterTotals, seconds: float) -> RoundFigures:
     """One round's throughput and latency (the spread comes from these)."""
     latencies_ms = [x * 1000 for x in outcome.latencies]
     return {
@@ -1068,9 +1076,9 @@ def summarise(
     final: int,
     observed: list[int],
     seconds: float | None = None,
-    rounds: list[dict[str, Any]] | None = None,
-    value_read: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    rounds: list[RoundFigures] | None = None,
+    value_read: ValueRead | None = None,
+) -> TargetResult:
     """One target's figures (a JSON-ready dict)."""
     from ..report import verdict_of
 
@@ -1111,7 +1119,7 @@ def summarise(
     drift = final - expected
     low, high = sum(a for a in maybe if a < 0), sum(a for a in maybe if a > 0)
     beyond = drift - min(max(drift, low), high)
-    row: dict[str, Any] = {
+    row: TargetResult = {
         "name": target.name,
         "baseline": target.baseline,
         "counter": target.counter,
@@ -1261,15 +1269,15 @@ def options_dict(options: BenchOptions) -> dict[str, Any]:
 def assemble(
     options: BenchOptions,
     connection: Connection,
-    results: list[dict[str, Any]],
+    results: list[TargetResult],
     *,
     table: str,
     started_at: datetime,
     seconds: float,
-) -> dict[str, Any]:
+) -> BenchResults:
     """The whole results document."""
     by_name = {r["name"]: r for r in results}
-    comparison: dict[str, Any] = {}
+    comparison: Comparison = {}
     if RAW in by_name and "atomic" in by_name:
         raw, atomic = by_name[RAW], by_name["atomic"]
         # Round by round: the two took turns on the same slice of operations and met the same
@@ -1332,7 +1340,7 @@ def run_bench(
     *,
     advance: ProgressHook | None = None,
     connection: Connection | None = None,
-) -> dict[str, Any]:
+) -> BenchResults:
     """Run a whole bench: start the backend (unless ``connection`` is one already open), run
     every target, return the results dict.
 
