@@ -20,6 +20,7 @@ from dynamodb_counters.bench.tasks import in_tasks
 from dynamodb_counters.bench.workload import AppRetry, AsyncWorker, Op
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
+from dynamodb_counters.report import workers_kind
 from dynamodb_counters.report.schema import BenchResults, TargetResult
 from dynamodb_counters.results import AddResult
 
@@ -54,6 +55,8 @@ def test_an_async_run_is_exact_and_counts_what_a_sync_run_counts(ddb: DynamoDBLo
     threads, tasks = run("sync"), run("async")
     assert (threads["run"]["api"], tasks["run"]["api"]) == ("sync", "async")
     assert tasks["run"]["options"]["api"] == "async"
+    assert workers_kind(tasks["run"]["options"]) == "asyncio tasks"
+    assert workers_kind(threads["run"]["options"]) == "threads"
     sync_rows, async_rows = _rows(threads), _rows(tasks)
     for name in ("atomic", "marker", RAW):
         mine, theirs = async_rows[name], sync_rows[name]

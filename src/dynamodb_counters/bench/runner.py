@@ -1,10 +1,12 @@
-"""Runs a bench: one target (strategy, or the raw baseline) after another, same workload each.
+"""Runs a bench: one target (:mod:`.targets`: a strategy, or the raw baseline) after another,
+the same workload each.
 
 For each target: create its counter (on a clean client: no faults, not metered), start the
-workers together (threads sharing one client, or processes with a client each), each behind a
+workers together (threads sharing one boto3 client, processes with a client each, or asyncio
+tasks sharing one aiobotocore client: :mod:`.tasks`), each behind a
 :class:`~.meter.RequestMeter` and a :class:`~dynamodb_counters.faults.FaultInjector`, watch the
 counter's bounds from the side, then read the final value and turn everything into the figures
-of :func:`summarise`. Results are a plain dict (JSON): the report package only needs that.
+of :func:`summarise`. Results are JSON, typed by :mod:`dynamodb_counters.report.schema`.
 
 Safe to stop and to share an endpoint:
 
