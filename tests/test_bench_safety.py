@@ -31,6 +31,7 @@ from dynamodb_counters.bench.runner import (
 from dynamodb_counters.bench.workload import AppRetry, Op, Worker
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.report import CONTENT_SECURITY_POLICY, render_html, write_report
+from dynamodb_counters.report.schema import BenchResults
 from dynamodb_counters.results import AddResult
 
 
@@ -136,7 +137,8 @@ def test_in_an_existing_table_the_bench_deletes_only_its_own_counters(
     counters = {r["name"]: r["counter"] for r in results["strategies"]}
     run_id = results["run"]["run_id"]
     assert counters["atomic"] == f"bench#{run_id}#atomic" != "bench#atomic#1"
-    assert results["baseline"]["counter"] == f"bench#{run_id}#raw-boto3"
+    baseline = results["baseline"]
+    assert baseline is not None and baseline["counter"] == f"bench#{run_id}#raw-boto3"
     for row in results["strategies"]:
         assert row["ledger"]["drift"] == 0
     # The table and the neighbour's counter are there, exactly as before; nothing of the bench is.
@@ -195,7 +197,7 @@ def test_concurrent_benches_on_one_endpoint_do_not_interfere(
         seed=1,  # the same seed: once the same table and counter names
         backend=Backend(endpoint_url=ddb.endpoint_url),
     )
-    runs: list[dict[str, Any]] = []
+    runs: list[BenchResults] = []
     errors: list[BaseException] = []
 
     def one() -> None:
@@ -273,7 +275,7 @@ def test_endpoint_credentials_are_recorded_redacted(ddb: DynamoDBLocal, tmp_path
 
 
 @pytest.fixture(scope="module")
-def small_run(ddb: DynamoDBLocal) -> dict[str, Any]:
+def small_run(ddb: DynamoDBLocal) -> BenchResults:
     backend = Backend(endpoint_url=ddb.endpoint_url)
     options = BenchOptions(
         strategies=("atomic", "marker"), workers=1, ops=3, floor=0, compare_raw=True,
@@ -283,7 +285,7 @@ def small_run(ddb: DynamoDBLocal) -> dict[str, Any]:
 
 
 def test_the_report_has_a_content_security_policy_that_lets_it_render(
-    small_run: dict[str, Any], tmp_path: Path
+    small_run: BenchResults, tmp_path: Path
 ) -> None:
     results = small_run
     page = render_html(results)
@@ -310,7 +312,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine")
 def test_in_chromium_the_policy_blocks_scripts_and_changes_nothing_visible(
-    small_run: dict[str, Any], tmp_path: Path
+    small_run: BenchResults, tmp_path: Path
 ) -> None:
     assert CHROMIUM is not None
     page = render_html(small_run)

@@ -105,14 +105,18 @@ def _assert_stopped(result: tuple[int, float, list[str]], process: subprocess.Po
     assert wait_for(lambda: not _group_alive(process.pid), 2.0)
 
 
+#: How the workers run: threads, processes, or asyncio tasks (``--async``).
+WORKERS = {"threads": (), "processes": ("--processes",), "tasks": ("--async",)}
+
+
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+@pytest.mark.parametrize("workers", list(WORKERS))
 def test_a_signal_stops_a_bench_whose_endpoint_never_answers(
-    ddb: DynamoDBLocal, processes: bool, how: str
+    ddb: DynamoDBLocal, workers: str, how: str
 ) -> None:
     with FreezingProxy(ddb.endpoint_url, requests=60) as proxy:
         bench = _bench(
-            proxy.url, "--strategies=marker", "--workers=2", "--ops=5000", processes=processes
+            proxy.url, "--strategies=marker", "--workers=2", "--ops=5000", *WORKERS[workers]
         )
         with _reaped(bench):
             assert wait_for(proxy.frozen.is_set, 60), (proxy.requests, bench.poll())

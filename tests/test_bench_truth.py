@@ -19,10 +19,10 @@ from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 
 
-def _run(ddb: DynamoDBLocal, **kwargs: Any) -> dict[str, dict[str, Any]]:
+def _run(ddb: DynamoDBLocal, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("backend", Backend(endpoint_url=ddb.endpoint_url, table=new_table_name("v")))
     results = run_bench(BenchOptions(**kwargs))
-    rows = {r["name"]: r for r in results["strategies"]}
+    rows: dict[str, Any] = {r["name"]: r for r in results["strategies"]}
     if results.get("baseline"):
         rows[RAW] = results["baseline"]
     rows["_results"] = results

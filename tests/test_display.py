@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -15,10 +14,11 @@ from dynamodb_counters.cli import main
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.report import LEGEND, verdict_of
+from dynamodb_counters.report.schema import BenchResults
 
 
 @pytest.fixture(scope="module")
-def results(ddb: DynamoDBLocal) -> dict[str, Any]:
+def results(ddb: DynamoDBLocal) -> BenchResults:
     return run_bench(
         BenchOptions(
             workers=2,
@@ -34,7 +34,7 @@ def results(ddb: DynamoDBLocal) -> dict[str, Any]:
     )
 
 
-def _render(results: dict[str, Any], width: int = 100) -> list[str]:
+def _render(results: BenchResults, width: int = 100) -> list[str]:
     console = Console(width=width, record=True, color_system=None)
     console.print(results_table(results))
     line = comparison_line(results)
@@ -44,7 +44,7 @@ def _render(results: dict[str, Any], width: int = 100) -> list[str]:
     return console.export_text().splitlines()
 
 
-def test_the_end_of_a_run_fits_100_columns(results: dict[str, Any]) -> None:
+def test_the_end_of_a_run_fits_100_columns(results: BenchResults) -> None:
     lines = _render(results)
     assert max(len(line) for line in lines) <= 100
     # Every id whole, once in the table and once in the verdicts.
@@ -54,7 +54,7 @@ def test_the_end_of_a_run_fits_100_columns(results: dict[str, Any]) -> None:
     assert any(line.startswith("raw-boto3*") for line in lines)
 
 
-def test_it_ends_with_a_verdict_per_strategy_and_a_legend(results: dict[str, Any]) -> None:
+def test_it_ends_with_a_verdict_per_strategy_and_a_legend(results: BenchResults) -> None:
     text = "\n".join(_render(results))
     verdicts = text[text.index("Verdict") :]
     for row in results["strategies"]:
@@ -66,10 +66,10 @@ def test_it_ends_with_a_verdict_per_strategy_and_a_legend(results: dict[str, Any
     assert "\nLegend: acked: add() returned" in text
 
 
-def test_dup_says_when_the_strategy_could_not_tell(results: dict[str, Any]) -> None:
+def test_dup_says_when_the_strategy_could_not_tell(results: BenchResults) -> None:
     doctored = copy.deepcopy(results)
     row = next(r for r in doctored["strategies"] if r["name"] == "transaction")
-    row["counts"].update(unknown=7, duplicates=0)
+    row["counts"]["unknown"], row["counts"]["duplicates"] = 7, 0
     row.pop("verdict")
     lines = _render(doctored)
     line = next(x for x in lines if x.startswith("transaction "))
@@ -77,7 +77,7 @@ def test_dup_says_when_the_strategy_could_not_tell(results: dict[str, Any]) -> N
     assert any("duplicates not told for 7 of its adds (applied=None)" in x for x in lines)
 
 
-def test_the_095_target_is_not_claimed_under_faults(results: dict[str, Any]) -> None:
+def test_the_095_target_is_not_claimed_under_faults(results: BenchResults) -> None:
     line = comparison_line(results)
     assert line is not None
     assert line.startswith("atomic throughput = ")

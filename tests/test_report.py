@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from conftest import new_table_name
 from dynamodb_counters.bench import Backend, BenchOptions, Mix, run_bench
+from dynamodb_counters.errors import InvalidInput
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.report import CONTENT_SECURITY_POLICY, render_html, write_report
 from dynamodb_counters.report.charts import CHARTS
+from dynamodb_counters.report.schema import SCHEMA_VERSION, BenchResults, read_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def results(ddb: DynamoDBLocal) -> dict[str, Any]:
+def results(ddb: DynamoDBLocal) -> BenchResults:
     options = BenchOptions(
         workers=2,
         ops=8,
@@ -37,7 +39,7 @@ def results(ddb: DynamoDBLocal) -> dict[str, Any]:
     return run_bench(options)
 
 
-def test_report_is_one_self_contained_file(results: dict[str, Any], tmp_path: Path) -> None:
+def test_report_is_one_self_contained_file(results: BenchResults, tmp_path: Path) -> None:
     path = write_report(results, tmp_path / "out")
     assert path == tmp_path / "out" / "index.html"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.html"]
@@ -49,7 +51,9 @@ def test_report_is_one_self_contained_file(results: dict[str, Any], tmp_path: Pa
     remote = re.findall(r"https?://[^\s\"'<>)]+", page)
     allowed = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
     # The backend's address appears as text in the run's description, and is never fetched.
-    allowed.add(results["run"]["backend"]["endpoint_url"])
+    endpoint = results["run"]["backend"]["endpoint_url"]
+    assert endpoint is not None
+    allowed.add(endpoint)
     assert set(remote) <= allowed, remote
     charts = re.findall(r'<svg class="chart" data-chart="([a-z]+)"', page)
     assert charts == list(CHARTS)
@@ -59,16 +63,16 @@ def test_report_is_one_self_contained_file(results: dict[str, Any], tmp_path: Pa
         assert f"<td>{row['name']}</td>" in page
 
 
-def test_report_says_who_drifted(results: dict[str, Any]) -> None:
-    doctored = {**results, "strategies": [dict(r) for r in results["strategies"]]}
+def test_report_says_who_drifted(results: BenchResults) -> None:
+    doctored = copy.deepcopy(results)
     for row in doctored["strategies"]:
-        row["ledger"] = {**row["ledger"], "drift": -3 if row["name"] == "atomic" else 0}
+        row["ledger"]["drift"] = -3 if row["name"] == "atomic" else 0
     page = render_html(doctored)
     assert "atomic (-3)" in page
     assert '<span class="drift">-3</span>' in page
 
 
-def test_report_package_never_imports_boto3(results: dict[str, Any], tmp_path: Path) -> None:
+def test_report_package_never_imports_boto3(results: BenchResults, tmp_path: Path) -> None:
     import json
 
     source = tmp_path / "r.json"
@@ -114,7 +118,7 @@ def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-def test_every_chart_renders_in_headless_chromium(results: dict[str, Any], tmp_path: Path) -> None:
+def test_every_chart_renders_in_headless_chromium(results: BenchResults, tmp_path: Path) -> None:
     page = write_report(results, tmp_path / "report")
     # A copy with a measuring script (the report itself has none, and its Content-Security-
     # Policy would block one, so the copy goes without): each chart's laid-out size.
@@ -155,14 +159,15 @@ def test_every_chart_renders_in_headless_chromium(results: dict[str, Any], tmp_p
 
 
 def test_which_strategy_never_recommends_one_that_crossed_a_bound(
-    results: dict[str, Any],
+    results: BenchResults,
 ) -> None:
     from dynamodb_counters.report.which import decisions
 
     doctored = copy.deepcopy(results)
     for row in doctored["strategies"]:
         if row["name"] == "transaction":  # as if it had sold 3 below the floor
-            row["ledger"].update(oversold=3, floor_crossed=True, min_seen=-3)
+            ledger = row["ledger"]
+            ledger["oversold"], ledger["floor_crossed"], ledger["min_seen"] = 3, True, -3
     chosen = {d["need"]: d for d in decisions(doctored)}
     ten_minutes = chosen["Retries recognised for 10 minutes; a floor"]
     assert ten_minutes["choice"] == "marker"  # the next cheapest that kept its floor
@@ -178,7 +183,7 @@ def test_which_strategy_never_recommends_one_that_crossed_a_bound(
     assert "passed over: transaction: oversold by 3 in this run" in page
 
 
-def test_a_drifted_strategy_is_never_offered_for_retries(results: dict[str, Any]) -> None:
+def test_a_drifted_strategy_is_never_offered_for_retries(results: BenchResults) -> None:
     from dynamodb_counters.report.which import decisions
 
     doctored = copy.deepcopy(results)
@@ -192,7 +197,7 @@ def test_a_drifted_strategy_is_never_offered_for_retries(results: dict[str, Any]
     assert days["passed_over"] == ["marker: drifted by +2 in this run"]
 
 
-def test_collection_with_a_floor_is_never_drawn_as_exact(results: dict[str, Any]) -> None:
+def test_collection_with_a_floor_is_never_drawn_as_exact(results: BenchResults) -> None:
     collection = next(r for r in results["strategies"] if r["name"] == "collection")
     assert collection["ledger"]["oversold"] > 0
     page = render_html(results)
@@ -204,7 +209,7 @@ def test_collection_with_a_floor_is_never_drawn_as_exact(results: dict[str, Any]
     )
 
 
-def test_windows_are_not_made_up(results: dict[str, Any]) -> None:
+def test_windows_are_not_made_up(results: BenchResults) -> None:
     from dynamodb_counters.report.charts import _window_seconds
 
     rows = {r["name"]: copy.deepcopy(r) for r in results["strategies"]}
@@ -215,17 +220,18 @@ def test_windows_are_not_made_up(results: dict[str, Any]) -> None:
     history = rows["occ_history"]
     # Refused adds never enter a window: 50 ids at 10 applied adds/s last 5 s, whatever the
     # rate of attempts.
-    history["throughput"].update(ops_per_s=40.0, applied_per_s=10.0)
+    history["throughput"]["ops_per_s"] = 40.0
+    history["throughput"]["applied_per_s"] = 10.0
     seconds, label = _window_seconds(history)
     assert seconds == 5.0
     assert label.startswith("last 50 ids (~5.0 s at this run's applied rate")
     rotating = rows["set"]
     rotating["capabilities"]["window_numbers"] = {"kind": "ids", "ids": 100, "up_to": 200}
-    rotating["throughput"].update(applied_per_s=20.0)
+    rotating["throughput"]["applied_per_s"] = 20.0
     assert _window_seconds(rotating)[1].startswith("last 100 to 200 ids (~5.0 s")
 
 
-def test_every_chart_has_a_reading_line(results: dict[str, Any]) -> None:
+def test_every_chart_has_a_reading_line(results: BenchResults) -> None:
     page = render_html(results)
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, flags=re.DOTALL)
     assert len(captions) == len(CHARTS)
@@ -244,7 +250,7 @@ document.body.setAttribute("data-overflow",
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-def test_no_side_scrolling_at_1300_pixels(results: dict[str, Any], tmp_path: Path) -> None:
+def test_no_side_scrolling_at_1300_pixels(results: BenchResults, tmp_path: Path) -> None:
     page = write_report(results, tmp_path / "report")
     probe = tmp_path / "probe.html"
     # The report's Content-Security-Policy forbids scripts: the copy with a measuring script
@@ -262,3 +268,17 @@ def test_no_side_scrolling_at_1300_pixels(results: dict[str, Any], tmp_path: Pat
     assert width <= viewport  # the page itself never scrolls sideways
     assert wide == 0  # no table is wider than its column
     assert tables == 4  # the decision table and three of figures
+
+
+def test_the_report_reads_through_the_schema_and_older_documents_too(
+    results: BenchResults,
+) -> None:
+    document = json.loads(json.dumps(results))
+    assert read_results(document) == document
+    # A version 1 document from before bench --async (no run.api) reads as the sync API did.
+    del document["run"]["api"]
+    assert "2 threads" in render_html(read_results(document))
+    with pytest.raises(InvalidInput, match="schema version 2"):
+        read_results({**document, "schema_version": SCHEMA_VERSION + 1})
+    with pytest.raises(InvalidInput, match="not a bench results document"):
+        read_results({"strategies": []})

@@ -1,7 +1,9 @@
 """The bench: measure what each strategy really does under concurrency and faults.
 
-``run_bench(BenchOptions(...))`` returns a results dict (schema ``dynamodb-counters/bench-results``,
-version 1): run metadata (seed, options, backend, package versions, prices) and, per strategy,
+``run_bench(BenchOptions(...))`` returns a results document
+(:class:`~dynamodb_counters.report.schema.BenchResults`: schema
+``dynamodb-counters/bench-results``, version 1): run metadata (seed, options, backend, package
+versions, prices) and, per strategy,
 counts (attempted, acknowledged, duplicates, rejected, errors, adds of unknown outcome), the
 ledger (expected, final, drift, the bounds asked for and whether they held, double counts per
 side), throughput and latency with their spread over rounds, HTTP requests per op, request
@@ -17,8 +19,9 @@ A run that stops early raises :class:`BenchFailed` (an error) or :class:`BenchIn
 
 from __future__ import annotations
 
+from ..report.schema import SCHEMA, SCHEMA_VERSION
 from .options import RAW, Backend, BenchOptions, Pricing, SdkRetry
-from .runner import SCHEMA, SCHEMA_VERSION, BenchFailed, BenchInterrupted, run_bench
+from .runner import BenchFailed, BenchInterrupted, run_bench
 from .workload import AppRetry, Mix
 
 __all__ = [

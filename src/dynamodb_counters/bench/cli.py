@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import CounterError, InvalidInput
 from ..faults import FaultPlan
 from ..report.files import replace_file
+from ..report.schema import BenchResults
 from ..strategies import STRATEGIES
 from .flash import FLASH_SALE, SCENARIOS, FlashSale, FlashSaleOptions, run_flash_sale
 from .metrics import RRU_PRICE, WRU_PRICE
@@ -173,6 +174,12 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         "--processes", action="store_true", help="workers are processes (default: threads)"
     )
     work.add_argument(
+        "--async",
+        dest="use_async",
+        action="store_true",
+        help="workers are asyncio tasks on one aiobotocore client (the async API)",
+    )
+    work.add_argument(
         "--ops", type=_positive, default=100, help="operations per worker per strategy (100)"
     )
     work.add_argument("--initial", type=int, default=1000, help="initial value (1000)")
@@ -310,6 +317,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         strategies=tuple(STRATEGIES) if args.strategies is None else args.strategies,
         workers=4 if args.workers is None else args.workers,
         processes=args.processes,
+        api="async" if args.use_async else "sync",
         ops=args.ops,
         initial=args.initial,
         floor=args.floor,
@@ -349,6 +357,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 _NOT_FLASH = (
     ("strategies", "--strategies", None),
     ("processes", "--processes", False),
+    ("use_async", "--async", False),
     ("ops", "--ops", 100),
     ("initial", "--initial", 1000),
     ("floor", "--floor", None),
@@ -484,7 +493,7 @@ def _fail(exc: BaseException | str, *, code: int = 1) -> int:
     return code
 
 
-def _run_all(options: BenchOptions, flash: FlashSaleOptions | None, console: Any) -> dict[str, Any]:
+def _run_all(options: BenchOptions, flash: FlashSaleOptions | None, console: Any) -> BenchResults:
     """The bench, then (for the demo) the flash sale on the same engine."""
     from .display import run_with_progress
 
@@ -515,7 +524,7 @@ def _execute(
     except OSError as exc:
         return _fail(exc)
 
-    def finish(results: dict[str, Any], **how: Any) -> list[str]:
+    def finish(results: BenchResults, **how: Any) -> list[str]:
         return _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, **how)
 
     try:
@@ -549,7 +558,7 @@ INTERRUPT_WRITE_BUDGET = 3.0
 
 
 def _finish(
-    results: dict[str, Any],
+    results: BenchResults,
     *,
     json_path: str | None,
     report_dir: str | None,
@@ -622,7 +631,7 @@ def _check_writable(json_path: str | None, report_dir: str | None) -> None:
 
 
 def _write_outputs(
-    results: dict[str, Any],
+    results: BenchResults,
     *,
     json_path: str | None,
     report_dir: str | None,
@@ -651,7 +660,7 @@ class _OutOfTime(BaseException):
     pass
 
 
-def _drawn(render: Any, results: dict[str, Any], deadline: float | None) -> str:
+def _drawn(render: Any, results: BenchResults, deadline: float | None) -> str:
     """``render(results)``; with ``deadline``, TimeoutError once it passes. An alarm stops
     the drawing in the main thread itself: a drawing left running in another thread would
     slow the way out as much as waiting for it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from rich import box
@@ -17,14 +18,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..report import LEGEND, result_rows, verdict_of
+from ..report import LEGEND, result_rows, verdict_of, workers_kind
+from ..report.schema import BenchResults, Counts, Spread
 from .options import BenchOptions
 from .runner import Connection, run_bench
 
 
 def run_with_progress(
     options: BenchOptions, *, console: Console | None, connection: Connection | None = None
-) -> dict[str, Any]:
+) -> BenchResults:
     """Run the bench (on ``connection`` when one is open); with a console, show one progress
     bar per target."""
     if console is None:
@@ -67,7 +69,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def _spread(figure: dict[str, Any] | None, digits: int = 0) -> str:
+def _spread(figure: Spread | None, digits: int = 0) -> str:
     """``median (min-max)`` of a figure over rounds."""
     if not figure or figure.get("median") is None:
         return "-"
@@ -77,7 +79,7 @@ def _spread(figure: dict[str, Any] | None, digits: int = 0) -> str:
     return f"{median} ({_fmt(figure['min'], digits)}-{_fmt(figure['max'], digits)})"
 
 
-def _dup(counts: dict[str, Any]) -> str:
+def _dup(counts: Counts) -> str:
     # applied=None: the strategy could not tell a duplicate from a first add; "0" would lie.
     return "?" if counts.get("unknown") else str(counts["duplicates"])
 
@@ -85,7 +87,7 @@ def _dup(counts: dict[str, Any]) -> str:
 _STYLES = {"exact": "green", "drifted": "bold red", "oversold": "bold red", "unenforced": "red"}
 
 
-def results_table(results: dict[str, Any]) -> Table:
+def results_table(results: BenchResults) -> Table:
     """The end-of-run table, one row per strategy (and the raw baseline); fits 100 columns."""
     run = results["run"]
     options = run["options"]
@@ -100,7 +102,7 @@ def results_table(results: dict[str, Any]) -> Table:
         if faults[key]
     ]
     title = (
-        f"{options['workers']} {'processes' if options['processes'] else 'threads'} x "
+        f"{options['workers']} {workers_kind(options)} x "
         f"{options['ops']} ops in {options.get('rounds', 1)} rounds; "
         f"faults: {', '.join(rates) or 'none'}; seed {run['seed']}; {run['backend']['kind']}"
     )
@@ -152,7 +154,7 @@ def results_table(results: dict[str, Any]) -> Table:
     return table
 
 
-def verdict_block(results: dict[str, Any]) -> Group:
+def verdict_block(results: BenchResults) -> Group:
     """One verdict per strategy (wrapped under itself, ids never cut), then the legend."""
     grid = Table.grid(padding=(0, 2, 0, 0))
     grid.add_column(no_wrap=True)
@@ -172,12 +174,12 @@ def verdict_block(results: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def comparison_line(results: dict[str, Any]) -> str | None:
+def comparison_line(results: BenchResults) -> str | None:
     comparison = results.get("comparison", {})
     ratio = comparison.get("atomic_vs_raw_throughput")
     if ratio is None:
         return None
-    spread = comparison.get("atomic_vs_raw_spread") or {}
+    spread: Mapping[str, object] = comparison.get("atomic_vs_raw_spread") or {}
     rounds = comparison.get("atomic_vs_raw_rounds", 0)
     line = f"atomic throughput = {ratio:.2f} x plain boto3 update_item"
     if rounds > 1 and spread.get("min") is not None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest
@@ -30,21 +30,24 @@ class OperationFaults(FaultInjector):
     def __init__(self, client: Any, plan: FaultPlan, **model: Any) -> None:
         """``model``: :class:`FaultInjector`'s keyword options of the per-item model."""
         super().__init__(client, plan, **model)
-        self._scope = threading.local()
+        # Per thread or asyncio task: each has its own context.
+        self._scope: ContextVar[tuple[str, str] | None] = ContextVar(
+            f"bench-operation-{id(self)}", default=None
+        )
         self._sends: Counter[tuple[str, str, str]] = Counter()
 
     @contextlib.contextmanager
     def operation(self, target: str, request_id: str) -> Iterator[None]:
-        """Decide the faults of this thread's requests in the block by ``request_id``;
-        ``target`` only keeps each target's count of sends apart."""
-        self._scope.current = (target, request_id)
+        """Decide the faults of the requests this thread (or asyncio task) sends in the block
+        by ``request_id``; ``target`` only keeps each target's count of sends apart."""
+        token = self._scope.set((target, request_id))
         try:
             yield
         finally:
-            self._scope.current = None
+            self._scope.reset(token)
 
     def _roll(self, request: AWSPreparedRequest, operation: str) -> float:
-        current: tuple[str, str] | None = getattr(self._scope, "current", None)
+        current = self._scope.get()
         if current is None:
             return super()._roll(request, operation)
         target, request_id = current

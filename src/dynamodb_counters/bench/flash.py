@@ -43,13 +43,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import STRATEGIES, ContentionError, CounterError, CounterStore, ThresholdExceeded
 from ..errors import InvalidInput
 from ..faults import FaultInjector, FaultPlan
+from ..report.schema import SCHEMA, SCHEMA_VERSION, BenchResults
 from ..store import Counter as StoreCounter
 from ..strategies import StrategyName
 from ..throughput import WRITE, ItemThroughput
 from . import metrics as m
 from .meter import RequestMeter
 from .options import Backend, Pricing, SdkRetry
-from .runner import SCHEMA, SCHEMA_VERSION, Connection, _versions, open_backend_at, redact
+from .runner import Connection, _versions, open_backend_at, redact
 
 FLASH_SALE = "flash-sale"
 #: Longest pause (seconds) before an order is sent again after a throttle or a conflict.
@@ -512,7 +513,7 @@ def section(
 
 def results_document(
     options: FlashSaleOptions, connection: Connection, flash: dict[str, Any]
-) -> dict[str, Any]:
+) -> BenchResults:
     """A whole results document for a run of the scenario alone (the bench's schema; no
     strategy rows of the plain bench, the scenario in ``flash_sale``)."""
     return {
@@ -545,7 +546,7 @@ def results_document(
     }
 
 
-def run_flash_sale(options: FlashSaleOptions, *, done: Advance | None = None) -> dict[str, Any]:
+def run_flash_sale(options: FlashSaleOptions, *, done: Advance | None = None) -> BenchResults:
     """Start the backend, run the scenario; returns a whole results document."""
     with open_backend_at(options.backend) as connection:
         flash = FlashSale(options, connection, done=done).run()

@@ -35,6 +35,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +146,7 @@ def _key_of(item: dict[str, Any], key_names: tuple[str, ...]) -> dict[str, Any]:
 
 
 class RequestMeter:
-    """Per-attempt accounting on one boto3 client; thread-safe.
+    """Per-attempt accounting on botocore or aiobotocore clients; thread-safe.
 
     Args:
         key_names: the table's key attribute names (to find an item's key in a ``Put``).
@@ -160,7 +161,8 @@ class RequestMeter:
         self._clients: list[Any] = []
         # ClientRequestTokens that reached the server, and when (monotonic seconds).
         self._tokens: dict[str, float] = {}
-        self._local = threading.local()
+        # The operation being booked, per thread or asyncio task (each has its own context).
+        self._book: ContextVar[OpBook | None] = ContextVar(f"bench-book-{id(self)}", default=None)
         self.clock = time.monotonic
 
     def attach(self, client: Any) -> RequestMeter:
@@ -184,18 +186,18 @@ class RequestMeter:
 
     @contextlib.contextmanager
     def operation(self, request_id: str, amount: int) -> Iterator[OpBook]:
-        """Book the attempts this thread sends inside the block on ``request_id``'s
-        :class:`OpBook` (the caller sets its ``state``)."""
+        """Book the attempts this thread (or asyncio task) sends inside the block on
+        ``request_id``'s :class:`OpBook` (the caller sets its ``state``)."""
         with self._lock:
             book = self.totals.ops.get(request_id)
             if book is None:
                 book = self.totals.ops[request_id] = OpBook(amount)
             book.calls += 1
-        self._local.book = book
+        token = self._book.set(book)
         try:
             yield book
         finally:
-            self._local.book = None
+            self._book.reset(token)
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -218,7 +220,7 @@ class RequestMeter:
         headers = (response_dict or {}).get("headers") or {}
         request_id = str(headers.get("x-amzn-requestid", "") or "")
         code = str(answer.get("Error", {}).get("Code", "")) if answer else ""
-        book: OpBook | None = getattr(self._local, "book", None)
+        book = self._book.get()
         with self._lock:
             totals = self.totals
             totals.attempts += 1

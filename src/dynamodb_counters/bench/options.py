@@ -13,6 +13,9 @@ from .workload import SDK_RETRY_MODES, AppRetry, Mix
 
 #: The name of the plain-boto3 baseline in results (not a strategy).
 RAW = "raw-boto3"
+#: Which API the workers use: the sync one on boto3 (threads or processes), or the async one
+#: on aiobotocore (asyncio tasks on one event loop).
+APIS = ("sync", "async")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class BenchOptions:
         strategies: the strategy ids to run, in order.
         workers: concurrent workers per strategy.
         processes: workers are processes (else threads).
+        api: ``"sync"`` (``CounterStore`` on a boto3 client) or ``"async"``
+            (``AsyncCounterStore`` on one aiobotocore client, the workers asyncio tasks).
         ops: operations per worker per strategy (distinct request ids).
         initial: the counter's initial value.
         floor, ceiling: bounds, for the strategies that enforce them (``collection`` runs
@@ -93,6 +98,7 @@ class BenchOptions:
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     workers: int = 4
     processes: bool = False
+    api: str = "sync"
     ops: int = 100
     initial: int = 1000
     floor: int | None = None
@@ -130,6 +136,12 @@ class BenchOptions:
             raise InvalidInput("initial must not be below the floor")
         if self.ceiling is not None and self.initial > self.ceiling:
             raise InvalidInput("initial must not be above the ceiling")
+        if self.api not in APIS:
+            raise InvalidInput(f"api must be one of {', '.join(APIS)}, got {self.api!r}")
+        if self.processes and self.api == "async":
+            raise InvalidInput(
+                "--async runs the workers as asyncio tasks of one process: leave out --processes"
+            )
         if self.processes and self.faults.limits_items:
             # Each process would spend its own budget of the same item.
             raise InvalidInput(

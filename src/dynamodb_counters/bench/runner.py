@@ -1,10 +1,12 @@
-"""Runs a bench: one target (strategy, or the raw baseline) after another, same workload each.
+"""Runs a bench: one target (:mod:`.targets`: a strategy, or the raw baseline) after another,
+the same workload each.
 
 For each target: create its counter (on a clean client: no faults, not metered), start the
-workers together (threads sharing one client, or processes with a client each), each behind a
+workers together (threads sharing one boto3 client, processes with a client each, or asyncio
+tasks sharing one aiobotocore client: :mod:`.tasks`), each behind a
 :class:`~.meter.RequestMeter` and a :class:`~dynamodb_counters.faults.FaultInjector`, watch the
 counter's bounds from the side, then read the final value and turn everything into the figures
-of :func:`summarise`. Results are a plain dict (JSON): the report package only needs that.
+of :func:`summarise`. Results are JSON, typed by :mod:`dynamodb_counters.report.schema`.
 
 Safe to stop and to share an endpoint:
 
@@ -36,30 +38,43 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from .. import (
-    STRATEGIES,
     CounterError,
     CounterNotFound,
     CounterStore,
+    InvalidInput,
     ThresholdExceeded,
 )
 from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
+from ..report.schema import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    BenchResults,
+    Comparison,
+    RoundFigures,
+    Spread,
+    TargetResult,
+    ValueRead,
+)
 from ..results import AddResult, CallRecord
-from ..store import Counter as StoreCounter
-from ..strategies import StrategyName
 from . import metrics as m
 from .fair import OperationFaults
 from .meter import ItemSizes, MeterTotals, OpBook, RequestMeter
 from .options import RAW, Backend, BenchOptions, SdkRetry
+from .targets import Target, new_target
+from .tasks import LoopThread, in_tasks
 from .workload import (
+    Adder,
     AppRetry,
+    AsyncAdder,
+    AsyncWorker,
     BenchAborted,
     Op,
     Worker,
@@ -68,8 +83,6 @@ from .workload import (
     plan_ops,
 )
 
-SCHEMA = "dynamodb-counters/bench-results"
-SCHEMA_VERSION = 1
 #: Every target is watched at this rate (the same side load for each: a fair comparison).
 MONITOR_INTERVAL = 0.1
 #: Seconds a request may take to connect, and to be answered, before botocore gives up on it
@@ -90,7 +103,7 @@ class BenchFailed(Exception):
     """A run stopped by an error. ``results``: the targets that finished (``partial`` true);
     ``cause``: the error."""
 
-    def __init__(self, results: dict[str, Any], cause: BaseException) -> None:
+    def __init__(self, results: BenchResults, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.results = results
         self.cause = cause
@@ -102,7 +115,7 @@ class BenchInterrupted(KeyboardInterrupt):
     caller that must be out within seconds of it. A :class:`KeyboardInterrupt`, so it stops
     what it crosses."""
 
-    def __init__(self, results: dict[str, Any], *, at: float) -> None:
+    def __init__(self, results: BenchResults, *, at: float) -> None:
         super().__init__("interrupted")
         self.results = results
         self.at = at
@@ -162,6 +175,42 @@ class Connection:
             **extra,
         )
 
+    def async_client(
+        self,
+        *,
+        sdk: SdkRetry | None = None,
+        pool: int = 10,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> Any:
+        """:meth:`client`'s aiobotocore twin: a client context manager (``async with``).
+
+        Raises:
+            InvalidInput: aiobotocore is not installed (the ``async`` extra).
+        """
+        try:
+            from aiobotocore.config import AioConfig
+            from aiobotocore.session import get_session
+        except ImportError as exc:
+            raise InvalidInput(
+                "--async needs aiobotocore: pip install 'dynamodb-counters[async]'"
+            ) from exc
+        sdk = sdk or SdkRetry()
+        config = AioConfig(
+            retries={"mode": sdk.mode, "total_max_attempts": sdk.max_attempts},
+            max_pool_connections=pool,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        extra: dict[str, Any] = LOCAL_CREDENTIALS if self.dummy_credentials else {}
+        return get_session().create_client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=config,
+            **extra,
+        )
+
 
 @contextlib.contextmanager
 def open_backend(options: BenchOptions) -> Iterator[Connection]:
@@ -190,127 +239,62 @@ def open_backend_at(backend: Backend) -> Iterator[Connection]:
 # -- one target ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One thing to measure, on one counter; picklable."""
+@contextlib.contextmanager
+def booking(
+    target: Target, meter: RequestMeter, faults: OperationFaults, amount: int, request_id: str
+) -> Iterator[None]:
+    """The books of one ``add()`` of the workload, around it (sync or awaited).
 
-    name: str
-    counter: str
-    table: str
-    floor: int | None
-    ceiling: int | None
-    options: tuple[tuple[str, Any], ...]
-    initial_item: tuple[tuple[str, Any], ...]
-
-    @property
-    def idempotent(self) -> bool:
-        return self.name != RAW and STRATEGIES[self.name].idempotent
-
-    @property
-    def bounded(self) -> bool:
-        return self.floor is not None or self.ceiling is not None
-
-    def counter_on(self, client: Any) -> StoreCounter:
-        """The target's counter through ``client``; the raw baseline's plain item reads,
-        and is deleted, as ``atomic``'s."""
-        strategy = "atomic" if self.name == RAW else self.name
-        return CounterStore(client, self.table).counter(
-            self.counter,
-            strategy=cast(StrategyName, strategy),
-            floor=self.floor,
-            ceiling=self.ceiling,
-            **dict(self.options),
-        )
-
-
-def make_adder(target: Target, client: Any) -> Callable[[int, str | None], AddResult]:
-    """``add(amount, request_id)`` for a target, on ``client``."""
-    store = CounterStore(client, target.table)
-    if target.name != RAW:
-        counter = target.counter_on(client)
-        # A handle reads the counter's definition once, on first use: do it now, before the
-        # meter counts requests, so that requests per op are the steady state.
-        counter.definition  # noqa: B018
-
-        def add(amount: int, request_id: str | None) -> AddResult:
-            return counter.add(amount, request_id=request_id)
-
-        return add
-    key = store.layout.counter_key(target.counter)
-    value_attribute = store.layout.value_attribute
-    partition_key = store.layout.partition_key
-
-    def raw_add(amount: int, request_id: str | None) -> AddResult:
-        # What a careful user writes by hand, asking DynamoDB for what the library asks for
-        # (the item must exist, the bound holds, the old item on a failed condition, the
-        # capacity consumed), so that the ratio measures the library, not a different request.
-        params: dict[str, Any] = {
-            "TableName": target.table,
-            "Key": key,
-            "UpdateExpression": "ADD #v :amount",
-            "ConditionExpression": "attribute_exists(#pk)",
-            "ExpressionAttributeNames": {"#v": value_attribute, "#pk": partition_key},
-            "ExpressionAttributeValues": {":amount": {"N": str(amount)}},
-            "ReturnValues": "UPDATED_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            "ReturnConsumedCapacity": "INDEXES",
-        }
-        if amount < 0 and target.floor is not None:
-            params["ConditionExpression"] += " AND #v >= :least"
-            params["ExpressionAttributeValues"][":least"] = {"N": str(target.floor - amount)}
-        elif amount > 0 and target.ceiling is not None:
-            params["ConditionExpression"] += " AND #v <= :most"
-            params["ExpressionAttributeValues"][":most"] = {"N": str(target.ceiling - amount)}
+    The request id keys the fault decisions (every target meets the same faults, :mod:`.fair`)
+    and the meter books the call's units and lost answers on it, with its outcome: ``acked``,
+    ``rejected`` (a bound refused it) or ``error``.
+    """
+    with (
+        faults.operation(target.name, request_id),
+        meter.operation(request_id, amount) as book,
+    ):
         try:
-            answer = client.update_item(**params)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ThresholdExceeded(f"adding {amount} would cross a bound") from exc
+            yield
+        except ThresholdExceeded:
+            book.state = "rejected"
             raise
-        new = answer.get("Attributes", {}).get(value_attribute, {}).get("N")
-        retries = int(answer.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
-        return AddResult(
-            applied=True,
-            value=None if new is None else int(new),
-            request_id=None,
-            requests=1,
-            sdk_retries=retries,
-        )
-
-    return raw_add
+        except BaseException:
+            book.state = "error"
+            raise
+        book.state = "acked"
 
 
 def booked_adder(
     target: Target,
-    add: Callable[[int, str | None], AddResult],
+    add: Adder,
     meter: RequestMeter,
     faults: OperationFaults,
-) -> Callable[[int, str | None], AddResult]:
-    """``add`` with its books kept per operation of the workload.
+) -> Adder:
+    """``add`` with its books kept per operation of the workload (:func:`booking`).
 
     Workers always pass the operation's request id; the library gets it only where the target
-    is idempotent. Around each call, the id keys the fault decisions (every target meets the
-    same faults, :mod:`.fair`) and the meter books the call's units and lost answers on it, with
-    its outcome: ``acked``, ``rejected`` (a bound refused it) or ``error``.
+    is idempotent.
     """
     idempotent = target.idempotent
 
     def run(amount: int, request_id: str | None) -> AddResult:
         assert request_id is not None
-        with (
-            faults.operation(target.name, request_id),
-            meter.operation(request_id, amount) as book,
-        ):
-            try:
-                result = add(amount, request_id if idempotent else None)
-            except ThresholdExceeded:
-                book.state = "rejected"
-                raise
-            except BaseException:
-                book.state = "error"
-                raise
-            book.state = "acked"
-            return result
+        with booking(target, meter, faults, amount, request_id):
+            return add(amount, request_id if idempotent else None)
+
+    return run
+
+
+def booked_async_adder(
+    target: Target, add: AsyncAdder, meter: RequestMeter, faults: OperationFaults
+) -> AsyncAdder:
+    """:func:`booked_adder` for an awaited ``add`` (the books follow each asyncio task)."""
+    idempotent = target.idempotent
+
+    async def run(amount: int, request_id: str | None) -> AddResult:
+        assert request_id is not None
+        with booking(target, meter, faults, amount, request_id):
+            return await add(amount, request_id if idempotent else None)
 
     return run
 
@@ -351,7 +335,7 @@ def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dic
     store = CounterStore(client, target.table)
     key = store.layout.counter_key(target.counter)
     sizes.put(target.table, key, dict(target.initial_item))
-    adder = make_adder(target, client)
+    adder = target.adder(client)
     meter = RequestMeter(_key_names(store), sizes).attach(client)
     progress = _progress_queue
     slot = task.slot
@@ -537,63 +521,43 @@ class Bench:
 
     def make_target(self, name: str) -> Target:
         options = self.options
-        bounded = name == RAW or STRATEGIES[name].supports_thresholds
+        bounded = Target.enforces_bounds(name)
         strategy_options: dict[str, Any] = {}
         if name == "occ_history" and options.history is not None:
             strategy_options["history"] = options.history
         if name == "set" and options.set_capacity is not None:
             # Otherwise the library's default: a bench measures what users get.
             strategy_options["capacity"] = options.set_capacity
-        # Random per run: no one else's counter has this name, and a concurrent bench on
-        # the same table has its own.
-        counter_name = f"bench#{self.run_id}#{name}"
-        store = CounterStore(self.observer, self.table)
-        target = Target(
-            name=name,
-            counter=counter_name,
+        target = new_target(
+            name,
+            # Random per run: no one else's counter has this name, and a concurrent bench on
+            # the same table has its own.
+            counter=f"bench#{self.run_id}#{name}",
             table=self.table,
             floor=options.floor if bounded else None,
             ceiling=options.ceiling if bounded else None,
             options=tuple(sorted(strategy_options.items())),
-            initial_item=(),
         )
-        self._create(store, target)
+        target.create(self.observer, options.initial)
         item = self.observer.get_item(
             TableName=self.table,
-            Key=store.layout.counter_key(counter_name),
+            Key=CounterStore(self.observer, self.table).layout.counter_key(target.counter),
             ConsistentRead=True,
         ).get("Item", {})
         return replace(target, initial_item=tuple(sorted(item.items())))
-
-    def _create(self, store: CounterStore, target: Target) -> None:
-        """Create the target's counter; never over an item that exists (CounterExists)."""
-        initial = self.options.initial
-        if target.name == RAW:
-            layout = store.layout
-            store.client.put_item(
-                TableName=self.table,
-                Item={
-                    **layout.counter_key(target.counter),
-                    layout.value_attribute: {"N": str(initial)},
-                },
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": layout.partition_key},
-            )
-            return
-        target.counter_on(store.client).create(initial)
 
     # -- running -----------------------------------------------------------------------------
 
     def run_targets(
         self, indexed: list[tuple[int, Target]], *, rounds: int = 1
-    ) -> list[dict[str, Any]]:
+    ) -> list[TargetResult]:
         """Run targets on the same workload in ``rounds``: a slice of every worker's operations
         at a time, targets of a group taking turns, so that each figure has a spread over
         rounds and a comparison is not skewed by what else the machine was doing at one
         moment. Every target is watched from the side the same way (the same load)."""
         monitors = {i: _Monitor(self.observer, t) for i, t in indexed}
         merged = {i: (WorkerOutcome(), MeterTotals(), Counter[str]()) for i, _ in indexed}
-        per_round: dict[int, list[dict[str, Any]]] = {i: [] for i, _ in indexed}
+        per_round: dict[int, list[RoundFigures]] = {i: [] for i, _ in indexed}
         seconds = dict.fromkeys(merged, 0.0)
         ops = self.options.ops
         rounds = max(1, min(rounds, ops))
@@ -607,6 +571,8 @@ class Bench:
                 try:
                     if self.options.processes:
                         part = self._run_processes(index, target, plans, round_=r)
+                    elif self.options.api == "async":
+                        part = self._run_tasks(index, target, plans)
                     else:
                         part = self._run_threads(index, target, plans)
                 except BaseException:
@@ -660,7 +626,7 @@ class Bench:
                 return sizes.get(table, key)
         return dict(key)
 
-    def _metered_value(self, index: int, target: Target) -> tuple[int, dict[str, Any]]:
+    def _metered_value(self, index: int, target: Target) -> tuple[int, ValueRead]:
         """The final value, read with ``value()`` as users read it, and what that read costs.
 
         The items of the counter's partition are looked at first (not metered), so the read's
@@ -706,7 +672,7 @@ class Bench:
     ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
         options = self.options
         store = CounterStore(self.observer, self.table)
-        adders = [make_adder(target, self.client) for _ in range(options.workers)]
+        adders = [target.adder(self.client) for _ in range(options.workers)]
         meter = RequestMeter(_key_names(store), self._sizes_of(index, target)).attach(self.client)
         barrier = threading.Barrier(options.workers)
         stop = threading.Event()
@@ -739,6 +705,60 @@ class Bench:
         for outcome in outcomes:
             merged.merge(outcome)
         return merged, meter.take(), injected
+
+    def _run_tasks(
+        self, index: int, target: Target, plans: list[list[Op]]
+    ) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
+        """:meth:`_run_threads` with asyncio tasks on the run's one aiobotocore client."""
+        options = self.options
+        loop, client, injector = self._loop, self.async_client, self._injector
+        assert loop is not None and injector is not None
+        adder = loop.run(target.async_adder(client))  # before the meter: see Target.adder
+        store = CounterStore(self.observer, self.table)
+        meter = RequestMeter(_key_names(store), self._sizes_of(index, target)).attach(client)
+        add = booked_async_adder(target, adder, meter, injector)
+        stop = threading.Event()
+
+        def tick() -> None:
+            self.advance(index, 1)
+
+        async def body(worker_index: int) -> WorkerOutcome:
+            worker = AsyncWorker(
+                add, idempotent=True, retry=options.app_retry, tick=tick, stop=stop
+            )
+            return await worker.run(plans[worker_index])
+
+        try:
+            before = dict(injector.stats)
+            try:
+                outcomes = loop.run(in_tasks(options.workers, body, stop))
+            except BaseException:
+                stop.set()
+                raise
+            injected = {k: v - before.get(k, 0) for k, v in injector.stats.items()}
+        finally:
+            meter.detach()
+        merged = WorkerOutcome()
+        for outcome in outcomes:
+            merged.merge(outcome)
+        return merged, meter.take(), injected
+
+    def _open_async(self) -> None:
+        """The event loop and its one aiobotocore client (pool: every task at once)."""
+        self._loop = LoopThread()
+        self._async_manager = self.connection.async_client(
+            sdk=self.options.sdk, pool=max(10, self.options.workers * 2)
+        )
+        self.async_client = self._loop.run(self._async_manager.__aenter__())
+
+    def _close_async(self, *, budget: float | None) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self.async_client is not None:
+            with contextlib.suppress(Exception):
+                loop.run(self._async_manager.__aexit__(None, None, None), timeout=budget)
+        loop.close(budget=STOP_BUDGET)
 
     def _run_processes(
         self, index: int, target: Target, plans: list[list[Op]], *, round_: int
@@ -786,10 +806,14 @@ class Bench:
 
     _pool: Any = None
     _progress: Any = None
+    _loop: LoopThread | None = None
+    _async_manager: Any = None
+    #: The aiobotocore client of an ``--async`` run (else None).
+    async_client: Any = None
     _injector: OperationFaults | None = None
     _sizes: dict[int, ItemSizes]
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> BenchResults:
         """Run every target; returns the results dict (see :mod:`dynamodb_counters.bench`).
 
         Raises:
@@ -800,16 +824,19 @@ class Bench:
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
         targets: list[Target] = []
-        results: list[dict[str, Any]] = []
+        results: list[TargetResult] = []
         stopped: BaseException | None = None
         stopped_at = 0.0
         try:
             self.prepare_table()
             self.warm_up()
-            # One injector for the run (threads): its decisions depend on how many identical
-            # requests came before, across targets and rounds, as on one long-lived client.
+            if options.api == "async":
+                self._open_async()
+            # One injector for the run (threads, tasks): its decisions depend on how many
+            # identical requests came before, across targets and rounds, as on one long-lived
+            # client.
             self._injector = OperationFaults(
-                self.client,
+                self.client if self.async_client is None else self.async_client,
                 options.faults,
                 key_names=_key_names(CounterStore(self.observer, self.table)),
                 known_item=self._known_item,
@@ -835,6 +862,7 @@ class Bench:
             if self._injector is not None:
                 self._injector.detach()
             self._stop_pool(failed=stopped is not None)
+            self._close_async(budget=None if stopped is None else STOP_BUDGET)
             self.cleanup(targets, budget=None if stopped is None else CLEANUP_BUDGET)
         document = assemble(
             options,
@@ -995,64 +1023,11 @@ class _Monitor:
 # -- figures ---------------------------------------------------------------------------------
 
 
-def window_of(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """A strategy's idempotency window in numbers (the text is in its capabilities)."""
-    if name in (RAW, "atomic", "occ"):
-        return {"kind": "none"}
-    strategy = STRATEGIES[name]
-    given = {**strategy.defaults, **options}
-    if name == "occ_history":
-        return {"kind": "ids", "ids": int(given["history"])}
-    if name == "set":
-        capacity = int(given["capacity"])
-        if "refuses" in strategy.capabilities.window:
-            return {"kind": "ids", "ids": capacity, "refuses_when_full": True}
-        # Two generations (SPEC section 7): the last ``capacity`` to ``2 x capacity`` ids.
-        return {"kind": "ids", "ids": capacity, "up_to": 2 * capacity}
-    if name == "transaction":
-        return {"kind": "time", "seconds": 600}
-    if name == "marker":
-        ttl = given["marker_ttl"]
-        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-        return {"kind": "time", "seconds": seconds}
-    if name == "collection":
-        return {"kind": "forever"}
-    return {"kind": "unknown"}
-
-
-def capabilities_of(target: Target) -> dict[str, Any]:
-    options = dict(target.options)
-    if target.name == RAW:
-        described: dict[str, Any] = {
-            "idempotent": False,
-            "window": "none: a retried add is counted again",
-            "thresholds": True,
-            "requests_per_add": 1,
-            "write_units_per_add": "1 per KB of the counter item",
-            "tells_duplicates": "no",
-        }
-    else:
-        described = asdict(STRATEGIES[target.name].capabilities)
-    defaults = {} if target.name == RAW else dict(STRATEGIES[target.name].defaults)
-    # Options the run chose that are not the library's defaults: shown beside the figures.
-    changed = {
-        k: {"run": v, "default": str(defaults.get(k))}
-        for k, v in options.items()
-        if defaults.get(k) != v
-    }
-    return {
-        **described,
-        "window_numbers": window_of(target.name, options),
-        "options": options,
-        "non_default_options": changed,
-    }
-
-
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
-def spread(values: list[float]) -> dict[str, float | None]:
+def spread(values: list[float]) -> Spread:
     """Min, median and max of figures from repeated rounds."""
     return {
         "min": min(values) if values else None,
@@ -1061,7 +1036,7 @@ def spread(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def round_figures(outcome: WorkerOutcome, totals: MeterTotals, seconds: float) -> dict[str, Any]:
+def round_figures(outcome: WorkerOutcome, totals: MeterTotals, seconds: float) -> RoundFigures:
     """One round's throughput and latency (the spread comes from these)."""
     latencies_ms = [x * 1000 for x in outcome.latencies]
     return {
@@ -1103,9 +1078,9 @@ def summarise(
     final: int,
     observed: list[int],
     seconds: float | None = None,
-    rounds: list[dict[str, Any]] | None = None,
-    value_read: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    rounds: list[RoundFigures] | None = None,
+    value_read: ValueRead | None = None,
+) -> TargetResult:
     """One target's figures (a JSON-ready dict)."""
     from ..report import verdict_of
 
@@ -1146,11 +1121,11 @@ def summarise(
     drift = final - expected
     low, high = sum(a for a in maybe if a < 0), sum(a for a in maybe if a > 0)
     beyond = drift - min(max(drift, low), high)
-    row: dict[str, Any] = {
+    row: TargetResult = {
         "name": target.name,
-        "baseline": target.name == RAW,
+        "baseline": target.baseline,
         "counter": target.counter,
-        "capabilities": capabilities_of(target),
+        "capabilities": target.capabilities(),
         "counts": {
             "operations": options.total_ops,
             "attempted": outcome.attempted,
@@ -1296,15 +1271,15 @@ def options_dict(options: BenchOptions) -> dict[str, Any]:
 def assemble(
     options: BenchOptions,
     connection: Connection,
-    results: list[dict[str, Any]],
+    results: list[TargetResult],
     *,
     table: str,
     started_at: datetime,
     seconds: float,
-) -> dict[str, Any]:
+) -> BenchResults:
     """The whole results document."""
     by_name = {r["name"]: r for r in results}
-    comparison: dict[str, Any] = {}
+    comparison: Comparison = {}
     if RAW in by_name and "atomic" in by_name:
         raw, atomic = by_name[RAW], by_name["atomic"]
         # Round by round: the two took turns on the same slice of operations and met the same
@@ -1323,6 +1298,9 @@ def assemble(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "run": {
+            # Which API the workers used: "sync" (CounterStore on boto3; threads or
+            # processes) or "async" (AsyncCounterStore on aiobotocore; asyncio tasks).
+            "api": options.api,
             "started_at": started_at.isoformat(),
             "seconds": seconds,
             "seed": options.seed,
@@ -1364,7 +1342,7 @@ def run_bench(
     *,
     advance: ProgressHook | None = None,
     connection: Connection | None = None,
-) -> dict[str, Any]:
+) -> BenchResults:
     """Run a whole bench: start the backend (unless ``connection`` is one already open), run
     every target, return the results dict.
 

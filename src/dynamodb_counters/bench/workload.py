@@ -14,9 +14,9 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -183,70 +183,55 @@ def _retryable(exc: BaseException) -> bool:
 
 
 Adder = Callable[[int, "str | None"], AddResult]
+AsyncAdder = Callable[[int, "str | None"], Awaitable[AddResult]]
+_A = TypeVar("_A", Adder, AsyncAdder)
 
 
-class Worker:
-    """Sends one worker's operations through ``add`` and keeps the books.
-
-    Args:
-        add: ``add(amount, request_id)``; ``request_id`` is None for non-idempotent strategies.
-        idempotent: whether to pass request ids.
-        retry: the application's retry policy.
-        tick: called after each operation (progress bars).
-        stop: when set, the worker stops before its next operation or application retry.
-    """
+class _Books(Generic[_A]):
+    """What a worker does between its sends, whatever sends them: the ledger and the outcome
+    of each request, and the application's retry decision. :class:`Worker` (threads) and
+    :class:`AsyncWorker` (asyncio tasks) only add the sending."""
 
     def __init__(
         self,
-        add: Adder,
+        add: _A,
         *,
         idempotent: bool,
         retry: AppRetry,
         tick: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        self._add = add
+        self._add: _A = add
         self.stop = stop
         self.idempotent = idempotent
         self.retry = retry
         self.tick = tick
         self.outcome = WorkerOutcome()
 
-    def run(self, ops: list[Op]) -> WorkerOutcome:
-        out = self.outcome
-        out.started = time.perf_counter()
-        for op in ops:
-            if self.stop is not None and self.stop.is_set():
-                break
-            self._send(op)
-            if op.duplicate:
-                out.duplicate_sends += 1
-                self._send(op)
-            if self.tick is not None:
-                self.tick()
-        out.finished = time.perf_counter()
-        return out
+    def _stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
-    def _send(self, op: Op) -> None:
-        """One request as the application sees it: its retries (same id) are part of it, in
-        its latency and not counted as further requests."""
+    def _begin(self, op: Op) -> tuple[str | None, float]:
+        """Count a request; its id as the target takes it, and when it started."""
+        self.outcome.attempted += 1
+        return (op.request_id if self.idempotent else None), time.perf_counter()
+
+    def _failed(self, exc: BaseException) -> bool:
+        """Book a request that raised ``exc``; False if ``exc`` is not the request's outcome
+        (it stops the worker instead)."""
         out = self.outcome
-        request_id = op.request_id if self.idempotent else None
-        out.attempted += 1
-        started = time.perf_counter()
-        try:
-            result = self._add_with_retries(op.amount, request_id)
-        except ThresholdExceeded:
+        if isinstance(exc, ThresholdExceeded):
             out.rejected += 1
-            return
-        except CapacityExceeded:
+        elif isinstance(exc, CapacityExceeded):
             out.errors["CapacityExceeded"] += 1
-            return
-        except (CounterError, ClientError, BotoCoreError) as exc:
+        elif isinstance(exc, CounterError | ClientError | BotoCoreError):
             out.errors[_error_name(exc)] += 1
-            return
-        finally:
-            out.latencies.append(time.perf_counter() - started)
+        else:
+            return False
+        return True
+
+    def _acknowledged(self, op: Op, result: AddResult) -> None:
+        out = self.outcome
         out.acknowledged += 1
         out.sdk_retries += result.sdk_retries
         out.library_requests += result.requests
@@ -261,24 +246,116 @@ class Worker:
         # The ledger: the request is counted once, whichever send acknowledged it.
         out.acked[op.request_id] = op.amount
 
-    def _add_with_retries(self, amount: int, request_id: str | None) -> AddResult:
+    def _again(self, exc: BaseException, tries: int) -> bool:
+        """Whether the application sends a failed ``add()`` again (``tries`` so far).
+
+        Raises:
+            BenchAborted: an error no retry can help.
+        """
+        if isinstance(exc, ThresholdExceeded | CapacityExceeded):
+            return False
+        if not isinstance(exc, CounterError | ClientError | BotoCoreError):
+            return False
+        if _fatal(exc):
+            raise BenchAborted(exc) from exc
+        if self.retry.policy != "same-id" or tries >= self.retry.limit:
+            return False
+        if not _retryable(exc):
+            return False
+        # The run is stopping: no more retries of a request that hangs.
+        if self._stopped():
+            return False
+        self.outcome.app_retries += 1
+        return True
+
+
+class Worker(_Books[Adder]):
+    """Sends one worker's operations through ``add`` and keeps the books.
+
+    Args:
+        add: ``add(amount, request_id)``; ``request_id`` is None for non-idempotent strategies.
+        idempotent: whether to pass request ids.
+        retry: the application's retry policy.
+        tick: called after each operation (progress bars).
+        stop: when set, the worker stops before its next operation or application retry.
+    """
+
+    def run(self, ops: list[Op]) -> WorkerOutcome:
+        out = self.outcome
+        out.started = time.perf_counter()
+        for op in ops:
+            if self._stopped():
+                break
+            self._send(op)
+            if op.duplicate:
+                out.duplicate_sends += 1
+                self._send(op)
+            if self.tick is not None:
+                self.tick()
+        out.finished = time.perf_counter()
+        return out
+
+    def _send(self, op: Op) -> None:
+        """One request as the application sees it: its retries (same id) are part of it, in
+        its latency and not counted as further requests."""
+        request_id, started = self._begin(op)
         tries = 0
-        while True:
-            try:
-                return self._add(amount, request_id)
-            except (ThresholdExceeded, CapacityExceeded):
+        try:
+            while True:
+                try:
+                    result = self._add(op.amount, request_id)
+                    break
+                except Exception as exc:
+                    if not self._again(exc, tries):
+                        raise
+                    tries += 1
+        except Exception as exc:
+            if not self._failed(exc):
                 raise
-            except (CounterError, ClientError, BotoCoreError) as exc:
-                if _fatal(exc):
-                    raise BenchAborted(exc) from exc
-                if self.retry.policy != "same-id" or tries >= self.retry.limit:
-                    raise
-                if not _retryable(exc):
-                    raise
-                if self.stop is not None and self.stop.is_set():
-                    raise  # the run is stopping: no more retries of a request that hangs
-                tries += 1
-                self.outcome.app_retries += 1
+            return
+        finally:
+            self.outcome.latencies.append(time.perf_counter() - started)
+        self._acknowledged(op, result)
+
+
+class AsyncWorker(_Books[AsyncAdder]):
+    """:class:`Worker` as an asyncio task: ``add`` is awaited; the same books."""
+
+    async def run(self, ops: list[Op]) -> WorkerOutcome:
+        out = self.outcome
+        out.started = time.perf_counter()
+        for op in ops:
+            if self._stopped():
+                break
+            await self._send(op)
+            if op.duplicate:
+                out.duplicate_sends += 1
+                await self._send(op)
+            if self.tick is not None:
+                self.tick()
+        out.finished = time.perf_counter()
+        return out
+
+    async def _send(self, op: Op) -> None:
+        """See :meth:`Worker._send`."""
+        request_id, started = self._begin(op)
+        tries = 0
+        try:
+            while True:
+                try:
+                    result = await self._add(op.amount, request_id)
+                    break
+                except Exception as exc:
+                    if not self._again(exc, tries):
+                        raise
+                    tries += 1
+        except Exception as exc:
+            if not self._failed(exc):
+                raise
+            return
+        finally:
+            self.outcome.latencies.append(time.perf_counter() - started)
+        self._acknowledged(op, result)
 
 
 def _error_name(exc: BaseException) -> str:

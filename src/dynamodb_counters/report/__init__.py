@@ -1,28 +1,37 @@
-"""The bench's HTML report: results JSON (a dict) in, one self-contained HTML file out.
+"""The bench's HTML report: results JSON in, one self-contained HTML file out.
 
 The page holds everything inline -- styles and charts as SVG -- and loads nothing from the
 network, so it can be mailed, archived or opened offline. This package never talks to DynamoDB
-(it does not import boto3)::
+(it does not import boto3). What it reads is declared in :mod:`.schema` (typed, versioned), the
+very types the bench writes::
 
-    from dynamodb_counters.report import write_report
-    write_report(json.load(open("results.json")), "counter-report/")  # writes index.html
+    from dynamodb_counters.report import read_results, write_report
+    results = read_results(json.load(open("results.json")))  # checks schema and version
+    write_report(results, "counter-report/")  # writes index.html
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .schema import SCHEMA_VERSION, BenchResults, Spread, TargetResult, read_results
 from .verdict import LEGEND, verdict_line, verdict_of
 
 __all__ = [
     "LEGEND",
     "REPORT_FILE",
+    "SCHEMA_VERSION",
+    "BenchResults",
+    "TargetResult",
+    "read_results",
     "render_html",
     "result_rows",
     "verdict_line",
     "verdict_of",
+    "workers_kind",
     "write_report",
 ]
 
@@ -84,11 +93,12 @@ _CAPTIONS = {
 }
 
 
-def result_rows(results: dict[str, Any], *, baseline: bool = True) -> list[dict[str, Any]]:
+def result_rows(results: BenchResults, *, baseline: bool = True) -> list[TargetResult]:
     """A run's rows: every strategy, then the raw boto3 baseline when it ran (and is wanted)."""
     rows = list(results.get("strategies", []))
-    if baseline and results.get("baseline"):
-        rows.append(results["baseline"])
+    raw = results.get("baseline")
+    if baseline and raw:
+        rows.append(raw)
     return rows
 
 
@@ -104,7 +114,7 @@ def _num(value: Any, digits: int = 1) -> str:
     return f"{float(value):,.{digits}f}"
 
 
-def _verdict(results: dict[str, Any]) -> str:
+def _verdict(results: BenchResults) -> str:
     rows = result_rows(results, baseline=False)
     verdicts = [(r["name"], verdict_of(r)) for r in rows]
     exact = [name for name, v in verdicts if v["kind"] == "exact"]
@@ -128,13 +138,16 @@ def _verdict(results: dict[str, Any]) -> str:
     return '<div class="verdict">' + "".join(cards) + "</div>"
 
 
-def _spread(figure: dict[str, Any] | None, digits: int = 0) -> str:
-    if not figure or figure.get("median") is None:
+def _spread(figure: Spread | None, digits: int = 0) -> str:
+    if not figure:
         return "-"
-    median = _num(float(figure["median"]), digits)
-    if figure["min"] == figure["max"]:
+    middle, least, most = figure.get("median"), figure.get("min"), figure.get("max")
+    if middle is None or least is None or most is None:
+        return "-"
+    median = _num(float(middle), digits)
+    if least == most:
         return median
-    low, high = _num(float(figure["min"]), digits), _num(float(figure["max"]), digits)
+    low, high = _num(float(least), digits), _num(float(most), digits)
     return f"{median} ({low}&ndash;{high})"
 
 
@@ -145,11 +158,11 @@ def _html_table(headers: list[str], rows: list[list[str]], css: str = "fig") -> 
     return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _name_cell(r: dict[str, Any]) -> str:
+def _name_cell(r: TargetResult) -> str:
     return _e(r["name"] + (" (baseline)" if r.get("baseline") else ""))
 
 
-def _table(results: dict[str, Any]) -> str:
+def _table(results: BenchResults) -> str:
     """Every figure, in three tables narrow enough for a laptop screen (no side scrolling)."""
     rows = result_rows(results)
     correctness = []
@@ -281,7 +294,7 @@ _UNITS_LEGEND = (
 )
 
 
-def _which(results: dict[str, Any]) -> str:
+def _which(results: BenchResults) -> str:
     from .which import decisions
 
     rows = []
@@ -320,7 +333,7 @@ def _which(results: dict[str, Any]) -> str:
     )
 
 
-def _metadata(results: dict[str, Any]) -> str:
+def _metadata(results: BenchResults) -> str:
     run = results.get("run", {})
     options = run.get("options", {})
     sdk = options.get("sdk", {})
@@ -331,7 +344,7 @@ def _metadata(results: dict[str, Any]) -> str:
     versions = run.get("versions", {})
     comparison = results.get("comparison", {})
     ratio = comparison.get("atomic_vs_raw_throughput")
-    spread = comparison.get("atomic_vs_raw_spread") or {}
+    spread: Mapping[str, object] = comparison.get("atomic_vs_raw_spread") or {}
     if ratio is not None and spread.get("min") is not None:
         ratio_text = (
             f"{ratio:.2f} x throughput (median of {comparison.get('atomic_vs_raw_rounds')} "
@@ -352,7 +365,7 @@ def _metadata(results: dict[str, Any]) -> str:
         ),
         (
             "workers",
-            f"{options.get('workers')} {'processes' if options.get('processes') else 'threads'}, "
+            f"{options.get('workers')} {workers_kind(options)}, "
             f"{options.get('ops')} operations each per strategy",
         ),
         (
@@ -398,7 +411,7 @@ _FLASH_CAPTION = (
 )
 
 
-def _flash(results: dict[str, Any]) -> str:
+def _flash(results: BenchResults) -> str:
     """The flash-sale section: its chart and its table (nothing when it did not run)."""
     flash = results.get("flash_sale")
     if not flash:
@@ -462,7 +475,7 @@ def _flash(results: dict[str, Any]) -> str:
     )
 
 
-def _scenario_metadata(results: dict[str, Any]) -> str:
+def _scenario_metadata(results: BenchResults) -> str:
     run = results.get("run", {})
     backend = run.get("backend", {})
     sdk = (results.get("flash_sale") or {}).get("options", {}).get("sdk", {})
@@ -478,7 +491,7 @@ def _scenario_metadata(results: dict[str, Any]) -> str:
     return f"<dl>{body}</dl>"
 
 
-def render_html(results: dict[str, Any]) -> str:
+def render_html(results: BenchResults) -> str:
     """The whole report as one HTML document (str)."""
     from .charts import CHARTS
 
@@ -534,7 +547,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def _head(results: dict[str, Any]) -> str:
+def _head(results: BenchResults) -> str:
     title = "dynamodb-counters bench report" + (" (partial)" if results.get("partial") else "")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -545,7 +558,7 @@ def _head(results: dict[str, Any]) -> str:
     )
 
 
-def _partial_notice(results: dict[str, Any]) -> str:
+def _partial_notice(results: BenchResults) -> str:
     if not results.get("partial"):
         return ""
     run = results.get("run", {})
@@ -557,7 +570,7 @@ def _partial_notice(results: dict[str, Any]) -> str:
     )
 
 
-def write_report(results: dict[str, Any], directory: str | Path) -> Path:
+def write_report(results: BenchResults, directory: str | Path) -> Path:
     """Write ``index.html`` into ``directory`` (created if needed); returns its path.
 
     The file is replaced atomically, never written through a symlink (see :mod:`.files`).
@@ -567,3 +580,10 @@ def write_report(results: dict[str, Any], directory: str | Path) -> Path:
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     return replace_file(folder / REPORT_FILE, render_html(results))
+
+
+def workers_kind(options: dict[str, Any]) -> str:
+    """What the workers were: processes, threads, or asyncio tasks (``--async``)."""
+    if options.get("processes"):
+        return "processes"
+    return "asyncio tasks" if options.get("api") == "async" else "threads"

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from . import result_rows
+from .schema import BenchResults, TargetResult
 from .verdict import verdict_of
 
 EXACT = "#2e7d32"
@@ -29,7 +30,7 @@ MUTED = "#616161"
 _ID = re.compile(r'\bid="([^"]+)"')
 
 
-def _label(row: dict[str, Any]) -> str:
+def _label(row: TargetResult) -> str:
     return "raw boto3" if row.get("baseline") else str(row["name"])
 
 
@@ -56,7 +57,7 @@ def _figure(rows: int) -> tuple[Any, Any]:
     return fig, ax
 
 
-def drift_chart(results: dict[str, Any]) -> str:
+def drift_chart(results: BenchResults) -> str:
     """Final value minus the ledger's expected value, per strategy: 0 is exact."""
     rows = result_rows(results)
     names = [_label(r) for r in rows]
@@ -90,7 +91,7 @@ def drift_chart(results: dict[str, Any]) -> str:
     return _svg(fig, "drift")
 
 
-def throughput_chart(results: dict[str, Any]) -> str:
+def throughput_chart(results: BenchResults) -> str:
     """Median ops/s over rounds, a whisker from the slowest to the fastest round."""
     rows = result_rows(results)
     names = [_label(r) for r in rows]
@@ -118,7 +119,12 @@ def throughput_chart(results: dict[str, Any]) -> str:
     return _svg(fig, "throughput")
 
 
-def latency_chart(results: dict[str, Any]) -> str:
+def _latencies(row: TargetResult) -> dict[str, float | None]:
+    latency = row["latency_ms"]
+    return {"p50": latency["p50"], "p95": latency["p95"], "p99": latency["p99"]}
+
+
+def latency_chart(results: BenchResults) -> str:
     rows = result_rows(results)
     names = [_label(r) for r in rows]
     fig, ax = _figure(len(rows) * 2)
@@ -126,7 +132,7 @@ def latency_chart(results: dict[str, Any]) -> str:
     for offset, (key, colour) in enumerate(
         [("p50", "#90caf9"), ("p95", "#1e88e5"), ("p99", "#0d47a1")]
     ):
-        values = [float(r["latency_ms"][key] or 0) for r in rows]
+        values = [float(_latencies(r)[key] or 0) for r in rows]
         positions = [i + (offset - 1) * height for i in range(len(rows))]
         ax.barh(positions, values, height=height, color=colour, label=key)
     ax.set_yticks(range(len(rows)), names)
@@ -137,7 +143,7 @@ def latency_chart(results: dict[str, Any]) -> str:
     return _svg(fig, "latency")
 
 
-def cost_chart(results: dict[str, Any]) -> str:
+def cost_chart(results: BenchResults) -> str:
     """USD per million acknowledged adds (writes and reads), refused adds apart."""
     rows = result_rows(results, baseline=False)
     pricing = results["run"]["pricing"]
@@ -203,7 +209,7 @@ def cost_chart(results: dict[str, Any]) -> str:
 _MINUTE, _HOUR, _DAY, _YEAR = 60.0, 3600.0, 86400.0, 365 * 86400.0
 
 
-def _window_seconds(row: dict[str, Any]) -> tuple[float | None, str]:
+def _window_seconds(row: TargetResult) -> tuple[float | None, str]:
     """A bar length (seconds; None: no limit) and its label for a strategy's window."""
     numbers = row["capabilities"].get("window_numbers", {})
     kind = numbers.get("kind")
@@ -229,7 +235,7 @@ def _window_seconds(row: dict[str, Any]) -> tuple[float | None, str]:
     return 0.0, str(row["capabilities"].get("window", "?"))
 
 
-def window_chart(results: dict[str, Any]) -> str:
+def window_chart(results: BenchResults) -> str:
     rows = result_rows(results, baseline=False)
     names = [_label(r) for r in rows]
     spans = [_window_seconds(r) for r in rows]

@@ -8,7 +8,7 @@ unknown, duplicates the strategy could not tell).
 
 from __future__ import annotations
 
-from typing import Any
+from .schema import Ledger, TargetResult, Verdict
 
 #: One line under the terminal's table, and the report's key to its columns.
 LEGEND = (
@@ -18,14 +18,14 @@ LEGEND = (
 )
 
 
-def _bound_words(ledger: dict[str, Any]) -> tuple[str, int]:
+def _bound_words(ledger: Ledger) -> tuple[str, int]:
     """("floor" or "ceiling", by how much it was crossed)."""
     if ledger.get("oversold"):
         return "floor", int(ledger["oversold"])
     return "ceiling", int(ledger.get("over_ceiling") or 0)
 
 
-def verdict_of(row: dict[str, Any]) -> dict[str, Any]:
+def verdict_of(row: TargetResult) -> Verdict:
     """``{"kind": ..., "text": ..., "notes": [...]}`` for one row of the results.
 
     ``kind`` is ``exact``, ``drifted``, ``oversold`` (a bound the strategy enforces was crossed:
@@ -79,7 +79,7 @@ def verdict_of(row: dict[str, Any]) -> dict[str, Any]:
     return {"kind": kind, "text": text, "notes": notes}
 
 
-def verdict_line(row: dict[str, Any]) -> str:
+def verdict_line(row: TargetResult) -> str:
     """The verdict as one line of text."""
     verdict = verdict_of(row)
     notes = "; ".join(verdict["notes"])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..advise import TOKEN_WINDOW_S, Needs, candidates
+from .schema import BenchResults, TargetResult
 from .verdict import verdict_of
 
 
@@ -35,7 +36,7 @@ NEEDS = (
 )
 
 
-def _failed(row: dict[str, Any], needs: Needs) -> str | None:
+def _failed(row: TargetResult, needs: Needs) -> str | None:
     """Why the run rules this strategy out for ``needs`` (None: it kept its promises)."""
     verdict = verdict_of(row)
     if needs.bounds and verdict["kind"] in ("oversold", "unenforced"):
@@ -45,7 +46,7 @@ def _failed(row: dict[str, Any], needs: Needs) -> str | None:
     return None
 
 
-def decisions(results: dict[str, Any]) -> list[dict[str, Any]]:
+def decisions(results: BenchResults) -> list[dict[str, Any]]:
     """One decision per :data:`NEEDS` row: ``need``, ``choice`` (or None), ``options``,
     ``reason``, ``measured`` (the chosen row's figures, if it ran), ``passed_over`` and
     ``expected_usd`` (from the pricing rules)."""
