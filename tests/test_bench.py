@@ -25,6 +25,7 @@ from dynamodb_counters.bench import metrics as m
 from dynamodb_counters.bench.options import SdkRetry
 from dynamodb_counters.bench.targets import RawTarget, Target, new_target
 from dynamodb_counters.bench.workload import AppRetry, BenchAborted, Op, Worker, plan_ops
+from dynamodb_counters.errors import InvalidInput
 from dynamodb_counters.faults import FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.report.schema import BenchResults, TargetResult, read_results
@@ -511,3 +512,16 @@ def test_a_stopped_worker_sends_nothing_more() -> None:
     out = worker.run([Op(f"r{i}", 1, duplicate=False) for i in range(5)])
     assert flaky.calls == 1
     assert out.attempted == 1
+
+
+def test_bench_shards_sets_the_sharded_targets_shard_count(ddb: DynamoDBLocal) -> None:
+    """``bench --shards N`` is to sharded what --history is to occ_history; a list of counts
+    belongs to the flash sale."""
+    options = bench_cli.options_from_args(_bench_args("--strategies=sharded", "--shards=3"))
+    assert options.shards == 3
+    with pytest.raises(InvalidInput, match="one count"):
+        bench_cli.options_from_args(_bench_args("--strategies=sharded", "--shards=1,2"))
+    results = run_bench(_on(ddb, strategies=("sharded",), shards=3, workers=2, ops=4))
+    row = _by_name(results)["sharded"]
+    assert row["capabilities"]["options"]["shards"] == 3
+    assert row["ledger"]["drift"] == 0

@@ -246,7 +246,7 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         "--shards",
         type=_shard_counts,
         default=None,
-        help="shard counts of the sharded targets (1,2,4,8)",
+        help="sharded's shard count (the library's default, 8); flash-sale: a list (1,2,4,8)",
     )
 
     retries = parser.add_argument_group("retries")
@@ -309,10 +309,14 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     for flag, given in (
         ("--stock", args.stock),
         ("--demand", args.demand),
-        ("--shards", args.shards),
     ):
         if given is not None:
             raise InvalidInput(f"{flag} belongs to --scenario flash-sale")
+    if args.shards is not None and len(args.shards) != 1:
+        raise InvalidInput(
+            "--shards takes one count for the sharded target (a list only with "
+            "--scenario flash-sale)"
+        )
     return BenchOptions(
         strategies=tuple(STRATEGIES) if args.strategies is None else args.strategies,
         workers=4 if args.workers is None else args.workers,
@@ -349,6 +353,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         seed=args.seed,
         history=args.history,
         set_capacity=args.set_capacity,
+        shards=None if args.shards is None else args.shards[0],
         rounds=args.rounds,
     )
 

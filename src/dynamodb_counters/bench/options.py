@@ -90,6 +90,7 @@ class BenchOptions:
         seed: the workload's seed.
         history: ``occ_history``'s window (None: the library's default).
         set_capacity: ``set``'s capacity (None: the library's default).
+        shards: ``sharded``'s shard count (None: the library's default).
         preset: the name of the preset the options came from (``"demo"``), if any.
         rounds: each target's operations run in this many rounds (targets compared with each
             other take turns); throughput and latency are given with their spread over rounds.
@@ -113,6 +114,7 @@ class BenchOptions:
     seed: int = 1
     history: int | None = None
     set_capacity: int | None = None
+    shards: int | None = None
     preset: str | None = None
     rounds: int = 5
 

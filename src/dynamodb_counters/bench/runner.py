@@ -528,6 +528,8 @@ class Bench:
         if name == "set" and options.set_capacity is not None:
             # Otherwise the library's default: a bench measures what users get.
             strategy_options["capacity"] = options.set_capacity
+        if name == "sharded" and options.shards is not None:
+            strategy_options["shards"] = options.shards
         target = new_target(
             name,
             # Random per run: no one else's counter has this name, and a concurrent bench on
