@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PYTEST_WORKERS ?= 2
+# Many tests wait (on DynamoDB Local, on botocore's backoff, on child processes): four
+# workers keep two cores busy. Each worker runs its own DynamoDB Local.
+PYTEST_WORKERS ?= 4
 
 .PHONY: demo test test-fast lint install local-engine clean
 
@@ -28,11 +30,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint local-engine
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q --durations=20
 
 # The fast part only (skips the slow fault matrix and model-based tests).
 test-fast: local-engine
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -m 'not slow'
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m 'not slow'
 
 clean:
 	rm -rf $(VENV) counter-report .pytest_cache .mypy_cache .ruff_cache

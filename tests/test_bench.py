@@ -31,6 +31,9 @@ from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.report.schema import BenchResults, TargetResult, read_results
 from dynamodb_counters.results import AddResult
 
+# Its module-scoped fixtures are built once: every test of the file runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_bench")
+
 MINIMUM_REQUESTS = {
     "atomic": 1,
     "occ": 2,

@@ -34,6 +34,9 @@ from dynamodb_counters.report import CONTENT_SECURITY_POLICY, render_html, write
 from dynamodb_counters.report.schema import BenchResults
 from dynamodb_counters.results import AddResult
 
+# Its module-scoped fixtures are built once: every test of the file runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_bench_safety")
+
 
 def _bench_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()

@@ -23,8 +23,12 @@ import pytest
 from _hang import FreezingProxy, wait_for
 from dynamodb_counters.local import DynamoDBLocal
 
-#: Ctrl-C must stop the bench within 5 s; the margin is for a loaded 2-core machine.
-STOP_WITHIN = 5.0 + 1.5
+
+#: Ctrl-C must stop the bench within 5 s; the margin is for a loaded 2-core machine, and
+#: grows with the load the test run itself puts on it (several workers, each with an engine).
+def stop_within() -> float:
+    return 5.0 + 1.5 * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
 
 ENV = {
     **os.environ,
@@ -100,7 +104,7 @@ def _assert_stopped(result: tuple[int, float, list[str]], process: subprocess.Po
     assert code == 130, (code, seconds, lines)
     # One line; it names what the endpoint's silence kept the cleanup from deleting.
     assert len(lines) == 1 and lines[0].startswith("dynamodb-counters: error: interrupted"), lines
-    assert seconds < STOP_WITHIN, (seconds, lines)
+    assert seconds < stop_within(), (seconds, lines)
     # No worker process outlives the bench.
     assert wait_for(lambda: not _group_alive(process.pid), 2.0)
 
@@ -194,8 +198,8 @@ def test_a_bench_whose_endpoint_dies_is_out_fast_and_keeps_what_it_finished(
             assert wait_for(proxy.frozen.is_set, 60), proxy.requests
             died = time.monotonic()
             # Out fast: what finished is saved at once (then the report is drawn).
-            assert wait_for((tmp_path / "results.json").exists, STOP_WITHIN)
-            assert time.monotonic() - died < STOP_WITHIN
+            assert wait_for((tmp_path / "results.json").exists, stop_within())
+            assert time.monotonic() - died < stop_within()
             _, err = bench.communicate(timeout=120)
     lines = err.splitlines()
     assert bench.returncode == 1, lines

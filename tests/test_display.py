@@ -16,6 +16,9 @@ from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.report import LEGEND, verdict_of
 from dynamodb_counters.report.schema import BenchResults
 
+# Its module-scoped fixtures are built once: every test of the file runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_display")
+
 
 @pytest.fixture(scope="module")
 def results(ddb: DynamoDBLocal) -> BenchResults:

@@ -29,6 +29,9 @@ from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.report import CONTENT_SECURITY_POLICY, render_html
 from dynamodb_counters.report.schema import BenchResults
 
+# Its module-scoped fixtures are built once: every test of the file runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_flash_sale")
+
 STOCK = 60
 
 

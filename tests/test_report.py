@@ -21,6 +21,9 @@ from dynamodb_counters.report import CONTENT_SECURITY_POLICY, render_html, write
 from dynamodb_counters.report.charts import CHARTS
 from dynamodb_counters.report.schema import SCHEMA_VERSION, BenchResults, read_results
 
+# Its module-scoped fixtures are built once: every test of the file runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_report")
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
