@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Many tests wait (on DynamoDB Local, on botocore's backoff, on child processes): four
-# workers keep two cores busy. Each worker runs its own DynamoDB Local.
-PYTEST_WORKERS ?= 4
+# Two workers, each with its own DynamoDB Local, tests handed out one by one (--dist
+# loadgroup; files with module-scoped fixtures stay together). More workers were slower on 2
+# cores: the engines and botocore keep both busy.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast lint install local-engine clean
 

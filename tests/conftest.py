@@ -124,3 +124,29 @@ def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+#: The strategies the contract suite runs through the async API too: one request (atomic,
+#: marker), a read-then-write loop (occ), paged reads (collection), several items (sharded).
+#: The others differ from these only in the steps, which the sync runs check; the async runs
+#: check the executor.
+ASYNC_CONTRACT = {"atomic", "occ", "marker", "collection", "sharded"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        strategy = str(params.get("strategy", "")).split(":")[0]
+        if (
+            "test_contract.py::" in item.nodeid
+            and params.get("api") == "async"
+            and strategy
+            and strategy not in ASYNC_CONTRACT
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
