@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Two workers, each with its own DynamoDB Local, tests handed out one by one (--dist
-# loadgroup; files with module-scoped fixtures stay together). More workers were slower on 2
-# cores: the engines and botocore keep both busy.
+# Two workers, each with its own DynamoDB Local and whole files (--dist loadfile: the timing
+# tests of a file never share a machine with their own file's heavy tests). More workers were
+# slower on 2 cores: the engines and botocore keep both busy.
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast lint install local-engine clean
@@ -31,11 +31,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint local-engine
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q --durations=20
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q --durations=20
 
 # The fast part only (skips the slow fault matrix and model-based tests).
 test-fast: local-engine
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m 'not slow'
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -m 'not slow'
 
 clean:
 	rm -rf $(VENV) counter-report .pytest_cache .mypy_cache .ruff_cache
