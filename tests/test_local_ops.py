@@ -234,9 +234,6 @@ def test_second_engine_on_the_same_data_folder_is_refused(tmp_path: Path) -> Non
 CHILD = """\
 import json, sys, time
 from dynamodb_counters.local import DynamoDBLocal
-
-# Its module-scoped fixtures are built once: every test of the file runs on one xdist worker.
-pytestmark = pytest.mark.xdist_group("test_local_ops")
 engine = DynamoDBLocal().start()
 print(json.dumps({{"pid": engine._process.pid, "port": engine.port,
                   "workdir": str(engine._workdir)}}), flush=True)
