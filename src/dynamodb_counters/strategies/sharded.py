@@ -179,16 +179,27 @@ class ShardedCounter(Strategy):
         except ThresholdExceeded:
             return None  # beyond the shard's share at any value: the others may have room
         items = [update, self._put_new_side_item(marker)]
+        return (yield from self._write(call, items, marker, [shard]))
+
+    def _write(
+        self, call: OpState, items: list[dict[str, Any]], marker: dict[str, Any], shards: list[int]
+    ) -> Steps[AddResult | None]:
+        """Send an add's transaction: ``items`` are the first shard's update, the marker's put,
+        then the other ``shards``' updates. None when a shard's condition failed (this
+        incarnation's shard lacked the room: read and try again)."""
         try:
             yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
         except ClientError as exc:
             reasons = self._reasons(exc, len(items))
-            # The marker first: a counted request is a duplicate even when the shard is dry.
+            # The marker first: a counted request is a duplicate even when a shard is dry.
             if reasons[1].get("Code") == _CHECK_FAILED:
                 return (yield from self._replayed(call, reasons[1], marker, AMOUNT))
-            if reasons[0].get("Code") != _CHECK_FAILED:
+            written = [shards[0], -1, *shards[1:]]
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == _CHECK_FAILED]
+            if not failed:
                 raise
-            yield from self._check_shard(shard, reasons[0].get("Item"), call)
+            for i in failed:
+                yield from self._check_shard(written[i], reasons[i].get("Item"), call)
             return None
         return call.result(True, None)
 
@@ -217,20 +228,7 @@ class ShardedCounter(Strategy):
             self._put_new_side_item(marker),
             *(self._shard_update(donor, sign * take) for donor, take in moves),
         ]
-        try:
-            yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
-        except ClientError as exc:
-            reasons = self._reasons(exc, len(items))
-            if reasons[1].get("Code") == _CHECK_FAILED:
-                return (yield from self._replayed(call, reasons[1], marker, AMOUNT))
-            written = [shard, -1, *(donor for donor, _ in moves)]
-            failed = [i for i, r in enumerate(reasons) if r.get("Code") == _CHECK_FAILED]
-            if not failed:
-                raise
-            for i in failed:
-                yield from self._check_shard(written[i], reasons[i].get("Item"), call)
-            return None
-        return call.result(True, None)
+        return (yield from self._write(call, items, marker, [shard, *(d for d, _ in moves)]))
 
     def _room(self, shard: int, value: int, amount: int) -> int:
         """How far ``shard`` may move in the direction of ``amount`` within its share."""
