@@ -25,7 +25,7 @@ import pytest
 from _ledger import WRITE_OPERATION, Ledger, LoseAnswers, run_concurrently
 from conftest import ALL, APIS, IDEMPOTENT, fresh_client, scan_all, store_on
 from dynamodb_counters import STRATEGIES, CounterNotFound, CounterStore
-from dynamodb_counters.faults import FaultInjector, FaultPlan
+from dynamodb_counters.faults import FaultInjector, FaultPlan, _error_response
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,30 @@ THRESHOLD_STRATEGIES = [s for s in ALL if STRATEGIES[s].supports_thresholds]
 UNBOUNDED_STRATEGIES = ["atomic", "occ", "collection"]
 
 
+class FirstCallThrottled(FaultInjector):
+    """A :class:`FaultInjector` that also throttles every SDK attempt of the first ``operation``
+    request it sees (its re-sends carry the same body), so a throttle surely reaches a caller:
+    rates are per request and bodies hold random names, so otherwise one may by chance not."""
+
+    def __init__(self, client: Any, plan: FaultPlan, operation: str, attempts: int) -> None:
+        super().__init__(client, plan)
+        self.operation = operation
+        self.left = attempts
+        self._first: bytes | None = None
+
+    def _before_send(self, request: Any, **kwargs: Any) -> Any:
+        if str(request.headers.get("X-Amz-Target", b"")).rstrip("'").endswith(self.operation):
+            body = bytes(request.body or b"")
+            with self._lock:
+                self._first = body if self._first is None else self._first
+                throttle = body == self._first and self.left > 0
+                self.left -= throttle
+            if throttle:
+                self.stats["throttles"] += 1
+                return _error_response(request.url, "ThrottlingException", "(injected, first)")
+        return super()._before_send(request, **kwargs)
+
+
 def faulty_store(ddb: Any, table: str, fault: Fault, api: str) -> tuple[Any, CounterStore]:
     client = fresh_client(
         ddb,
@@ -116,7 +140,12 @@ def run_case(
     # fire: the first add's answer is always lost as well, so every lost-answer case has one.
     first = LoseAnswers(WRITE_OPERATION[strategy], count=1 if fault.plan.lost_answer_rate else 0)
     first.attach(client)
-    with FaultInjector(client, fault.plan) as faults:
+    faults = (
+        FirstCallThrottled(client, fault.plan, WRITE_OPERATION[strategy], fault.sdk_attempts)
+        if fault.id == "mixed"
+        else FaultInjector(client, fault.plan)
+    )
+    with faults:
         run_concurrently(counter, ops, ledger, idempotent=STRATEGIES[strategy].idempotent)
     first.detach(client)
     assert first.left == 0
