@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
+import botocore.retries.standard
 import pytest
 
 from dynamodb_counters import STRATEGIES, CounterStore
@@ -22,6 +23,22 @@ APIS = ["sync", "async"]
 IDEMPOTENT = [name for name, cls in STRATEGIES.items() if cls.idempotent]
 THRESHOLDS = [name for name, cls in STRATEGIES.items() if cls.supports_thresholds]
 ALL = list(STRATEGIES)
+
+# botocore's standard and adaptive modes back off before a re-send for up to a second on the
+# first retry (a lost answer counts as throttling), doubling after: most of the fault suites'
+# wall time was sleeping. In this test process the SDK still re-sends the very same requests,
+# the same number of times, only sooner (a twentieth of the delay, jitter kept): every
+# interleaving it then produces is one the longer delay allows too. Child processes (workers,
+# the CLI, bench processes) keep botocore's own delays.
+SDK_BACKOFF_SCALE = 0.05
+_sdk_delay = botocore.retries.standard.ExponentialBackoff.delay_amount
+
+
+def _sooner(self: botocore.retries.standard.ExponentialBackoff, context: Any) -> float:
+    return float(_sdk_delay(self, context)) * SDK_BACKOFF_SCALE
+
+
+botocore.retries.standard.ExponentialBackoff.delay_amount = _sooner  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
