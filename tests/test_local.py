@@ -6,8 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from dynamodb_counters import CounterStore
-from dynamodb_counters.local import DynamoDBLocal, LocalEngineError, install, install_dir
+from dynamodb_counters import CounterStore, InvalidInput
+from dynamodb_counters.local import (
+    JAVA_OPTIONS,
+    DynamoDBLocal,
+    LocalEngineError,
+    install,
+    install_dir,
+)
+
+
+def _java_argv(engine: DynamoDBLocal) -> list[str]:
+    assert engine._process is not None
+    return Path(f"/proc/{engine._process.pid}/cmdline").read_bytes().decode().split("\0")
 
 
 def test_persistent_engine_keeps_counters_across_restarts(tmp_path: Path) -> None:
@@ -23,10 +34,20 @@ def test_persistent_engine_keeps_counters_across_restarts(tmp_path: Path) -> Non
 
 
 def test_in_memory_engine_starts_empty_and_stops(ddb: DynamoDBLocal) -> None:
-    with DynamoDBLocal() as engine:
+    # The JVM's options: the default ones, or the caller's instead.
+    assert JAVA_OPTIONS == ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+    assert _java_argv(ddb)[1:3] == list(JAVA_OPTIONS)
+    with DynamoDBLocal(java_options=["-Xmx300m"]) as engine:
+        assert _java_argv(engine)[1:3] == ["-Xmx300m", _java_argv(ddb)[3]]
         assert engine.port != ddb.port
         assert engine.client().list_tables()["TableNames"] == []
     assert not engine.running
+
+
+@pytest.mark.parametrize("options", ["-Xmx300m", [300]])
+def test_java_options_must_be_strings(options: object) -> None:
+    with pytest.raises(InvalidInput, match="java_options must be a sequence of str"):
+        DynamoDBLocal(java_options=options)  # type: ignore[arg-type]
 
 
 def test_bad_local_dir_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
