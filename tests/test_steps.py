@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from dynamodb_counters import ContentionError, ThresholdExceeded
 from dynamodb_counters._keys import CALL, INCARNATION, TAG, Layout
@@ -119,6 +119,23 @@ def test_atomic_never_resends_an_ambiguous_add() -> None:
     with pytest.raises(ReadTimeoutError) as raised:
         steps.throw(timeout)
     assert raised.value is timeout
+
+
+@pytest.mark.parametrize("strategy", ["marker", "sharded"])
+def test_an_endpoint_that_cannot_be_reached_is_reported_at_once(strategy: str) -> None:
+    """After a lost answer the add is re-sent (its outcome is unknown); when botocore then cannot
+    even connect, after its own retries, the library does not try again: the caller hears at
+    once (a dead endpoint was noticed 3 library tries later, each with botocore's backoff) and
+    retries later with the same request id."""
+    options: dict[str, Any] = {"shards": 2} if strategy == "sharded" else {}
+    steps = make(strategy, **options).add(-1, request_id="order-1")
+    first = first_send(steps)
+    again = until_send(steps, lost())
+    assert again.params == first.params
+    refused = EndpointConnectionError(endpoint_url="http://engine")
+    with pytest.raises(EndpointConnectionError) as raised:
+        until_send(steps, refused)
+    assert raised.value is refused
 
 
 def test_a_floor_refusal_comes_from_the_item_the_failed_condition_returned() -> None:

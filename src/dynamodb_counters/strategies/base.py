@@ -24,7 +24,10 @@ Retry policy (why each branch exists):
   ``TransactionInProgressException``): the write may or may not have happened. An idempotent
   strategy tries again with the same request id -- its condition finds out whether the first try
   landed -- up to ``ambiguity_retries`` times, then re-raises the original error. A
-  non-idempotent strategy re-raises at once: retrying could count twice.
+  non-idempotent strategy re-raises at once: retrying could count twice. Once botocore cannot
+  even connect (``EndpointConnectionError`` after its own retries), no strategy tries again:
+  the endpoint is gone for now, and the caller hears at once (not after ``ambiguity_retries``
+  more rounds of botocore's backoff) and retries later with the same request id.
 * A re-send by botocore itself makes the add ambiguous too, unless every failure botocore
   retried is one that DynamoDB documents as not applied (throttling, a transaction conflict).
 * When the evidence that would tell whether an ambiguous add landed has left the strategy's
@@ -466,7 +469,12 @@ class Strategy:
                         f"{self.counter_name!r}: the new value would exceed DynamoDB's "
                         "38-digit numbers; nothing changed"
                     ) from exc
-                if repeatable and is_ambiguous(exc) and ambiguous_tries < self.ambiguity_retries:
+                if (
+                    repeatable
+                    and is_ambiguous(exc)
+                    and not isinstance(exc, EndpointConnectionError)
+                    and ambiguous_tries < self.ambiguity_retries
+                ):
                     # _send marked the call ambiguous if a write failed this way.
                     ambiguous_tries += 1
                     yield from self._sleep(ambiguous_tries)
