@@ -263,7 +263,8 @@ def test_counter_follows_model(ddb: Any, table: str, strategy: str, lossy: bool,
         run_state_machine_as_test(
             machine,
             settings=settings(
-                max_examples=12,
+                # Lost answers are where strategies differ: more sequences there.
+                max_examples=12 if lossy else 8,
                 stateful_step_count=25,
                 deadline=None,
                 database=None,

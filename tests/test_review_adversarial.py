@@ -20,7 +20,7 @@ from botocore.httpsession import URLLib3Session
 
 from _hooks import SendHook, operation_of
 from conftest import fresh_client, scan_all
-from dynamodb_counters import ContentionError, CounterNotFound, CounterStore
+from dynamodb_counters import ContentionError, CounterNotFound, CounterStore, _steps
 from dynamodb_counters.faults import _error_response
 from test_contract import make
 from test_lifecycle import Boundary
@@ -303,6 +303,13 @@ class Unprocessed(SendHook):
         return AWSResponse(request.url, 200, headers, _Body(body))
 
 
+@pytest.fixture
+def short_batch_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 49 tries of a batch's unprocessed keys without their pauses of up to 0.5 s."""
+    monkeypatch.setattr(_steps, "BATCH_PAUSE_CAP", 0.001)
+
+
+@pytest.mark.usefixtures("short_batch_pauses")
 def test_values_never_reports_an_existing_counter_as_missing(own_client: Any, table: str) -> None:
     """SPEC 7 ``store.values(names)``: "unprocessed keys retried"; the docstring: "names of
     counters that do not exist are left out".
@@ -321,6 +328,7 @@ def test_values_never_reports_an_existing_counter_as_missing(own_client: Any, ta
     assert store.values(["c"]) == {"c": 3}
 
 
+@pytest.mark.usefixtures("short_batch_pauses")
 def test_delete_never_returns_quietly_with_side_items_left(own_client: Any, table: str) -> None:
     """SPEC 7: in a table with a sort key delete() "leaves nothing of the counter behind".
 

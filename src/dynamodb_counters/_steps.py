@@ -52,6 +52,20 @@ class Sleep:
     seconds: float
 
 
+#: A batch request's unprocessed keys (throttled) are sent again this many times in all, with
+#: :func:`unprocessed_pause` between tries; then the operation raises rather than report a
+#: half-done batch as done.
+BATCH_TRIES = 49
+#: The longest pause between two tries of a batch's unprocessed keys, in seconds.
+BATCH_PAUSE_CAP = 0.5
+
+
+def unprocessed_pause(attempt: int) -> Sleep:
+    """The pause before try ``attempt + 1`` of a batch's unprocessed keys: 20 ms, doubling,
+    at most :data:`BATCH_PAUSE_CAP`."""
+    return Sleep(min(BATCH_PAUSE_CAP, 0.01 * 2**attempt))
+
+
 class Now:
     """Ask for the wall clock (epoch seconds, a float); :data:`NOW` is one."""
 

@@ -18,7 +18,7 @@ from ._aio_hooks import is_async_client
 from ._definition import UNSET, Known, Requested, known_from_item
 from ._io import DynamoIO, Listener
 from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
-from ._steps import Send, Sleep, Steps, done, run_sync
+from ._steps import BATCH_TRIES, Send, Steps, done, run_sync, unprocessed_pause
 from .errors import (
     ContentionError,
     CounterError,
@@ -584,19 +584,19 @@ class StoreCore(Generic[_H, _C]):
         for start in range(0, len(names), 100):
             keys = [self.layout.counter_key(name) for name in names[start : start + 100]]
             request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(1, 50):
+            for attempt in range(1, BATCH_TRIES + 1):
                 answer: dict[str, Any] = yield Send("BatchGetItem", {"RequestItems": request})
                 for item in answer.get("Responses", {}).get(self.table_name, []):
                     found[item[pk]["S"]] = dict(item)
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                yield Sleep(min(0.5, 0.01 * 2**attempt))
+                yield unprocessed_pause(attempt)
             else:
                 # Never answer "does not exist" for a counter that could not be read.
                 raise ContentionError(
-                    f"table {self.table_name!r}: counter items still unprocessed after 49 "
-                    "BatchGetItem tries (throttled)"
+                    f"table {self.table_name!r}: counter items still unprocessed after "
+                    f"{BATCH_TRIES} BatchGetItem tries (throttled)"
                 )
         return found
 

@@ -75,7 +75,7 @@ from .._keys import (
     SWEPT_PREFIXES,
     Layout,
 )
-from .._steps import NOW, Send, Sleep, Steps
+from .._steps import BATCH_TRIES, NOW, Send, Sleep, Steps, unprocessed_pause
 from ..errors import (
     CapacityExceeded,
     ContentionError,
@@ -845,19 +845,20 @@ class Strategy:
             requests: list[dict[str, Any]] = [
                 {"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]
             ]
-            for attempt in range(1, 50):
+            for attempt in range(1, BATCH_TRIES + 1):
                 answer = yield from self._request(
                     "BatchWriteItem", {"RequestItems": {self.layout.table: requests}}
                 )
                 requests = answer.get("UnprocessedItems", {}).get(self.layout.table, [])
                 if not requests:
                     break
-                yield from self._sleep(max(attempt, 5))
+                yield unprocessed_pause(attempt)
             else:
                 # Never report a delete done with items left: the caller may retry delete().
                 raise ContentionError(
                     f"counter {self.counter_name!r}: {len(requests)} items it kept were still "
-                    "unprocessed after 49 tries (throttled); call delete() again to finish"
+                    f"unprocessed after {BATCH_TRIES} tries (throttled); call delete() again "
+                    "to finish"
                 )
 
     def _query_all(self, params: dict[str, Any]) -> Steps[list[dict[str, Any]]]:
