@@ -202,6 +202,25 @@ def test_bucket_arithmetic() -> None:
     assert budget.admitted.get((WRITE, "fresh")) is None
 
 
+def test_drained_items_have_no_burst_and_new_items_have_theirs() -> None:
+    """A sale's counter and shards are at their rate when it opens (drained); a marker it
+    writes first is a quiet item, with one second of burst: it is not throttled on its first
+    write (it was, when every bucket started empty: one throttle and a backoff per add)."""
+    clock = [0.0]
+    budget = ItemThroughput(write_limit=R, read_limit=3 * R, clock=lambda: clock[0])
+    budget.drain(["shard"])
+    assert budget.take([(WRITE, "t", "shard", 2.0), (WRITE, "t", "marker-1", 2.0)]) == (
+        WRITE,
+        "t",
+        "shard",
+        2.0,
+    )
+    assert budget.take([(READ, "t", "shard", 1.0)]) is not None
+    clock[0] = 2.0 / R  # the shard's two units have come in
+    assert budget.take([(WRITE, "t", "shard", 2.0), (WRITE, "t", "marker-1", 2.0)]) is None
+    assert budget.admitted == {(WRITE, "shard"): 2.0, (WRITE, "marker-1"): 2.0}
+
+
 def test_pricing_follows_the_meter() -> None:
     """Transactional items cost twice; reads by consistency; the known item's size counts."""
     big = {**_key("big"), "blob": {"S": "x" * 3000}}

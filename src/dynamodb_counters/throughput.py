@@ -10,7 +10,8 @@ botocore's retries:
 * every item (table + full primary key) has a write bucket of ``write_limit`` units/s and a read
   bucket of ``read_limit`` units/s (by default 3 x the write limit);
 * a bucket holds at most one second of its rate (``burst_seconds``), and starts full: a quiet
-  item may take a short burst, a busy one gets its rate and no more;
+  item may take a short burst, a busy one gets its rate and no more; :meth:`ItemThroughput.drain`
+  empties the buckets of items already busy when a measurement starts;
 * a request is priced per item as the bench's meter prices it (:mod:`.bench.metrics`): 1 write
   unit per KB started, 2 per KB for a ``TransactWriteItems`` item (a ``ConditionCheck``
   included), 0.5 / 1 / 2 read units per 4 KB for an eventually consistent / strongly
@@ -39,7 +40,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 #: Seconds of its rate a bucket holds (its burst).
@@ -220,6 +221,16 @@ class ItemThroughput:
                 bucket[0] -= units
                 self.admitted[slot] = self.admitted.get(slot, 0.0) + units
         return None
+
+    def drain(self, items: Iterable[str]) -> None:
+        """Empty the buckets of ``items`` (item ids, as in ``admitted``), read and write, now:
+        items already at their rate when a measurement starts (a sale's counter and shards),
+        while items first written during it (its markers) start as :attr:`start_full` says."""
+        with self._lock:
+            now = self.clock()
+            for item in items:
+                for kind in (WRITE, READ):
+                    self._buckets[(kind, item)] = [0.0, now]
 
     def _refill(self, slot: tuple[str, str], now: float) -> list[float]:
         capacity = self.capacity(slot[0])
