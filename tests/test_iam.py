@@ -24,7 +24,15 @@ from typing import Any
 import pytest
 
 from conftest import ALL, new_table_name
-from dynamodb_counters import STRATEGIES, CallRecord, Counter, CounterStore, InvalidInput, iam
+from dynamodb_counters import (
+    STRATEGIES,
+    CallRecord,
+    Counter,
+    CounterStore,
+    InvalidInput,
+    ThresholdExceeded,
+    iam,
+)
 from dynamodb_counters._keys import MARKER_PREFIX
 
 PREFIX = "shop#"
@@ -97,9 +105,13 @@ def _perform(operation: str, counter: Counter, store: CounterStore, strategy: st
         counter.create(initial=10)
     elif operation == "add":
         if idempotent:
-            # More than any one of sharded's 8 shards holds: it moves room (its snapshot too).
+            # More than any one of sharded's 8 shards holds: it moves room (a survey first).
             counter.add(-5, request_id="order-1")
             counter.add(-5, request_id="order-1")  # the replay
+            if STRATEGIES[strategy].supports_thresholds:
+                # A refusal: sharded proves it from a consistent snapshot.
+                with pytest.raises(ThresholdExceeded):
+                    counter.add(-50, request_id="order-2")
         else:
             counter.add(-1)
     elif operation == "values":

@@ -194,7 +194,7 @@ def test_a_dry_shard_borrows_from_the_others(store: CounterStore, client: Any) -
     (rid,) = ids_on(counter, 0, 1)
     result = counter.add(-5, request_id=rid)
     assert (result.applied, result.requests) == (True, 3)
-    assert records == ["TransactWriteItems", "TransactGetItems", "TransactWriteItems"]
+    assert records == ["TransactWriteItems", "BatchGetItem", "TransactWriteItems"]
     # Half of the richest donor's room (15) moved; shard 0 spent 5 of it.
     assert shard_values(counter) == [10, 0, 10, 15]
     assert counter.add(-5, request_id=rid).applied is False
@@ -382,24 +382,39 @@ def test_the_async_api_runs_the_same_steps(ddb: DynamoDBLocal, table: str) -> No
     assert scan_all(ddb.client(), table) == []
 
 
-def test_a_dry_shard_asks_for_a_snapshot_then_moves_room_without_a_database() -> None:
-    """Canned answers (the steps core): the plain add is cancelled by the shard's bound, the
-    snapshot shows the other shard's stock, the move gives the dry shard half of it."""
+def _canned_shard(strategy: ShardedCounter, shard: int, value: int) -> dict[str, Any]:
+    return {**strategy._shard_key(shard), "_inc": {"S": "inc-1"}, "quantity": {"N": str(value)}}
+
+
+def _surveyed(strategy: ShardedCounter, *values: int) -> dict[str, Any]:
+    """A BatchGetItem answer with the shards at ``values`` (no marker)."""
+    items = [_canned_shard(strategy, i, v) for i, v in enumerate(values)]
+    return {"Responses": {"counters": items[::-1]}}  # in any order, as DynamoDB answers
+
+
+def _on_shard(strategy: ShardedCounter, shard: int) -> Any:
+    return (f"r{i}" for i in itertools.count() if strategy.shard_of(f"r{i}") == shard)
+
+
+def test_a_dry_shard_surveys_then_moves_room_without_a_database() -> None:
+    """Canned answers (the steps core): the plain add is cancelled by the shard's bound, a cheap
+    read (eventually consistent BatchGetItem) shows the other shard's stock, the move gives
+    the dry shard half of it."""
     from test_steps import cancelled, first_send, make, until_send
 
     strategy = make("sharded", floor=0, shards=2)
     assert isinstance(strategy, ShardedCounter)
-    rid = next(f"r{i}" for i in itertools.count() if strategy.shard_of(f"r{i}") == 0)
-    steps = strategy.add(-3, request_id=rid)
+    steps = strategy.add(-3, request_id=next(_on_shard(strategy, 0)))
     plain = first_send(steps)
     assert [next(iter(i)) for i in plain.params["TransactItems"]] == ["Update", "Put"]
-    dry = {"pk": {"S": "seats#shard#0"}, "_inc": {"S": "inc-1"}, "quantity": {"N": "0"}}
-    snapshot = until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
-    assert snapshot.operation == "TransactGetItems"
-    keys = [g["Get"]["Key"]["sk"]["S"] for g in snapshot.params["TransactItems"]]
+    dry = _canned_shard(strategy, 0, 0)
+    survey = until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    assert survey.operation == "BatchGetItem"
+    wanted = survey.params["RequestItems"]["counters"]
+    assert "ConsistentRead" not in wanted
+    keys = [k["sk"]["S"] for k in wanted["Keys"]]
     assert keys[:2] == ["shard#0", "shard#1"] and keys[2].startswith("shard#marker#")
-    rich = {**dry, "quantity": {"N": "10"}}
-    move = until_send(steps, {"Responses": [{"Item": dry}, {"Item": rich}, {}]})
+    move = until_send(steps, _surveyed(strategy, 0, 10))
     receiver, marker, donor = move.params["TransactItems"]
     assert receiver["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "2"}
     assert donor["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "-5"}
@@ -408,3 +423,75 @@ def test_a_dry_shard_asks_for_a_snapshot_then_moves_room_without_a_database() ->
     with pytest.raises(StopIteration) as finished:
         steps.send({})
     assert (finished.value.value.applied, finished.value.value.requests) == (True, 3)
+
+
+def test_room_moved_only_to_be_spent_is_taken_from_the_donor_alone() -> None:
+    """At the end of a sale (a donor with as little room as the add needs) the add is the
+    donor's, beside its marker: the dry shard is not written. The handle remembers the dry
+    shard: its next add there goes to the survey without a doomed plain try."""
+    from test_steps import cancelled, first_send, make, until_send
+
+    strategy = make("sharded", floor=0, shards=2)
+    assert isinstance(strategy, ShardedCounter)
+    ids = _on_shard(strategy, 0)
+    steps = strategy.add(-1, request_id=next(ids))
+    first_send(steps)
+    dry = _canned_shard(strategy, 0, 0)
+    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    steal = until_send(steps, _surveyed(strategy, 0, 2))
+    marker, donor = steal.params["TransactItems"]
+    assert "Put" in marker
+    assert donor["Update"]["Key"] == strategy._shard_key(1)
+    assert donor["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "-1"}
+    with pytest.raises(StopIteration):
+        steps.send({})
+    again = strategy.add(-1, request_id=next(ids))
+    assert first_send(again).operation == "BatchGetItem"
+    steal = until_send(again, _surveyed(strategy, 0, 1))
+    assert [next(iter(i)) for i in steal.params["TransactItems"]] == ["Put", "Update"]
+
+
+def test_a_refusal_comes_from_a_consistent_snapshot_only() -> None:
+    """The cheap read says the whole counter lacks the room: a TransactGetItems snapshot must
+    say so too before ThresholdExceeded; here it shows stock that came meanwhile: a move."""
+    from test_steps import cancelled, first_send, make, until_send
+
+    strategy = make("sharded", floor=0, shards=2)
+    assert isinstance(strategy, ShardedCounter)
+    steps = strategy.add(-2, request_id=next(_on_shard(strategy, 0)))
+    first_send(steps)
+    dry = _canned_shard(strategy, 0, 0)
+    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    snapshot = until_send(steps, _surveyed(strategy, 0, 1))
+    assert snapshot.operation == "TransactGetItems"
+    shards = [{"Item": _canned_shard(strategy, 0, 0)}, {"Item": _canned_shard(strategy, 1, 1)}]
+    with pytest.raises(ThresholdExceeded) as refused:
+        until_send(steps, {"Responses": [*shards, {}]})
+    assert refused.value.value == 1
+    # Seen sold out: the next add neither tries its dry shard nor surveys (under a read limit,
+    # cheap surveys of many refused orders starved the snapshots that refuse them).
+    steps = strategy.add(-2, request_id=next(_on_shard(strategy, 0)))
+    assert first_send(steps).operation == "TransactGetItems"
+    shards[1] = {"Item": _canned_shard(strategy, 1, 5)}
+    move = until_send(steps, {"Responses": [*shards, {}]})
+    assert [next(iter(i)) for i in move.params["TransactItems"]] == ["Update", "Put", "Update"]
+
+
+def test_a_survey_showing_another_incarnation_is_checked_by_a_snapshot() -> None:
+    """An eventually consistent read may still show a shard of a deleted incarnation: the add
+    takes a consistent snapshot instead of concluding the counter is gone."""
+    from test_steps import cancelled, first_send, make, until_send
+
+    strategy = make("sharded", floor=0, shards=2)
+    assert isinstance(strategy, ShardedCounter)
+    steps = strategy.add(-1, request_id=next(_on_shard(strategy, 0)))
+    first_send(steps)
+    dry = _canned_shard(strategy, 0, 0)
+    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    stale = _surveyed(strategy, 0, 4)
+    stale["Responses"]["counters"][0]["_inc"] = {"S": "inc-0"}
+    snapshot = until_send(steps, stale)
+    assert snapshot.operation == "TransactGetItems"
+    shards = [{"Item": dry}, {"Item": _canned_shard(strategy, 1, 4)}]
+    move = until_send(steps, {"Responses": [*shards, {}]})
+    assert [next(iter(i)) for i in move.params["TransactItems"]] == ["Update", "Put", "Update"]

@@ -77,7 +77,7 @@ OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
         "collection": (Use("TransactWriteItems", ("ConditionCheck", "Put")),),
         "set": (Use("UpdateItem"),),
         # A dry shard: a snapshot of the shards and the marker, then the move.
-        "sharded": (Use("TransactWriteItems", ("Update", "Put")), _SNAPSHOT),
+        "sharded": (Use("TransactWriteItems", ("Update", "Put")), Use("BatchGetItem"), _SNAPSHOT),
     },
     "value": {
         ANY: (Use("GetItem"),),

@@ -281,7 +281,7 @@ class _Sale:
                         # botocore gives up at once when its retry quota is spent: back off
                         # here too (full jitter, capped well below the buckets' one second, so
                         # an item's rate is never left unused).
-                        time.sleep(rng.uniform(0.0, min(BACKOFF_CAP, 0.01 * 2**retries)))
+                        time.sleep(rng.uniform(0.0, min(BACKOFF_CAP, 0.01 * 2 ** min(retries, 8))))
                         continue
                     outcome = _error_name(exc)
                 else:

@@ -15,14 +15,19 @@ recognised by its nonce, another amount raises ``RequestIdMismatch``).
 the first ``F % N`` shards; the same for C), so each shard is a bounded counter with bounds
 (f_i, c_i), and the shards' bounds add up to the counter's: a shard within its share can never
 take the sum past a bound. When the chosen shard lacks the room for an add, the add reads all
-shards and its marker in one ``TransactGetItems`` (a consistent snapshot). If the whole counter
-lacks the room, the add is refused with ``ThresholdExceeded`` (the value of that snapshot): that
-is the only way a sharded add is refused, so a dry shard is never "sold out" while another has
-stock. Otherwise room moves in the add's own transaction: donors (most room first, half of each
-donor's room but at least what is still needed) give room to the chosen shard, which takes the
-add; the marker is put as usual. Every shard written carries its incarnation and bound
-condition, so a stale snapshot only cancels the transaction; the add then reads again (at most
-``max_attempts`` times, then ``ContentionError``; never a wrong refusal).
+shards and its marker with one eventually consistent ``BatchGetItem`` (a survey: a quarter of a
+snapshot's read units) and moves room in its own transaction: donors (most room first, half of
+each donor's room but at least what is still needed) give room to the chosen shard, which takes
+the add; the marker is put as usual. When the room moved would only be spent at once (the end
+of a sale), the donors take the add beside the marker and the dry shard is not written. Every
+shard written carries its incarnation and bound condition, so a stale read only cancels the
+transaction; the add then reads again (at most ``max_attempts`` times, then
+``ContentionError``; never a wrong refusal). If the survey shows too little room in the whole
+counter, a ``TransactGetItems`` of the shards and the marker (a consistent snapshot) decides: the
+add is refused with ``ThresholdExceeded`` (the value of that snapshot) only if it agrees. That is
+the only way a sharded add is refused, so a dry shard is never "sold out" while another has
+stock. A handle remembers the last value it saw of each shard, as a hint: it skips the plain try
+on a shard it saw dry, and goes straight to the snapshot once it saw the whole counter short.
 
 **Value.** One ``TransactGetItems`` of the shards: a sum the counter really had.
 **Create / delete.** One transaction each: the counter item and every shard, so shards are never
@@ -33,8 +38,8 @@ TTL, like ``marker``'s. ``compact()`` is not supported (nothing to fold).
 Window: while the marker lives (``marker_ttl``, default 7 days). ``shards`` (1 to 99: a
 transaction holds at most 100 items) is stored in the definition and cannot change for an
 existing counter. Cost: an add is one request of 2 x (shard KB + marker KB) write units (at least
-4); an add that needs room moved costs one ``TransactGetItems`` (2 read units per shard and the
-marker) and 2 write units per donor more.
+4); an add that needs room moved costs one ``BatchGetItem`` (half a read unit per shard and the
+marker) and 2 write units per donor more; a refusal, a ``TransactGetItems`` (2 read units each).
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from .base import MARKER_TTL, Capabilities, OpState, Strategy, WindowOption, n
 # shards - 1 donors; the snapshot reads every shard and the marker.
 MAX_SHARDS = 99
 _CHECK_FAILED = "ConditionalCheckFailed"
+#: In a transaction's list of what it writes: the marker (the others are shard indexes).
+_MARKER = -1
 
 Bounds = tuple[int, int]
 
@@ -99,7 +106,7 @@ class ShardedCounter(Strategy):
         requests_per_add=1,
         write_units_per_add=(
             "2 x (shard item KB + marker item KB), at least 4; a dry shard adds a "
-            "TransactGetItems of the shards and 2 per KB of each donor shard"
+            "BatchGetItem of the shards and 2 per KB of each donor shard"
         ),
         tells_duplicates="yes",
     )
@@ -112,6 +119,22 @@ class ShardedCounter(Strategy):
         self._highs = split(v.MAX_ABS_NUMBER if self.ceiling is None else self.ceiling, self.shards)
         #: (floor share, ceiling share) of each shard: they add up to the counter's bounds.
         self.shares: list[Bounds] = list(zip(self._lows, self._highs, strict=True))
+        #: The last value this handle saw of each shard (a failed condition, a read, its own
+        #: move): a hint only, to skip a plain add on a shard seen without the room for it.
+        #: Every write still carries its shard's bound; a stale hint costs a read, never a count.
+        self._seen: dict[int, int] = {}
+
+    def _seen_room(self, amount: int) -> int:
+        """The room for ``amount`` in the whole counter, as this handle last saw it (all the
+        room a 38-digit number has, when it has not seen every shard)."""
+        if len(self._seen) < self.shards:
+            return v.MAX_ABS_NUMBER
+        return sum(self._room(i, value, amount) for i, value in self._seen.items())
+
+    def _seen_short(self, shard: int, amount: int) -> bool:
+        """Whether this handle last saw ``shard`` without the room for ``amount``."""
+        value = self._seen.get(shard)
+        return value is not None and self._room(shard, value, amount) < abs(amount)
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -145,7 +168,9 @@ class ShardedCounter(Strategy):
         shard = self.shard_of(call.request_id)
         marker = yield from self._marker(call, shard)
         while True:
-            done = yield from self._try_add(call, shard, marker)
+            done = None
+            if not self._seen_short(shard, call.amount):
+                done = yield from self._try_add(call, shard, marker)
             if done is None:
                 done = yield from self._try_move(call, shard, marker)
             if done is not None:
@@ -179,27 +204,30 @@ class ShardedCounter(Strategy):
         except ThresholdExceeded:
             return None  # beyond the shard's share at any value: the others may have room
         items = [update, self._put_new_side_item(marker)]
-        return (yield from self._write(call, items, marker, [shard]))
+        return (yield from self._write(call, items, marker, [shard, _MARKER]))
 
     def _write(
-        self, call: OpState, items: list[dict[str, Any]], marker: dict[str, Any], shards: list[int]
+        self, call: OpState, items: list[dict[str, Any]], marker: dict[str, Any], written: list[int]
     ) -> Steps[AddResult | None]:
-        """Send an add's transaction: ``items`` are the first shard's update, the marker's put,
-        then the other ``shards``' updates. None when a shard's condition failed (this
-        incarnation's shard lacked the room: read and try again)."""
+        """Send an add's transaction: ``items`` are shard updates and the marker's put, and
+        ``written`` says which (a shard's index, or ``_MARKER``). None when a shard's condition
+        failed (this incarnation's shard lacked the room: read and try again)."""
         try:
             yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
         except ClientError as exc:
             reasons = self._reasons(exc, len(items))
             # The marker first: a counted request is a duplicate even when a shard is dry.
-            if reasons[1].get("Code") == _CHECK_FAILED:
-                return (yield from self._replayed(call, reasons[1], marker, AMOUNT))
-            written = [shards[0], -1, *shards[1:]]
+            at = written.index(_MARKER)
+            if reasons[at].get("Code") == _CHECK_FAILED:
+                return (yield from self._replayed(call, reasons[at], marker, AMOUNT))
             failed = [i for i, r in enumerate(reasons) if r.get("Code") == _CHECK_FAILED]
             if not failed:
                 raise
             for i in failed:
-                yield from self._check_shard(written[i], reasons[i].get("Item"), call)
+                item = reasons[i].get("Item")
+                yield from self._check_shard(written[i], item, call)
+                if item is not None:
+                    self._seen[written[i]] = self._value_of(item)
             return None
         return call.result(True, None)
 
@@ -208,13 +236,25 @@ class ShardedCounter(Strategy):
     ) -> Steps[AddResult | None]:
         """Room moves from other shards to ``shard`` in the add's transaction; None: the
         snapshot went stale (or room came meanwhile), try again."""
-        marker_key = {k: marker[k] for k in self._key_names()}
-        found = yield from self._snapshot(call, [*self._shard_keys(), marker_key])
-        if found[-1] is not None:  # counted already (a replay, or this call's lost write)
-            return (yield from self._replayed(call, {"Item": found[-1]}, marker, AMOUNT))
-        values = yield from self._values_of(found[:-1], call)
-        rooms = [self._room(i, value, call.amount) for i, value in enumerate(values)]
+        keys = [*self._shard_keys(), {k: marker[k] for k in self._key_names()}]
         need = abs(call.amount)
+        # Plan from a cheap read; refuse only from a consistent snapshot (at once when this
+        # handle last saw too little room in the whole counter: sold out, most likely).
+        found = None
+        if self._seen_room(call.amount) >= need:
+            found = yield from self._survey(call, keys)
+        consistent = found is None
+        while True:
+            if found is None:
+                found = yield from self._snapshot(call, keys)
+            if found[-1] is not None:  # counted already (a replay, or this call's lost write)
+                return (yield from self._replayed(call, {"Item": found[-1]}, marker, AMOUNT))
+            values = yield from self._values_of(found[:-1], call)
+            self._seen = dict(enumerate(values))
+            rooms = [self._room(i, value, call.amount) for i, value in enumerate(values)]
+            if sum(rooms) >= need or consistent:
+                break
+            found, consistent = None, True
         if sum(rooms) < need:
             # The whole counter lacks the room (at one consistent moment): the only refusal.
             raise self._threshold_exceeded(sum(values), call.amount)
@@ -222,13 +262,22 @@ class ShardedCounter(Strategy):
             return None  # another add's move filled this shard meanwhile
         moves = self._plan(shard, values, rooms, call.amount)
         sign = 1 if call.amount > 0 else -1
-        moved = sum(take for _, take in moves)
-        items = [
-            self._shard_update(shard, call.amount - sign * moved),
-            self._put_new_side_item(marker),
-            *(self._shard_update(donor, sign * take) for donor, take in moves),
-        ]
-        return (yield from self._write(call, items, marker, [shard, *(d for d, _ in moves)]))
+        kept = call.amount - sign * sum(take for _, take in moves)
+        donors = [self._shard_update(donor, sign * take) for donor, take in moves]
+        # Room moved in only to be spent at once: the donors take the add, the dry shard is
+        # not written (one item less in the transaction, no write on a dry shard's budget).
+        if kept == 0:
+            items = [self._put_new_side_item(marker), *donors]
+            written = [_MARKER, *(d for d, _ in moves)]
+        else:
+            items = [self._shard_update(shard, kept), self._put_new_side_item(marker), *donors]
+            written = [shard, _MARKER, *(d for d, _ in moves)]
+        done = yield from self._write(call, items, marker, written)
+        if done is not None:
+            self._seen[shard] = values[shard] + kept
+            for donor, take in moves:
+                self._seen[donor] = values[donor] + sign * take
+        return done
 
     def _room(self, shard: int, value: int, amount: int) -> int:
         """How far ``shard`` may move in the direction of ``amount`` within its share."""
@@ -263,6 +312,33 @@ class ShardedCounter(Strategy):
 
     def _shard_keys(self) -> list[dict[str, Any]]:
         return [self._shard_key(i) for i in range(self.shards)]
+
+    def _survey(
+        self, call: OpState, keys: list[dict[str, Any]]
+    ) -> Steps[list[dict[str, Any] | None] | None]:
+        """The items at ``keys`` from one eventually consistent ``BatchGetItem`` (a quarter of a
+        snapshot's read units): good enough to pick donors, since every write carries its
+        shard's bound. None when it is not all there (unprocessed keys, a shard not seen, or
+        seen from another incarnation): take a snapshot instead."""
+        table = self.layout.table
+        answer = yield from self._send(
+            call, "BatchGetItem", {"RequestItems": {table: {"Keys": keys}}}
+        )
+        if answer.get("UnprocessedKeys"):
+            return None
+        names = self._key_names()
+        by_key = {
+            tuple(sorted((k, str(item[k])) for k in names)): dict(item)
+            for item in answer.get("Responses", {}).get(table, [])
+        }
+        found = [by_key.get(tuple(sorted((k, str(key[k])) for k in names))) for key in keys]
+        # An eventually consistent read may show a shard of an earlier incarnation (or none):
+        # only a consistent read may conclude anything from that.
+        mine = all(
+            item is not None and item.get(INCARNATION, {}).get("S") == self.incarnation
+            for item in found[:-1]
+        )
+        return found if mine else None
 
     def _snapshot(
         self, call: OpState, keys: list[dict[str, Any]]
