@@ -27,6 +27,7 @@ from dynamodb_counters import (
     RequestIdMismatch,
     ThresholdExceeded,
 )
+from dynamodb_counters._steps import Send
 from dynamodb_counters.faults import FaultInjector, FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.strategies.sharded import ShardedCounter, split, spread
@@ -495,3 +496,31 @@ def test_a_survey_showing_another_incarnation_is_checked_by_a_snapshot() -> None
     shards = [{"Item": dry}, {"Item": _canned_shard(strategy, 1, 4)}]
     move = until_send(steps, {"Responses": [*shards, {}]})
     assert [next(iter(i)) for i in move.params["TransactItems"]] == ["Update", "Put", "Update"]
+
+
+def test_a_stale_dry_hint_costs_a_survey_then_the_plain_add() -> None:
+    """The handle saw shard 0 dry, but another add's move has filled it since: the survey shows
+    the room and the add goes to shard 0 at once (no pause, no contention counted)."""
+    from test_steps import cancelled, first_send, make, until_send
+
+    strategy = make("sharded", floor=0, shards=2)
+    assert isinstance(strategy, ShardedCounter)
+    ids = _on_shard(strategy, 0)
+    steps = strategy.add(-1, request_id=next(ids))
+    first_send(steps)
+    dry = _canned_shard(strategy, 0, 0)
+    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    until_send(steps, _surveyed(strategy, 0, 9))
+    with pytest.raises(StopIteration):
+        steps.send({})  # the move
+    strategy._seen[0] = 0  # seen dry again (e.g. by a failed condition), then refilled
+    steps = strategy.add(-1, request_id=next(ids))
+    assert first_send(steps).operation == "BatchGetItem"
+    plain = steps.send(_surveyed(strategy, 6, 4))
+    assert isinstance(plain, Send)  # not a pause first
+    assert [next(iter(i)) for i in plain.params["TransactItems"]] == ["Update", "Put"]
+    assert plain.params["TransactItems"][0]["Update"]["Key"] == strategy._shard_key(0)
+    with pytest.raises(StopIteration) as finished:
+        steps.send({})
+    assert (finished.value.value.applied, finished.value.value.requests) == (True, 2)
+    assert strategy._seen == {0: 6, 1: 4}

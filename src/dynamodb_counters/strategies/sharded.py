@@ -259,7 +259,8 @@ class ShardedCounter(Strategy):
             # The whole counter lacks the room (at one consistent moment): the only refusal.
             raise self._threshold_exceeded(sum(values), call.amount)
         if rooms[shard] >= need:
-            return None  # another add's move filled this shard meanwhile
+            # The shard has the room (a stale hint, or another add's move): the plain add.
+            return (yield from self._try_add(call, shard, marker))
         moves = self._plan(shard, values, rooms, call.amount)
         sign = 1 if call.amount > 0 else -1
         kept = call.amount - sign * sum(take for _, take in moves)
