@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from dynamodb_counters import (
     RequestIdMismatch,
     ThresholdExceeded,
 )
-from dynamodb_counters._steps import Send
+from dynamodb_counters._steps import Send, Steps
 from dynamodb_counters.faults import FaultInjector, FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.strategies.sharded import ShardedCounter, split, spread
@@ -426,19 +427,29 @@ def test_a_dry_shard_surveys_then_moves_room_without_a_database() -> None:
     assert (finished.value.value.applied, finished.value.value.requests) == (True, 3)
 
 
-def test_room_moved_only_to_be_spent_is_taken_from_the_donor_alone() -> None:
-    """At the end of a sale (a donor with as little room as the add needs) the add is the
-    donor's, beside its marker: the dry shard is not written. The handle remembers the dry
-    shard: its next add there goes to the survey without a doomed plain try."""
+def _past_a_dry_try(amount: int) -> tuple[ShardedCounter, Iterator[str], Steps[Any], Send]:
+    """A 2-shard strategy (floor 0) and an add of ``amount`` on shard 0 whose plain try was
+    cancelled by shard 0's bound (value 0): the strategy, more ids on shard 0, the add's steps
+    and the request they asked for next."""
     from test_steps import cancelled, first_send, make, until_send
 
     strategy = make("sharded", floor=0, shards=2)
     assert isinstance(strategy, ShardedCounter)
     ids = _on_shard(strategy, 0)
-    steps = strategy.add(-1, request_id=next(ids))
+    steps = strategy.add(amount, request_id=next(ids))
     first_send(steps)
     dry = _canned_shard(strategy, 0, 0)
-    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    after = until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    return strategy, ids, steps, after
+
+
+def test_room_moved_only_to_be_spent_is_taken_from_the_donor_alone() -> None:
+    """At the end of a sale (a donor with as little room as the add needs) the add is the
+    donor's, beside its marker: the dry shard is not written. The handle remembers the dry
+    shard: its next add there goes to the survey without a doomed plain try."""
+    from test_steps import first_send, until_send
+
+    strategy, ids, steps, _ = _past_a_dry_try(-1)
     steal = until_send(steps, _surveyed(strategy, 0, 2))
     marker, donor = steal.params["TransactItems"]
     assert "Put" in marker
@@ -455,14 +466,9 @@ def test_room_moved_only_to_be_spent_is_taken_from_the_donor_alone() -> None:
 def test_a_refusal_comes_from_a_consistent_snapshot_only() -> None:
     """The cheap read says the whole counter lacks the room: a TransactGetItems snapshot must
     say so too before ThresholdExceeded; here it shows stock that came meanwhile: a move."""
-    from test_steps import cancelled, first_send, make, until_send
+    from test_steps import first_send, until_send
 
-    strategy = make("sharded", floor=0, shards=2)
-    assert isinstance(strategy, ShardedCounter)
-    steps = strategy.add(-2, request_id=next(_on_shard(strategy, 0)))
-    first_send(steps)
-    dry = _canned_shard(strategy, 0, 0)
-    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    strategy, ids, steps, _ = _past_a_dry_try(-2)
     snapshot = until_send(steps, _surveyed(strategy, 0, 1))
     assert snapshot.operation == "TransactGetItems"
     shards = [{"Item": _canned_shard(strategy, 0, 0)}, {"Item": _canned_shard(strategy, 1, 1)}]
@@ -471,7 +477,7 @@ def test_a_refusal_comes_from_a_consistent_snapshot_only() -> None:
     assert refused.value.value == 1
     # Seen sold out: the next add neither tries its dry shard nor surveys (under a read limit,
     # cheap surveys of many refused orders starved the snapshots that refuse them).
-    steps = strategy.add(-2, request_id=next(_on_shard(strategy, 0)))
+    steps = strategy.add(-2, request_id=next(ids))
     assert first_send(steps).operation == "TransactGetItems"
     shards[1] = {"Item": _canned_shard(strategy, 1, 5)}
     move = until_send(steps, {"Responses": [*shards, {}]})
@@ -481,14 +487,10 @@ def test_a_refusal_comes_from_a_consistent_snapshot_only() -> None:
 def test_a_survey_showing_another_incarnation_is_checked_by_a_snapshot() -> None:
     """An eventually consistent read may still show a shard of a deleted incarnation: the add
     takes a consistent snapshot instead of concluding the counter is gone."""
-    from test_steps import cancelled, first_send, make, until_send
+    from test_steps import until_send
 
-    strategy = make("sharded", floor=0, shards=2)
-    assert isinstance(strategy, ShardedCounter)
-    steps = strategy.add(-1, request_id=next(_on_shard(strategy, 0)))
-    first_send(steps)
+    strategy, _, steps, _ = _past_a_dry_try(-1)
     dry = _canned_shard(strategy, 0, 0)
-    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
     stale = _surveyed(strategy, 0, 4)
     stale["Responses"]["counters"][0]["_inc"] = {"S": "inc-0"}
     snapshot = until_send(steps, stale)
@@ -501,15 +503,9 @@ def test_a_survey_showing_another_incarnation_is_checked_by_a_snapshot() -> None
 def test_a_stale_dry_hint_costs_a_survey_then_the_plain_add() -> None:
     """The handle saw shard 0 dry, but another add's move has filled it since: the survey shows
     the room and the add goes to shard 0 at once (no pause, no contention counted)."""
-    from test_steps import cancelled, first_send, make, until_send
+    from test_steps import first_send, until_send
 
-    strategy = make("sharded", floor=0, shards=2)
-    assert isinstance(strategy, ShardedCounter)
-    ids = _on_shard(strategy, 0)
-    steps = strategy.add(-1, request_id=next(ids))
-    first_send(steps)
-    dry = _canned_shard(strategy, 0, 0)
-    until_send(steps, cancelled({"Code": "ConditionalCheckFailed", "Item": dry}, {}))
+    strategy, ids, steps, _ = _past_a_dry_try(-1)
     until_send(steps, _surveyed(strategy, 0, 9))
     with pytest.raises(StopIteration):
         steps.send({})  # the move
