@@ -427,13 +427,15 @@ def test_a_dry_shard_surveys_then_moves_room_without_a_database() -> None:
     assert (finished.value.value.applied, finished.value.value.requests) == (True, 3)
 
 
-def _past_a_dry_try(amount: int) -> tuple[ShardedCounter, Iterator[str], Steps[Any], Send]:
-    """A 2-shard strategy (floor 0) and an add of ``amount`` on shard 0 whose plain try was
-    cancelled by shard 0's bound (value 0): the strategy, more ids on shard 0, the add's steps
-    and the request they asked for next."""
+def _past_a_dry_try(
+    amount: int, shards: int = 2
+) -> tuple[ShardedCounter, Iterator[str], Steps[Any], Send]:
+    """A strategy of ``shards`` shards (floor 0) and an add of ``amount`` on shard 0 whose
+    plain try was cancelled by shard 0's bound (value 0): the strategy, more ids on shard 0,
+    the add's steps and the request they asked for next."""
     from test_steps import cancelled, first_send, make, until_send
 
-    strategy = make("sharded", floor=0, shards=2)
+    strategy = make("sharded", floor=0, shards=shards)
     assert isinstance(strategy, ShardedCounter)
     ids = _on_shard(strategy, 0)
     steps = strategy.add(amount, request_id=next(ids))
@@ -519,4 +521,21 @@ def test_a_stale_dry_hint_costs_a_survey_then_the_plain_add() -> None:
     with pytest.raises(StopIteration) as finished:
         steps.send({})
     assert (finished.value.value.applied, finished.value.value.requests) == (True, 2)
-    assert strategy._seen == {0: 6, 1: 4}
+    assert strategy._seen == {0: 5, 1: 4}  # the survey, then this add
+
+
+def test_a_plan_that_failed_is_made_again_from_a_consistent_snapshot() -> None:
+    """An eventually consistent survey may lag: when the move planned from it is cancelled by a
+    shard's bound, the next round reads a TransactGetItems snapshot, not another survey (stale
+    surveys could otherwise spend every attempt and end in ContentionError with stock left)."""
+    from test_steps import cancelled, until_send
+
+    strategy, _, steps, survey = _past_a_dry_try(-1, shards=3)
+    assert survey.operation == "BatchGetItem"
+    # A lagging copy: shard 1 shows room it no longer has (shard 2 still has some).
+    move = until_send(steps, _surveyed(strategy, 0, 4, 4))
+    assert [next(iter(i)) for i in move.params["TransactItems"]] == ["Update", "Put", "Update"]
+    assert move.params["TransactItems"][2]["Update"]["Key"] == strategy._shard_key(1)
+    gone = {"Code": "ConditionalCheckFailed", "Item": _canned_shard(strategy, 1, 0)}
+    retry = until_send(steps, cancelled({}, {}, gone))  # shard 0 still seen dry: no plain try
+    assert retry.operation == "TransactGetItems"

@@ -18,16 +18,17 @@ take the sum past a bound. When the chosen shard lacks the room for an add, the 
 shards and its marker with one eventually consistent ``BatchGetItem`` (a survey: a quarter of a
 snapshot's read units) and moves room in its own transaction: donors (most room first, half of
 each donor's room but at least what is still needed) give room to the chosen shard, which takes
-the add; the marker is put as usual. When the room moved would only be spent at once (the end
-of a sale), the donors take the add beside the marker and the dry shard is not written. Every
-shard written carries its incarnation and bound condition, so a stale read only cancels the
-transaction; the add then reads again (at most ``max_attempts`` times, then
-``ContentionError``; never a wrong refusal). If the survey shows too little room in the whole
-counter, a ``TransactGetItems`` of the shards and the marker (a consistent snapshot) decides: the
-add is refused with ``ThresholdExceeded`` (the value of that snapshot) only if it agrees. That is
-the only way a sharded add is refused, so a dry shard is never "sold out" while another has
-stock. A handle remembers the last value it saw of each shard, as a hint: it skips the plain try
-on a shard it saw dry, and goes straight to the snapshot once it saw the whole counter short.
+the add; the marker is put as usual. When the room moved would only be spent at once (the end of
+a sale), the donors take the add beside the marker and the dry shard is not written. Every shard
+written carries its incarnation and bound condition, so a stale read only cancels the
+transaction; the add then reads again, with a consistent snapshot this time (at most
+``max_attempts`` times, then ``ContentionError``; never a wrong refusal). If the survey shows
+too little room in the whole counter, a ``TransactGetItems`` of the shards and the marker (a
+consistent snapshot) decides: the add is refused with ``ThresholdExceeded`` (the value of that
+snapshot) only if it agrees. That is the only way a sharded add is refused, so a dry shard is
+never "sold out" while another has stock. A handle remembers the last value it saw of each
+shard, as a hint: it skips the plain try on a shard it saw dry, and goes straight to the
+snapshot once it saw the whole counter short.
 
 **Value.** One ``TransactGetItems`` of the shards: a sum the counter really had.
 **Create / delete.** One transaction each: the counter item and every shard, so shards are never
@@ -167,12 +168,15 @@ class ShardedCounter(Strategy):
         assert call.request_id is not None
         shard = self.shard_of(call.request_id)
         marker = yield from self._marker(call, shard)
+        survey = True
         while True:
             done = None
             if not self._seen_short(shard, call.amount):
                 done = yield from self._try_add(call, shard, marker)
             if done is None:
-                done = yield from self._try_move(call, shard, marker)
+                done = yield from self._try_move(call, shard, marker, survey=survey)
+                # A plan that failed may have come from a stale read: read consistently now.
+                survey = False
             if done is not None:
                 return done
             # A snapshot went stale under concurrent adds and moves: read again, with backoff.
@@ -204,7 +208,11 @@ class ShardedCounter(Strategy):
         except ThresholdExceeded:
             return None  # beyond the shard's share at any value: the others may have room
         items = [update, self._put_new_side_item(marker)]
-        return (yield from self._write(call, items, marker, [shard, _MARKER]))
+        done = yield from self._write(call, items, marker, [shard, _MARKER])
+        seen = self._seen.get(shard)
+        if done is not None and done.applied and seen is not None:
+            self._seen[shard] = seen + call.amount
+        return done
 
     def _write(
         self, call: OpState, items: list[dict[str, Any]], marker: dict[str, Any], written: list[int]
@@ -232,7 +240,7 @@ class ShardedCounter(Strategy):
         return call.result(True, None)
 
     def _try_move(
-        self, call: OpState, shard: int, marker: dict[str, Any]
+        self, call: OpState, shard: int, marker: dict[str, Any], *, survey: bool = True
     ) -> Steps[AddResult | None]:
         """Room moves from other shards to ``shard`` in the add's transaction; None: the
         snapshot went stale (or room came meanwhile), try again."""
@@ -241,7 +249,7 @@ class ShardedCounter(Strategy):
         # Plan from a cheap read; refuse only from a consistent snapshot (at once when this
         # handle last saw too little room in the whole counter: sold out, most likely).
         found = None
-        if self._seen_room(call.amount) >= need:
+        if survey and self._seen_room(call.amount) >= need:
             found = yield from self._survey(call, keys)
         consistent = found is None
         while True:
