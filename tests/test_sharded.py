@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from _hooks import SendHook, operation_of
 from _ledger import LoseAnswers
 from conftest import fresh_client, new_table_name, scan_all
 from dynamodb_counters import (
@@ -539,3 +540,63 @@ def test_a_plan_that_failed_is_made_again_from_a_consistent_snapshot() -> None:
     gone = {"Code": "ConditionalCheckFailed", "Item": _canned_shard(strategy, 1, 0)}
     retry = until_send(steps, cancelled({}, {}, gone))  # shard 0 still seen dry: no plain try
     assert retry.operation == "TransactGetItems"
+
+
+def test_a_lost_steal_is_recognised_by_its_retry(ddb: Any, table: str, client: Any) -> None:
+    """The donor takes the add beside the marker (the dry shard is not written) and that
+    transaction's answer is lost: the retry finds its own marker, counted once."""
+    own = fresh_client(ddb)
+    store = CounterStore(own, table)
+    counter = store.counter("c", strategy="sharded", floor=0, shards=2)
+    counter.create(initial=1)
+    set_shards(client, store, "c", [0, 1])
+    (rid,) = ids_on(counter, 0, 1)
+    operations: list[str] = []
+    store.add_listener(lambda r: operations.append(r.operation))
+    # The 2nd TransactWriteItems is the steal (after the plain add failed): its answer is lost.
+    lose = LoseAnswers("TransactWriteItems", count=2).attach(own)
+    try:
+        result = counter.add(-1, request_id=rid)
+    finally:
+        lose.detach(own)
+    assert result.applied is True
+    assert operations[:3] == ["TransactWriteItems", "BatchGetItem", "TransactWriteItems"]
+    assert shard_values(counter) == [0, 0]
+    assert counter.add(-1, request_id=rid).applied is False
+    assert counter.value() == 0
+
+
+class _BetweenSurveyAndWrite(SendHook):
+    """Runs ``other`` once, just before the first TransactWriteItems sent after a survey."""
+
+    def __init__(self, client: Any, other: Any) -> None:
+        self.client, self.other, self.surveyed, self.ran = client, other, False, False
+
+    def _hook(self, request: Any, **_: Any) -> None:
+        operation = operation_of(request)
+        if operation == "BatchGetItem":
+            self.surveyed = True
+        elif operation == "TransactWriteItems" and self.surveyed and not self.ran:
+            self.ran = True
+            self.other()
+
+
+def test_another_add_between_the_survey_and_the_steal(ddb: Any, table: str, client: Any) -> None:
+    """Another writer takes the donor's last unit between A's survey and A's steal: A's write
+    is cancelled by the donor's bound, the consistent snapshot shows nothing left, and A is
+    refused -- the floor holds and the unit is sold once."""
+    own = fresh_client(ddb)
+    store = CounterStore(own, table)
+    counter = store.counter("c", strategy="sharded", floor=0, shards=2)
+    counter.create(initial=1)
+    set_shards(client, store, "c", [0, 1])
+    (mine,) = ids_on(counter, 0, 1)
+    (theirs,) = ids_on(counter, 1, 1, prefix="b")
+    other = CounterStore(client, table).counter("c")
+    hook = _BetweenSurveyAndWrite(own, lambda: other.add(-1, request_id=theirs))
+    with hook, pytest.raises(ThresholdExceeded) as refused:
+        counter.add(-1, request_id=mine)
+    assert hook.ran
+    assert refused.value.value == 0
+    assert shard_values(counter) == [0, 0]
+    assert other.add(-1, request_id=theirs).applied is False
