@@ -157,23 +157,26 @@ class Connection:
         import boto3
         from botocore.config import Config
 
+        config = Config(**self._config(sdk, pool, connect_timeout, read_timeout))
+        return boto3.client("dynamodb", **self._where(), config=config)
+
+    def _config(
+        self, sdk: SdkRetry | None, pool: int, connect_timeout: float, read_timeout: float
+    ) -> dict[str, Any]:
+        """botocore's (and aiobotocore's) client configuration."""
         sdk = sdk or SdkRetry()
-        # ``total_max_attempts`` counts the first send; botocore's ``max_attempts`` does not.
-        retries = {"mode": sdk.mode, "total_max_attempts": sdk.max_attempts}
-        config = Config(
-            retries=retries,  # type: ignore[arg-type]
-            max_pool_connections=pool,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
+        return {
+            # ``total_max_attempts`` counts the first send; botocore's ``max_attempts`` does not.
+            "retries": {"mode": sdk.mode, "total_max_attempts": sdk.max_attempts},
+            "max_pool_connections": pool,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+        }
+
+    def _where(self) -> dict[str, Any]:
+        """Endpoint, region and (for DynamoDB Local) credentials of a client."""
         extra: dict[str, Any] = LOCAL_CREDENTIALS if self.dummy_credentials else {}
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            config=config,
-            **extra,
-        )
+        return {"endpoint_url": self.endpoint_url, "region_name": self.region, **extra}
 
     def async_client(
         self,
@@ -195,21 +198,8 @@ class Connection:
             raise InvalidInput(
                 "--async needs aiobotocore: pip install 'dynamodb-counters[async]'"
             ) from exc
-        sdk = sdk or SdkRetry()
-        config = AioConfig(
-            retries={"mode": sdk.mode, "total_max_attempts": sdk.max_attempts},
-            max_pool_connections=pool,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-        extra: dict[str, Any] = LOCAL_CREDENTIALS if self.dummy_credentials else {}
-        return get_session().create_client(
-            "dynamodb",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            config=config,
-            **extra,
-        )
+        config = AioConfig(**self._config(sdk, pool, connect_timeout, read_timeout))
+        return get_session().create_client("dynamodb", **self._where(), config=config)
 
 
 @contextlib.contextmanager

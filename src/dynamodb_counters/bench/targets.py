@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, NoReturn, cast
 
 from botocore.exceptions import ClientError
 
@@ -204,10 +204,7 @@ class RawTarget(Target):
             try:
                 answer = client.update_item(**self._request(layout, key, amount))
             except ClientError as exc:
-                refusal = _refusal(exc, amount)
-                if refusal is None:
-                    raise
-                raise refusal from exc
+                _raise_refusal(exc, amount)
             return _result(answer, layout.value_attribute)
 
         return add
@@ -222,10 +219,7 @@ class RawTarget(Target):
             try:
                 answer = await client.update_item(**self._request(layout, key, amount))
             except ClientError as exc:
-                refusal = _refusal(exc, amount)
-                if refusal is None:
-                    raise
-                raise refusal from exc
+                _raise_refusal(exc, amount)
             return _result(answer, layout.value_attribute)
 
         return add
@@ -294,11 +288,12 @@ def new_target(
     )
 
 
-def _refusal(exc: ClientError, amount: int) -> ThresholdExceeded | None:
-    """A failed condition is the raw baseline's bound: what it raises then (else the error)."""
+def _raise_refusal(exc: ClientError, amount: int) -> NoReturn:
+    """A failed condition is the raw baseline's bound: raise ThresholdExceeded for it; any
+    other error as it is."""
     if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-        return ThresholdExceeded(f"adding {amount} would cross a bound")
-    return None
+        raise ThresholdExceeded(f"adding {amount} would cross a bound") from exc
+    raise exc
 
 
 def _result(answer: dict[str, Any], value_attribute: str) -> AddResult:
