@@ -5,8 +5,9 @@ client CPU counts: request building, serialisation, signing, parsing -- botocore
 For each single-request strategy the library's add is timed against the raw client method
 called with the exact parameters the library sent (recorded by an ``on_call`` listener).
 Time is this thread's CPU time (``time.thread_time``), so other processes on a shared machine
-count little; within a round raw and library batches of 100 alternate, and the ratio of their
-totals is taken per round; the median and spread over rounds are reported.
+count little; within a round raw and library batches of ``BATCH`` adds alternate (short
+batches, so that a burst of noise from a neighbour falls on both sides alike), and the ratio of
+their totals is taken per round; the median and spread over rounds are reported.
 
     .venv/bin/python benchmarks/overhead.py              # sync and async (if aiobotocore)
     .venv/bin/python benchmarks/overhead.py --adds 500 --rounds 3
@@ -32,6 +33,8 @@ from dynamodb_counters import CallRecord, CounterStore
 
 STRATEGIES = ("atomic", "transaction", "marker", "set", "collection")
 _METHODS = {"UpdateItem": "update_item", "TransactWriteItems": "transact_write_items"}
+#: Adds per batch; raw and library batches alternate.
+BATCH = 20
 
 
 class _Body:
@@ -47,9 +50,7 @@ class _Body:
 
 def _canned(operation: str) -> bytes:
     if operation == "UpdateItem":
-        return json.dumps(
-            {"Attributes": {"quantity": {"N": "7"}, "_ids": {"SS": ["a"]}}}
-        ).encode()
+        return json.dumps({"Attributes": {"quantity": {"N": "7"}, "_ids": {"SS": ["a"]}}}).encode()
     return b"{}"
 
 
@@ -65,7 +66,7 @@ def _short_circuit(request: Any, **_: Any) -> AWSResponse:
 
 
 def sync_client() -> Any:
-    client = boto3.client(
+    client: Any = boto3.client(
         "dynamodb",
         region_name="us-east-1",
         endpoint_url="http://127.0.0.1:9",
@@ -101,9 +102,9 @@ def _time(run: Callable[[], None], adds: int) -> float:
 
 def _round(raw: Callable[[], None], library: Callable[[], None], adds: int) -> float:
     base = ours = 0.0
-    for _ in range(max(1, adds // 100)):
-        base += _time(raw, 100)
-        ours += _time(library, 100)
+    for _ in range(max(1, adds // BATCH)):
+        base += _time(raw, BATCH)
+        ours += _time(library, BATCH)
     return ours / base
 
 
@@ -116,9 +117,11 @@ def measure_sync(strategy: str, adds: int, rounds: int) -> list[float]:
     counter.create()
     idempotent = strategy != "atomic"
     if idempotent:
+
         def library() -> None:
             counter.add(1, request_id="r")
     else:
+
         def library() -> None:
             counter.add(1)
 
@@ -171,9 +174,9 @@ async def measure_async(strategy: str, adds: int, rounds: int) -> list[float]:
         ratios = []
         for _ in range(rounds):
             base = ours = 0.0
-            for _ in range(max(1, adds // 100)):
-                base += await timed(False, 100)
-                ours += await timed(True, 100)
+            for _ in range(max(1, adds // BATCH)):
+                base += await timed(False, BATCH)
+                ours += await timed(True, BATCH)
             ratios.append(ours / base)
         return ratios
 
@@ -188,7 +191,7 @@ def _line(strategy: str, ratios: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--adds", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--sync-only", action="store_true")
     args = parser.parse_args(argv)
     print("sync add / raw botocore, same request (median ratio):")

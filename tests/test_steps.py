@@ -14,8 +14,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from dynamodb_counters import ContentionError, ThresholdExceeded
+from dynamodb_counters._io import DynamoIO
 from dynamodb_counters._keys import CALL, INCARNATION, TAG, Layout
-from dynamodb_counters._steps import NOW, Send, Sleep, Steps, done, result_of
+from dynamodb_counters._steps import ELAPSED, NOW, Send, Sleep, Steps, done, result_of, run_sync
 from dynamodb_counters.results import AddResult
 from dynamodb_counters.strategies import STRATEGIES, Strategy
 
@@ -175,3 +176,114 @@ def test_result_of_drives_an_operation_with_canned_answers() -> None:
     assert result_of(done(3)) == 3
     with pytest.raises(RuntimeError, match="no canned answer left"):
         result_of(make("atomic").value())
+
+
+def test_the_request_id_digest_is_the_first_releases() -> None:
+    """Markers, deltas and transaction tokens are keyed by the digest: it may never change, or
+    a replay of an add counted before an upgrade would be counted again. Values computed with
+    the first release's ``Layout.digest``; a handle's cached part of the hash gives the same."""
+    assert LAYOUT.digest("seats", "order-1") == "20c0a447b8b77c8b4a787059cbd6478b"
+    assert LAYOUT.digest("seats", "order-1", "inc-1") == "7d0f28af45b645a05b6604715a2e7eee"
+    assert LAYOUT.digest("é", "x" * 40, "i") == "5378740d4255636077ef70e5c06cdd76"
+    strategy = make("marker")
+    assert strategy.digest_of("order-1") == "7d0f28af45b645a05b6604715a2e7eee"
+    assert strategy.digest_of("order-1") == "7d0f28af45b645a05b6604715a2e7eee"
+    strategy.incarnation = None  # the cache follows the incarnation
+    assert strategy.digest_of("order-1") == "20c0a447b8b77c8b4a787059cbd6478b"
+
+
+def test_each_call_has_its_own_nonce_in_this_process_and_in_a_forked_child() -> None:
+    """The nonce tells a call's own landed write from another call's with the same request id:
+    no two calls may share one, not even a parent's and its forked child's next calls."""
+    import os
+
+    from dynamodb_counters.strategies.base import OpState, new_nonce
+
+    calls = [OpState(amount=1, request_id="r", digest="d") for _ in range(1000)]
+    assert len({call.nonce for call in calls}) == 1000
+    assert {len(call.nonce) for call in calls} == {32}  # the items keep their size
+    assert calls[0].nonce == calls[0].nonce  # made once per call
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover -- the child
+        os.write(writer, new_nonce().encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    in_child = os.read(reader, 100).decode()
+    os.close(reader)
+    mine = new_nonce()
+    assert len(in_child) >= 20 and in_child[:20] != mine[:20]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("7", 7), ("-12", -12), ("1E+2", 100), ("1.0E+1", 10), ("0", 0)]
+)
+def test_a_stored_number_is_read_as_the_integer_it_is(text: str, value: int) -> None:
+    from dynamodb_counters.strategies.base import to_int
+
+    assert to_int(text) == value
+
+
+def test_a_stored_fraction_is_refused() -> None:
+    from dynamodb_counters import InvalidInput
+    from dynamodb_counters.strategies.base import to_int
+
+    with pytest.raises(InvalidInput, match=r"counter value 1\.5 is not an integer"):
+        to_int("1.5")
+
+
+class _Client:
+    """A client whose update_item answers from a list (an exception is raised)."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.sent: list[dict[str, Any]] = []
+
+    def update_item(self, **params: Any) -> Any:
+        self.sent.append(params)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def _asks_clocks_pauses_and_a_request() -> Steps[tuple[Any, ...]]:
+    now = yield NOW
+    elapsed = yield ELAPSED
+    paused = yield Sleep(0)
+    try:
+        yield Send("UpdateItem", {"TableName": "t"})
+    except ClientError as exc:
+        failed = exc.response["Error"]["Code"]
+    answer = yield Send("UpdateItem", {"TableName": "t"})
+    return now, elapsed, paused, failed, answer
+
+
+def test_run_sync_answers_clocks_pauses_requests_and_throws_failures_in() -> None:
+    import time
+
+    client = _Client(error("ThrottlingException"), {"Attributes": {}})
+    before = time.time()
+    now, elapsed, paused, failed, answer = run_sync(
+        DynamoIO(client, "t"), _asks_clocks_pauses_and_a_request()
+    )
+    assert before <= now <= time.time()
+    assert 0 < elapsed <= time.monotonic()
+    assert (paused, failed, answer) == (None, "ThrottlingException", {"Attributes": {}})
+    assert client.sent == [{"TableName": "t", "ReturnConsumedCapacity": "INDEXES"}] * 2
+
+
+def test_run_sync_closes_the_steps_on_an_interrupt_and_never_throws_it_in() -> None:
+    seen: list[str] = []
+
+    def steps() -> Steps[None]:
+        try:
+            yield Send("UpdateItem", {"TableName": "t"})
+        except BaseException as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(DynamoIO(_Client(KeyboardInterrupt()), "t"), steps())
+    assert seen == ["GeneratorExit"]

@@ -12,7 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from ._io import About, BaseIO, Exchange
-from ._steps import Send, Steps, drive
+from ._steps import Progress, Send, Sleep, Steps
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -32,16 +32,25 @@ class AsyncDynamoIO(BaseIO):
     ) -> dict[str, Any]:
         """Send one request; returns aiobotocore's parsed answer, raises what it raises (a
         missing table as :class:`TableNotFound`). ``about``: see :class:`._io.About`."""
-        with Exchange(self, operation, params, **about) as exchange:
-            exchange.answer = await getattr(self.client, exchange.method)(**exchange.params)
-        return cast(dict[str, Any], exchange.answer)
+        return await self.send(Send(operation, params, **about))
 
     async def send(self, step: Send) -> dict[str, Any]:
-        """Send one step's request."""
-        return await self.call(step.operation, step.params, **step.about)
+        """Send one step's request (as :meth:`call`)."""
+        with Exchange(self, step) as exchange:
+            exchange.answer = await getattr(self.client, exchange.method)(**exchange.params)
+        return cast(dict[str, Any], exchange.answer)
 
 
 async def run_async(io: AsyncDynamoIO, steps: Steps[T]) -> T:
     """Run ``steps`` with aiobotocore, as ``run_sync`` does with botocore (see
-    :func:`._steps.drive`): requests and sleeps are awaited."""
-    return await drive(steps, io.send, asyncio.sleep)
+    :class:`._steps.Progress`): requests and sleeps are awaited."""
+    with Progress(steps) as run:
+        while (step := run.next()) is not None:
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                continue
+            try:
+                run.answer = await io.send(step)
+            except Exception as exc:
+                run.failure = exc
+        return cast(T, run.value)

@@ -18,6 +18,7 @@ from typing import Any, TypedDict, Unpack, cast
 
 from botocore.exceptions import ClientError
 
+from ._steps import Send
 from .errors import TableNotFound
 from .results import CallRecord
 
@@ -142,53 +143,34 @@ class Exchange:
     The sender stores botocore's parsed answer in ``answer``.
     """
 
-    __slots__ = (
-        "_io",
-        "_started",
-        "_token",
-        "answer",
-        "counter",
-        "operation",
-        "params",
-        "retried",
-        "strategy",
-    )
+    __slots__ = ("_io", "_started", "_token", "answer", "method", "params", "step")
 
-    def __init__(
-        self,
-        io: BaseIO,
-        operation: str,
-        params: dict[str, Any],
-        *,
-        counter: str | None = None,
-        strategy: str | None = None,
-        retried: list[BaseException] | None = None,
-    ) -> None:
-        if operation in _CAPACITY_OPS:
+    def __init__(self, io: BaseIO, step: Send) -> None:
+        params = step.params
+        if step.operation in _CAPACITY_OPS:
             params = {**params, "ReturnConsumedCapacity": "INDEXES"}
         self._io = io
-        self.operation, self.params, self.retried = operation, params, retried
-        self.counter, self.strategy = counter, strategy
+        self.step = step
+        #: What is sent: the step's parameters, asking for consumed capacity where it can.
+        self.params = params
+        #: The client method that sends this operation.
+        self.method = _METHODS[step.operation]
         self.answer: dict[str, Any] | None = None
 
-    @property
-    def method(self) -> str:
-        """The client method that sends this operation."""
-        return _METHODS[self.operation]
-
     def __enter__(self) -> Exchange:
-        self._token = _RETRIED.set(self.retried)
+        self._token = _RETRIED.set(self.step.retried)
         self._started = time.perf_counter()
         return self
 
     def __exit__(self, kind: object, failure: BaseException | None, tb: object) -> None:
         seconds = time.perf_counter() - self._started
         _RETRIED.reset(self._token)
-        self._tell(seconds, failure)
+        if self._io._listeners:
+            self._tell(seconds, failure)
         if (
             isinstance(failure, ClientError)
             and error_code(failure) == "ResourceNotFoundException"
-            and self.operation != "DescribeTable"
+            and self.step.operation != "DescribeTable"
         ):
             raise TableNotFound(
                 f"table {self._io.table_name!r} does not exist: create it with "
@@ -196,23 +178,21 @@ class Exchange:
             ) from failure
 
     def _tell(self, seconds: float, failure: BaseException | None) -> None:
-        listeners = self._io._listeners
-        if not listeners:
-            return
         seen: dict[str, Any] = self.answer if self.answer is not None else {}
         if isinstance(failure, ClientError):
             seen = response_of(failure)
+        step = self.step
         record = CallRecord(
-            operation=self.operation,
-            counter=self.counter,
-            strategy=self.strategy,
+            operation=step.operation,
+            counter=step.counter,
+            strategy=step.strategy,
             seconds=seconds,
             sdk_retries=sdk_retries_of(seen),
             consumed_capacity=seen.get("ConsumedCapacity"),
             error_code=None if failure is None else error_code(failure),
             params=self.params,
         )
-        for listener in listeners:
+        for listener in self._io._listeners:
             listener(record)
 
 
@@ -224,6 +204,10 @@ class DynamoIO(BaseIO):
     ) -> dict[str, Any]:
         """Send one request; returns botocore's parsed answer, raises what botocore raises
         (a missing table as :class:`TableNotFound`). ``about``: see :class:`About`."""
-        with Exchange(self, operation, params, **about) as exchange:
+        return self.send(Send(operation, params, **about))
+
+    def send(self, step: Send) -> dict[str, Any]:
+        """Send one step's request (as :meth:`call`)."""
+        with Exchange(self, step) as exchange:
             exchange.answer = getattr(self.client, exchange.method)(**exchange.params)
         return cast(dict[str, Any], exchange.answer)

@@ -99,6 +99,19 @@ def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
+def _hash_part(h: Any, part: str) -> None:
+    data = part.encode("utf-8")
+    # Length-prefix each part so ("ab", "c") and ("a", "bc") never collide.
+    h.update(len(data).to_bytes(4, "big") + data)
+
+
+def finish_digest(base: Any, request_id: str) -> str:
+    """The digest of ``request_id`` from :meth:`Layout.digest_base` (left unchanged)."""
+    h = base.copy()
+    _hash_part(h, request_id)
+    return str(h.hexdigest()[:32])
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     table: str
@@ -109,16 +122,16 @@ class Layout:
     ttl_attribute: str
 
     def digest(self, name: str, request_id: str, incarnation: str | None = None) -> str:
+        """The request id's digest for counter ``name`` (of ``incarnation``): 32 hex digits."""
+        return finish_digest(self.digest_base(name, incarnation), request_id)
+
+    def digest_base(self, name: str, incarnation: str | None) -> Any:
+        """The digest's hash of everything but the request id, for :func:`finish_digest` (a
+        handle hashes its counter's part once, not on every add)."""
         h = hashlib.sha256()
-        parts = [self.table, name, request_id]
-        if incarnation is not None:
-            parts.insert(2, incarnation)
-        for part in parts:
-            data = part.encode("utf-8")
-            # Length-prefix each part so ("ab", "c") and ("a", "bc") never collide.
-            h.update(len(data).to_bytes(4, "big"))
-            h.update(data)
-        return h.hexdigest()[:32]
+        for part in (self.table, name) if incarnation is None else (self.table, name, incarnation):
+            _hash_part(h, part)
+        return h
 
     def counter_key(self, name: str) -> dict[str, Any]:
         key: dict[str, Any] = {self.partition_key: _s(name)}

@@ -19,11 +19,12 @@ canned answers::
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-from ._io import About, DynamoIO
+if TYPE_CHECKING:
+    from ._io import DynamoIO
 
 T = TypeVar("T")
 
@@ -38,11 +39,6 @@ class Send:
     strategy: str | None = None
     #: The executor appends the failures botocore met and retried during the request.
     retried: list[BaseException] | None = None
-
-    @property
-    def about(self) -> About:
-        """What :meth:`DynamoIO.call` takes besides the operation and its parameters."""
-        return {"counter": self.counter, "strategy": self.strategy, "retried": self.retried}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,58 +90,67 @@ Step = Send | Sleep | Now | Elapsed
 Steps = Generator[Step, Any, T]
 
 
-async def drive(
-    steps: Steps[T],
-    send: Callable[[Send], Awaitable[dict[str, Any]]],
-    sleep: Callable[[float], Awaitable[None]],
-) -> T:
-    """The one executor loop, for both I/O styles: send each :class:`Send` with ``send``, sleep,
-    tell the time; a failed request's exception (an ``Exception``) is thrown into the generator.
-    A cancellation or an interrupt is not: it ends the run and closes the generator.
+class Progress:
+    """One operation on its way through an executor: the request or pause it waits on, and the
+    answer to give it back. The executor loop is the only part written twice (``run_sync``
+    here, ``_aio_io.run_async``): it sends or sleeps, and sets ``answer`` or ``failure``.
 
-    With ``send`` and ``sleep`` that never suspend, the coroutine finishes in its first step,
-    which is how :func:`run_sync` runs it without an event loop.
+    What needs no I/O is answered here: the clocks (:data:`NOW`, :data:`ELAPSED`). A failed
+    request's exception (an ``Exception``) is thrown into the operation, which interprets it. A
+    cancellation or an interrupt is not: it ends the run, and leaving the ``with`` block closes
+    the operation.
     """
-    answer: Any = None
-    failure: Exception | None = None
-    try:
+
+    __slots__ = ("answer", "failure", "steps", "value")
+
+    def __init__(self, steps: Steps[Any]) -> None:
+        self.steps = steps
+        self.answer: Any = None
+        self.failure: Exception | None = None
+        self.value: Any = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.steps.close()
+
+    def next(self) -> Send | Sleep | None:
+        """The next request or pause; None once the operation returned (its result in
+        ``value``)."""
         while True:
             try:
-                step = steps.send(answer) if failure is None else steps.throw(failure)
-            except StopIteration as done:
-                return cast(T, done.value)
-            answer, failure = None, None
-            if isinstance(step, Send):
-                try:
-                    answer = await send(step)
-                except Exception as exc:
-                    failure = exc
-            elif isinstance(step, Sleep):
-                await sleep(step.seconds)
-            elif isinstance(step, Elapsed):
-                answer = time.monotonic()
-            else:
-                answer = time.time()
-    finally:
-        steps.close()
+                if self.failure is None:
+                    step = self.steps.send(self.answer)
+                else:
+                    failure, self.failure = self.failure, None
+                    step = self.steps.throw(failure)
+            except StopIteration as returned:
+                self.value = returned.value
+                return None
+            self.answer = None
+            if isinstance(step, (Send, Sleep)):
+                return step
+            self.answer = time.monotonic() if isinstance(step, Elapsed) else time.time()
+
+    def settle(self, do: Callable[[Any], Any], step: Send | Sleep) -> None:
+        """Answer ``step`` with what ``do(step)`` returns, or with the exception it raises."""
+        try:
+            self.answer = do(step)
+        except Exception as exc:
+            self.failure = exc
+
+
+def _sleep(step: Sleep) -> None:
+    time.sleep(step.seconds)
 
 
 def run_sync(io: DynamoIO, steps: Steps[T]) -> T:
-    """Run ``steps`` with botocore (see :func:`drive`)."""
-
-    async def send(step: Send) -> dict[str, Any]:
-        return io.call(step.operation, step.params, **step.about)
-
-    async def sleep(seconds: float) -> None:
-        time.sleep(seconds)
-
-    running = drive(steps, send, sleep)
-    try:
-        running.send(None)
-    except StopIteration as done:
-        return cast(T, done.value)
-    running.close()
-    raise RuntimeError("a sync run suspended: only the async executor awaits")
+    """Run ``steps`` with botocore (see :class:`Progress`)."""
+    with Progress(steps) as run:
+        while (step := run.next()) is not None:
+            run.settle(io.send if isinstance(step, Send) else _sleep, step)
+        return cast(T, run.value)
 
 
 def result_of(steps: Steps[T], *answers: Any) -> T:

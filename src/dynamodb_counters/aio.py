@@ -60,7 +60,7 @@ class AsyncCounter(HandleCore):
                 if self._name not in self._store._known:
                     with contextlib.suppress(CounterError):  # the operation says it again
                         await self._drive(self._current_steps())
-        return await self._drive(steps)
+        return await run_async(self._store._io, steps)
 
     async def _current(self) -> Strategy:
         return await self._drive(self._current_steps())

@@ -143,7 +143,7 @@ class HandleCore:
                 self._build(self._requested.for_item_without_definition(), None).add(
                     amount, request_id=request_id
                 )
-        return self._run_steps(lambda s: s.add(amount, request_id=request_id))
+        return self._run_steps(lambda s: s.checked_add(amount, request_id))
 
     def _value_steps(self) -> Steps[int]:
         return self._run_steps(lambda s: s.value())
@@ -223,7 +223,7 @@ class Counter(HandleCore):
                 if self._name not in self._store._known:
                     with contextlib.suppress(CounterError):  # the operation says it again
                         self._drive(self._current_steps())
-        return self._drive(steps)
+        return run_sync(self._store._io, steps)
 
     def _current(self) -> Strategy:
         return self._drive(self._current_steps())

@@ -44,6 +44,7 @@ definition from that item (no extra request) and tries again.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import uuid
@@ -67,13 +68,16 @@ from botocore.exceptions import (
 from .. import _validate as v
 from .._io import error_code, response_of, sdk_retries_of
 from .._keys import (
+    AMOUNT,
     CALL,
     CREATED_BY,
     DEFINITION,
     INCARNATION,
+    REQUEST_ID,
     SHARD_INFIX,
     SWEPT_PREFIXES,
     Layout,
+    finish_digest,
 )
 from .._steps import BATCH_TRIES, NOW, Send, Sleep, Steps, unprocessed_pause
 from ..errors import (
@@ -172,6 +176,27 @@ class Reincarnated(Exception):
         self.item = dict(item)
 
 
+class _Nonces:
+    """Unique strings for calls, without a system call each: a random prefix for this process
+    (drawn again in a forked child) and a counter; 32 hex digits, as the first release's
+    ``os.urandom(16).hex()`` (the items keep their size)."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self._prefix = os.urandom(10).hex()
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count):012x}"
+
+
+#: A string unique to one call, in this process and any other (80 random bits a process).
+new_nonce = _Nonces()
+
+
 @dataclass(slots=True)
 class OpState:
     """State of one operation (an ``add()``, a ``create()``, a read or a delete) across its
@@ -181,9 +206,7 @@ class OpState:
     amount: int
     request_id: str | None
     digest: str | None
-    # Unique to this call: written beside the request id where the strategy can, so that a
-    # retry which finds the id already counted can tell its own earlier write from another's.
-    nonce: str = field(default_factory=lambda: os.urandom(16).hex())
+    _nonce: str | None = None
     requests: int = 0
     sdk_retries: int = 0
     # True once any attempt of this call may have been applied without us seeing the answer.
@@ -196,6 +219,15 @@ class OpState:
     # Strategy-specific positions at which this call's writes would have landed
     # (occ_history's sequence numbers, set's generations).
     landings: set[int] = field(default_factory=set)
+
+    @property
+    def nonce(self) -> str:
+        """Unique to this call (made on first use): written beside the request id where the
+        strategy can, so that a retry which finds the id already counted can tell its own
+        earlier write from another's."""
+        if self._nonce is None:
+            self._nonce = new_nonce()
+        return self._nonce
 
     def result(self, applied: bool | None, value: int | None) -> AddResult:
         return AddResult(
@@ -337,6 +369,7 @@ class Strategy:
         self.key = layout.counter_key(self.counter_name)
         #: None: the counter item carries no definition (first release, or written by others).
         self.incarnation = incarnation
+        self._digest_base: tuple[str | None, Any] | None = None
         self.window = self.check_window({k: options[k] for k in self.own_options if k in options})
         self._configure(self.window)
 
@@ -422,13 +455,24 @@ class Strategy:
             raise CounterExists(f"counter {self.counter_name!r} already exists")
 
     def digest_of(self, request_id: str) -> str:
-        return self.layout.digest(self.counter_name, request_id, self.incarnation)
+        base = self._digest_base
+        if base is None or base[0] != self.incarnation:
+            base = self._digest_base = (
+                self.incarnation,
+                self.layout.digest_base(self.counter_name, self.incarnation),
+            )
+        return finish_digest(base[1], request_id)
 
     def add(self, amount: int, *, request_id: str | None = None) -> Steps[AddResult]:
         """Check the arguments now (before any step) and return the add's steps."""
         amount = v.check_amount(amount)
         if request_id is not None:
             request_id = v.check_request_id(request_id)
+        return self.checked_add(amount, request_id)
+
+    def checked_add(self, amount: int, request_id: str | None) -> Steps[AddResult]:
+        """:meth:`add` for arguments the caller has checked already (the handle has)."""
+        if request_id is not None:
             if not self.idempotent:
                 raise NotSupported(
                     f"strategy {self.name!r} is not idempotent and cannot honour a request_id; "
@@ -609,7 +653,9 @@ class Strategy:
             if write and is_ambiguous(exc):
                 call.became_ambiguous(exc)
             raise
-        self._note_retries(call, sdk_retries_of(answer), retried, write=write)
+        retries = sdk_retries_of(answer)
+        if retries:
+            self._note_retries(call, retries, retried, write=write)
         return answer
 
     @staticmethod
@@ -906,8 +952,6 @@ class Strategy:
 
     def _side_item(self, call: OpState, prefix: str) -> dict[str, Any]:
         """Key and bookkeeping of a side item (marker, delta) of this call."""
-        from .._keys import AMOUNT, REQUEST_ID
-
         assert call.digest is not None and call.request_id is not None
         item = {
             **self.layout.side_key(self.counter_name, prefix, call.digest),
@@ -925,15 +969,18 @@ def _n(value: int) -> dict[str, str]:
 
 
 def _to_int(text: str) -> int:
-    if any(c in text for c in ".eE"):
-        # DynamoDB may normalise numbers; counters are integers, so a fraction is a bug upstream.
-        from decimal import Decimal
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    # DynamoDB may normalise numbers ("1E+2"); counters are integers, so a fraction is a bug
+    # upstream.
+    from decimal import Decimal
 
-        d = Decimal(text)
-        if d != d.to_integral_value():
-            raise InvalidInput(f"counter value {text} is not an integer")
-        return int(d)
-    return int(text)
+    d = Decimal(text)
+    if d != d.to_integral_value():
+        raise InvalidInput(f"counter value {text} is not an integer") from None
+    return int(d)
 
 
 n = _n
