@@ -9,7 +9,7 @@ are coroutines will do, and ``import dynamodb_counters`` never loads it.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from ._io import About, BaseIO, Exchange
 from ._steps import Progress, Send, Sleep, Steps
@@ -37,15 +37,16 @@ class AsyncDynamoIO(BaseIO):
     async def send(self, step: Send) -> dict[str, Any]:
         """Send one step's request (as :meth:`call`)."""
         with Exchange(self, step) as exchange:
-            exchange.answer = await getattr(self.client, exchange.method)(**exchange.params)
-        return cast(dict[str, Any], exchange.answer)
+            answer: dict[str, Any] = await getattr(self.client, exchange.method)(**exchange.params)
+            exchange.answer = answer
+        return answer
 
 
 async def run_async(io: AsyncDynamoIO, steps: Steps[T]) -> T:
     """Run ``steps`` with aiobotocore, as ``run_sync`` does with botocore (see
     :class:`._steps.Progress`): requests and sleeps are awaited."""
     with Progress(steps) as run:
-        while (step := run.next()) is not None:
+        while (step := run.advance()) is not None:
             if isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
                 continue
@@ -53,4 +54,5 @@ async def run_async(io: AsyncDynamoIO, steps: Steps[T]) -> T:
                 run.answer = await io.send(step)
             except Exception as exc:
                 run.failure = exc
-        return cast(T, run.value)
+        value: T = run.value
+        return value

@@ -209,5 +209,6 @@ class DynamoIO(BaseIO):
     def send(self, step: Send) -> dict[str, Any]:
         """Send one step's request (as :meth:`call`)."""
         with Exchange(self, step) as exchange:
-            exchange.answer = getattr(self.client, exchange.method)(**exchange.params)
-        return cast(dict[str, Any], exchange.answer)
+            answer: dict[str, Any] = getattr(self.client, exchange.method)(**exchange.params)
+            exchange.answer = answer
+        return answer

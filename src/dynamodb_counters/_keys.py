@@ -108,7 +108,8 @@ def _hash_part(h: Any, part: str) -> None:
 def finish_digest(base: Any, request_id: str) -> str:
     """The digest of ``request_id`` from :meth:`Layout.digest_base` (left unchanged)."""
     h = base.copy()
-    _hash_part(h, request_id)
+    data = request_id.encode("utf-8")
+    h.update(len(data).to_bytes(4, "big") + data)  # as _hash_part, one call less on every add
     return str(h.hexdigest()[:32])
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 if TYPE_CHECKING:
     from ._io import DynamoIO
@@ -91,14 +91,15 @@ Steps = Generator[Step, Any, T]
 
 
 class Progress:
-    """One operation on its way through an executor: the request or pause it waits on, and the
-    answer to give it back. The executor loop is the only part written twice (``run_sync``
-    here, ``_aio_io.run_async``): it sends or sleeps, and sets ``answer`` or ``failure``.
+    """One operation on its way through an executor.
 
-    What needs no I/O is answered here: the clocks (:data:`NOW`, :data:`ELAPSED`). A failed
-    request's exception (an ``Exception``) is thrown into the operation, which interprets it. A
-    cancellation or an interrupt is not: it ends the run, and leaving the ``with`` block closes
-    the operation.
+    :meth:`advance` runs the operation as far as it can: it answers the clocks (:data:`NOW`,
+    :data:`ELAPSED`) itself, and requests and pauses too when given a ``send`` and a ``sleep``
+    that block (the sync executor); otherwise it returns the request or pause for the caller to
+    await and answer through ``answer`` or ``failure`` (the async executor, ``_aio_io``). A
+    failed request's exception (an ``Exception``) is thrown into the operation, which
+    interprets it. A cancellation or an interrupt is not: it ends the run, and leaving the
+    ``with`` block closes the operation.
     """
 
     __slots__ = ("answer", "failure", "steps", "value")
@@ -115,42 +116,46 @@ class Progress:
     def __exit__(self, *_: object) -> None:
         self.steps.close()
 
-    def next(self) -> Send | Sleep | None:
-        """The next request or pause; None once the operation returned (its result in
-        ``value``)."""
+    def advance(
+        self,
+        send: Callable[[Send], Any] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> Send | Sleep | None:
+        """The next request or pause the caller must take; None once the operation returned
+        (its result in ``value``)."""
+        steps = self.steps
         while True:
             try:
                 if self.failure is None:
-                    step = self.steps.send(self.answer)
+                    step = steps.send(self.answer)
                 else:
                     failure, self.failure = self.failure, None
-                    step = self.steps.throw(failure)
+                    step = steps.throw(failure)
             except StopIteration as returned:
                 self.value = returned.value
                 return None
             self.answer = None
-            if isinstance(step, (Send, Sleep)):
-                return step
-            self.answer = time.monotonic() if isinstance(step, Elapsed) else time.time()
-
-    def settle(self, do: Callable[[Any], Any], step: Send | Sleep) -> None:
-        """Answer ``step`` with what ``do(step)`` returns, or with the exception it raises."""
-        try:
-            self.answer = do(step)
-        except Exception as exc:
-            self.failure = exc
-
-
-def _sleep(step: Sleep) -> None:
-    time.sleep(step.seconds)
+            if isinstance(step, Send):
+                if send is None:
+                    return step
+                try:
+                    self.answer = send(step)
+                except Exception as exc:
+                    self.failure = exc
+            elif isinstance(step, Sleep):
+                if sleep is None:
+                    return step
+                sleep(step.seconds)
+            else:
+                self.answer = time.monotonic() if isinstance(step, Elapsed) else time.time()
 
 
 def run_sync(io: DynamoIO, steps: Steps[T]) -> T:
     """Run ``steps`` with botocore (see :class:`Progress`)."""
     with Progress(steps) as run:
-        while (step := run.next()) is not None:
-            run.settle(io.send if isinstance(step, Send) else _sleep, step)
-        return cast(T, run.value)
+        run.advance(io.send, time.sleep)
+        value: T = run.value  # (not typing.cast: a function call on every operation)
+        return value
 
 
 def result_of(steps: Steps[T], *answers: Any) -> T:

@@ -43,6 +43,8 @@ def check_int(value: Any, *, what: str, nonzero: bool = False) -> int:
 
 
 def check_amount(amount: Any) -> int:
+    if type(amount) is int and 0 < abs(amount) <= MAX_ABS_NUMBER:
+        return amount  # the usual case, decided in one step
     return check_int(amount, what="amount", nonzero=True)
 
 

@@ -53,13 +53,18 @@ class AsyncCounter(HandleCore):
     async def _drive(self, steps: Steps[_T]) -> _T:
         return await run_async(self._store._io, steps)
 
-    async def _drive_known(self, steps: Steps[_T]) -> _T:
-        """As ``Counter._drive_known``: many tasks on a new handle read the counter once."""
-        if self._name not in self._store._known:
-            async with self._store._first_use(self._name):
-                if self._name not in self._store._known:
-                    with contextlib.suppress(CounterError):  # the operation says it again
-                        await self._drive(self._current_steps())
+    def _drive_known(self, steps: Steps[_T]) -> Awaitable[_T]:
+        """As ``Counter._drive_known``: many tasks on a new handle read the counter once. (Not
+        a coroutine itself: a known counter's operation is awaited with one frame less.)"""
+        if self._name in self._store._known:
+            return run_async(self._store._io, steps)
+        return self._learn_then(steps)
+
+    async def _learn_then(self, steps: Steps[_T]) -> _T:
+        async with self._store._first_use(self._name):
+            if self._name not in self._store._known:
+                with contextlib.suppress(CounterError):  # the operation says it again
+                    await self._drive(self._current_steps())
         return await run_async(self._store._io, steps)
 
     async def _current(self) -> Strategy:

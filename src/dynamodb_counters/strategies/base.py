@@ -953,12 +953,10 @@ class Strategy:
     def _side_item(self, call: OpState, prefix: str) -> dict[str, Any]:
         """Key and bookkeeping of a side item (marker, delta) of this call."""
         assert call.digest is not None and call.request_id is not None
-        item = {
-            **self.layout.side_key(self.counter_name, prefix, call.digest),
-            REQUEST_ID: {"S": call.request_id},
-            AMOUNT: _n(call.amount),
-            CALL: {"S": call.nonce},
-        }
+        item = self.layout.side_key(self.counter_name, prefix, call.digest)  # a new dict
+        item[REQUEST_ID] = {"S": call.request_id}
+        item[AMOUNT] = _n(call.amount)
+        item[CALL] = {"S": call.nonce}
         if self.incarnation is not None:
             item[INCARNATION] = {"S": self.incarnation}
         return item

@@ -66,6 +66,8 @@ class SetCounter(Strategy):
         self._hint_lock = threading.Lock()
 
     def _learn(self, hint: tuple[int, bool]) -> None:
+        if hint <= self._hint:
+            return  # nothing new (the usual case): no lock taken
         with self._hint_lock:
             self._hint = max(self._hint, hint)
 
