@@ -51,7 +51,11 @@ async def run_async(io: AsyncDynamoIO, steps: Steps[T]) -> T:
                 await asyncio.sleep(step.seconds)
                 continue
             try:
-                run.answer = await io.send(step)
+                # As io.send, one coroutine frame shallower on every request.
+                with Exchange(io, step) as exchange:
+                    run.answer = exchange.answer = await getattr(io.client, exchange.method)(
+                        **exchange.params
+                    )
             except Exception as exc:
                 run.failure = exc
         value: T = run.value

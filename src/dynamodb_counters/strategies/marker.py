@@ -26,9 +26,9 @@ from botocore.exceptions import ClientError
 
 from .._io import error_code
 from .._keys import AMOUNT, MARKER_PREFIX
-from .._steps import Steps
+from .._steps import NOW, Steps
 from ..results import AddResult
-from .base import MARKER_TTL, Capabilities, OpState
+from .base import MARKER_TTL, Capabilities, OpState, n
 from .transaction import TransactionCounter
 
 
@@ -48,12 +48,12 @@ class MarkerCounter(TransactionCounter):
 
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.marker_ttl: timedelta = window["marker_ttl"]
+        self._ttl_seconds = self.marker_ttl.total_seconds()
 
     def _attempt(self, call: OpState) -> Steps[AddResult]:
-        marker = {
-            **self._side_item(call, MARKER_PREFIX),
-            self.layout.ttl_attribute: (yield from self._ttl_epoch(self.marker_ttl)),
-        }
+        now: float = yield NOW
+        marker = self._side_item(call, MARKER_PREFIX)
+        marker[self.layout.ttl_attribute] = n(int(now + self._ttl_seconds))
         put = self._put_new_side_item(marker)
         try:
             yield from self._send(
