@@ -71,62 +71,57 @@ class CollectionCounter(Strategy):
 
     def _attempt(self, call: OpState) -> Steps[AddResult]:
         while True:
-            done = yield from self._try_add(call)
-            if done is not None:
-                return done
-
-    def _try_add(self, call: OpState) -> Steps[AddResult | None]:
-        now: float = yield NOW
-        delta = {
-            **self._side_item(call, DELTA_PREFIX),
-            self.layout.value_attribute: n(call.amount),
-            CREATED: n(int(now)),
-        }
-        del delta[AMOUNT]  # the value attribute holds it (as the first release wrote deltas)
-        names: dict[str, str] = {"#folds": FOLDS}
-        values: dict[str, Any] = {}
-        folds = self._folds_seen
-        exists = self._exists_clause(names, values)
-        if folds:
-            values[":folds"] = n(folds)
-            unfolded = "#folds = :folds"
-        else:
-            unfolded = "attribute_not_exists(#folds)"
-        check = {
-            "ConditionCheck": {
-                "TableName": self.layout.table,
-                "Key": self.key,
-                # This incarnation, and no compaction since the handle last looked: a retry
-                # after a lost answer must not re-put a delta that was folded meanwhile.
-                "ConditionExpression": f"{exists} AND {unfolded}",
-                "ExpressionAttributeNames": names,
-                **({"ExpressionAttributeValues": values} if values else {}),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            now: float = yield NOW
+            delta = self._side_item(call, DELTA_PREFIX)
+            del delta[AMOUNT]  # the value attribute holds it (as the first release wrote deltas)
+            delta[self.layout.value_attribute] = n(call.amount)
+            delta[CREATED] = n(int(now))
+            names: dict[str, str] = {"#folds": FOLDS}
+            values: dict[str, Any] = {}
+            folds = self._folds_seen
+            exists = self._exists_clause(names, values)
+            if folds:
+                values[":folds"] = n(folds)
+                unfolded = "#folds = :folds"
+            else:
+                unfolded = "attribute_not_exists(#folds)"
+            check = {
+                "ConditionCheck": {
+                    "TableName": self.layout.table,
+                    "Key": self.key,
+                    # This incarnation, and no compaction since the handle last looked: a retry
+                    # after a lost answer must not re-put a delta that was folded meanwhile.
+                    "ConditionExpression": f"{exists} AND {unfolded}",
+                    "ExpressionAttributeNames": names,
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
             }
-        }
-        put = self._put_new_side_item(delta)
-        try:
-            yield from self._send(call, "TransactWriteItems", {"TransactItems": [check, put]})
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            reasons = self._cancellation_reasons(exc)
-            if len(reasons) < 2:
-                raise
-            counter: dict[str, Any] | None = None
-            if reasons[0].get("Code") == "ConditionalCheckFailed":
-                # No counter, or another incarnation: raises CounterNotFound or Reincarnated.
-                counter = yield from self._explain(reasons[0].get("Item"), call)
-            if reasons[1].get("Code") != "ConditionalCheckFailed":
-                if counter is None or _folds(counter) == folds:
+            put = self._put_new_side_item(delta)
+            try:
+                yield from self._send(call, "TransactWriteItems", {"TransactItems": [check, put]})
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
                     raise
-                if call.ambiguous:
-                    # Our delta may have landed and been folded since: never put it again.
-                    call.unknown_outcome(exc)
-                self.observe(counter)
-                return None
-            return (yield from self._replayed(call, reasons[1], delta, self.layout.value_attribute))
-        return call.result(True, None)
+                reasons = self._cancellation_reasons(exc)
+                if len(reasons) < 2:
+                    raise
+                counter: dict[str, Any] | None = None
+                if reasons[0].get("Code") == "ConditionalCheckFailed":
+                    # No counter, or another incarnation: raises CounterNotFound or Reincarnated.
+                    counter = yield from self._explain(reasons[0].get("Item"), call)
+                if reasons[1].get("Code") != "ConditionalCheckFailed":
+                    if counter is None or _folds(counter) == folds:
+                        raise
+                    if call.ambiguous:
+                        # Our delta may have landed and been folded since: never put it again.
+                        call.unknown_outcome(exc)
+                    self.observe(counter)
+                    continue  # try again, knowing the compaction
+                return (
+                    yield from self._replayed(call, reasons[1], delta, self.layout.value_attribute)
+                )
+            return call.result(True, None)
 
     def _mine(self, item: dict[str, Any]) -> bool:
         """A delta of this incarnation (deltas of a deleted counter never count)."""
