@@ -49,7 +49,7 @@ import os
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, NoReturn, TypeVar
@@ -197,15 +197,15 @@ class _Nonces:
 new_nonce = _Nonces()
 
 
-@dataclass(slots=True)
 class OpState:
     """State of one operation (an ``add()``, a ``create()``, a read or a delete) across its
     attempts. (Not to be confused with a :class:`~dynamodb_counters.CallRecord`: one request
-    as the ``on_call`` listeners see it.)"""
+    as the ``on_call`` listeners see it.)
 
-    amount: int
-    request_id: str | None
-    digest: str | None
+    A plain class, not a dataclass: it is made on every add, and the immutable defaults below
+    stay on the class until a call sets its own.
+    """
+
     _nonce: str | None = None
     requests: int = 0
     sdk_retries: int = 0
@@ -214,11 +214,17 @@ class OpState:
     # The first failure that made the call ambiguous: re-raised when the evidence is gone.
     first_error: BaseException | None = None
     conflicts: int = 0
-    # Entity tags this call wrote (optimistic strategies), to recognise its own landed write.
-    written: set[str] = field(default_factory=set)
-    # Strategy-specific positions at which this call's writes would have landed
-    # (occ_history's sequence numbers, set's generations).
-    landings: set[int] = field(default_factory=set)
+
+    def __init__(self, amount: int, request_id: str | None, digest: str | None) -> None:
+        self.amount = amount
+        self.request_id = request_id
+        self.digest = digest
+        # Entity tags this call wrote (optimistic strategies), to recognise its own landed
+        # write.
+        self.written: set[str] = set()
+        # Strategy-specific positions at which this call's writes would have landed
+        # (occ_history's sequence numbers, set's generations).
+        self.landings: set[int] = set()
 
     @property
     def nonce(self) -> str:
