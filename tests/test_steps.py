@@ -181,7 +181,8 @@ def test_result_of_drives_an_operation_with_canned_answers() -> None:
 def test_the_request_id_digest_is_the_first_releases() -> None:
     """Markers, deltas and transaction tokens are keyed by the digest: it may never change, or
     a replay of an add counted before an upgrade would be counted again. Values computed with
-    the first release's ``Layout.digest``; a handle's cached part of the hash gives the same."""
+    ``Layout.digest`` before this change (without an incarnation: the first release's own
+    digest); a handle's cached part of the hash gives the same."""
     assert LAYOUT.digest("seats", "order-1") == "20c0a447b8b77c8b4a787059cbd6478b"
     assert LAYOUT.digest("seats", "order-1", "inc-1") == "7d0f28af45b645a05b6604715a2e7eee"
     assert LAYOUT.digest("é", "x" * 40, "i") == "5378740d4255636077ef70e5c06cdd76"
