@@ -306,19 +306,30 @@ def test_lost_answers_of_adds_and_moves(ddb: Any, table: str) -> None:
     assert value == 60 + sum(acked.values())
 
 
-def test_a_lost_move_is_recognised_by_its_retry(ddb: Any, table: str, client: Any) -> None:
+def _uneven(ddb: Any, table: str, client: Any, values: list[int]) -> tuple[Any, Any, Any, str]:
+    """A sharded counter (floor 0) on a client of its own, its shards holding ``values``, and a
+    request id whose add lands on shard 0: (its client, its store, the counter, the id)."""
     own = fresh_client(ddb)
     store = CounterStore(own, table)
-    counter = store.counter("c", strategy="sharded", floor=0, shards=2)
-    counter.create(initial=10)
-    set_shards(client, store, "c", [0, 10])
+    counter = store.counter("c", strategy="sharded", floor=0, shards=len(values))
+    counter.create(initial=sum(values))
+    set_shards(client, store, "c", values)
     (rid,) = ids_on(counter, 0, 1)
-    # The 2nd TransactWriteItems is the move (after the plain add failed): its answer is lost.
+    return own, store, counter, rid
+
+
+def _add_losing_the_second_write(own: Any, counter: Any, amount: int, rid: str) -> Any:
     lose = LoseAnswers("TransactWriteItems", count=2).attach(own)
     try:
-        result = counter.add(-3, request_id=rid)
+        return counter.add(amount, request_id=rid)
     finally:
         lose.detach(own)
+
+
+def test_a_lost_move_is_recognised_by_its_retry(ddb: Any, table: str, client: Any) -> None:
+    own, _, counter, rid = _uneven(ddb, table, client, [0, 10])
+    # The 2nd TransactWriteItems is the move (after the plain add failed): its answer is lost.
+    result = _add_losing_the_second_write(own, counter, -3, rid)
     assert result.applied is True
     assert counter.value() == 7
     assert counter.add(-3, request_id=rid).applied is False
@@ -545,20 +556,11 @@ def test_a_plan_that_failed_is_made_again_from_a_consistent_snapshot() -> None:
 def test_a_lost_steal_is_recognised_by_its_retry(ddb: Any, table: str, client: Any) -> None:
     """The donor takes the add beside the marker (the dry shard is not written) and that
     transaction's answer is lost: the retry finds its own marker, counted once."""
-    own = fresh_client(ddb)
-    store = CounterStore(own, table)
-    counter = store.counter("c", strategy="sharded", floor=0, shards=2)
-    counter.create(initial=1)
-    set_shards(client, store, "c", [0, 1])
-    (rid,) = ids_on(counter, 0, 1)
+    own, store, counter, rid = _uneven(ddb, table, client, [0, 1])
     operations: list[str] = []
     store.add_listener(lambda r: operations.append(r.operation))
     # The 2nd TransactWriteItems is the steal (after the plain add failed): its answer is lost.
-    lose = LoseAnswers("TransactWriteItems", count=2).attach(own)
-    try:
-        result = counter.add(-1, request_id=rid)
-    finally:
-        lose.detach(own)
+    result = _add_losing_the_second_write(own, counter, -1, rid)
     assert result.applied is True
     assert operations[:3] == ["TransactWriteItems", "BatchGetItem", "TransactWriteItems"]
     assert shard_values(counter) == [0, 0]
@@ -585,12 +587,7 @@ def test_another_add_between_the_survey_and_the_steal(ddb: Any, table: str, clie
     """Another writer takes the donor's last unit between A's survey and A's steal: A's write
     is cancelled by the donor's bound, the consistent snapshot shows nothing left, and A is
     refused -- the floor holds and the unit is sold once."""
-    own = fresh_client(ddb)
-    store = CounterStore(own, table)
-    counter = store.counter("c", strategy="sharded", floor=0, shards=2)
-    counter.create(initial=1)
-    set_shards(client, store, "c", [0, 1])
-    (mine,) = ids_on(counter, 0, 1)
+    own, _, counter, mine = _uneven(ddb, table, client, [0, 1])
     (theirs,) = ids_on(counter, 1, 1, prefix="b")
     other = CounterStore(client, table).counter("c")
     hook = _BetweenSurveyAndWrite(own, lambda: other.add(-1, request_id=theirs))

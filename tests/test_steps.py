@@ -288,3 +288,24 @@ def test_run_sync_closes_the_steps_on_an_interrupt_and_never_throws_it_in() -> N
     with pytest.raises(KeyboardInterrupt):
         run_sync(DynamoIO(_Client(KeyboardInterrupt()), "t"), steps())
     assert seen == ["GeneratorExit"]
+
+
+def test_threads_never_share_a_nonce() -> None:
+    """Eight threads of one process make nonces at once (a handle is shared by threads): all
+    distinct, so no call ever takes another's landed write for its own."""
+    import threading
+
+    from dynamodb_counters.strategies.base import new_nonce
+
+    made: list[list[str]] = [[] for _ in range(8)]
+
+    def make_many(mine: list[str]) -> None:
+        for _ in range(5000):
+            mine.append(new_nonce())
+
+    threads = [threading.Thread(target=make_many, args=(m,)) for m in made]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({n for m in made for n in m}) == 8 * 5000
