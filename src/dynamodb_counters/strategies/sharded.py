@@ -180,7 +180,7 @@ class ShardedCounter(Strategy):
             if done is not None:
                 return done
             # A snapshot went stale under concurrent adds and moves: read again, with backoff.
-            yield from self._contended(call, None)
+            yield from self._try_again(call, None)
 
     def _shard_update(self, shard: int, amount: int) -> dict[str, Any]:
         """ADD ``amount`` to ``shard``: this incarnation, the shard's shares of the bounds."""
