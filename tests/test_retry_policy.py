@@ -1,0 +1,258 @@
+"""The retry policy against DynamoDB Local (SPEC section 11): what AWS documents as "not applied"
+never reaches the caller while the library may retry it.
+
+AWS cancels a ``TransactWriteItems`` or ``TransactGetItems`` whose items lack throughput
+(``TransactionCanceledException``, reason ``ThrottlingError`` on an on-demand table,
+``ProvisionedThroughputExceeded`` on a provisioned one, ``None`` on the other items), and botocore
+does not retry it. DynamoDB Local never does that, so a ``before-send`` hook answers the first
+transactions so, nothing sent; then: the add succeeds and counts once, ``value()`` and sharded
+snapshots succeed, throttling that never ends surfaces DynamoDB's own error after exactly
+``max_attempts`` tries with nothing applied, conflicts that never end raise ``ContentionError``.
+Through the sync and the async API (``api``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import Counter as Tally
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from _hooks import SendHook, operation_of
+from conftest import fresh_client, store_on
+from dynamodb_counters import ContentionError, CounterStore, ThresholdExceeded
+from dynamodb_counters.faults import _error_response, _transact_item_count
+from dynamodb_counters.local import DynamoDBLocal
+from dynamodb_counters.strategies.sharded import ShardedCounter
+
+TRANSACTIONS = frozenset({"TransactWriteItems", "TransactGetItems"})
+THROTTLES = ["ThrottlingError", "ProvisionedThroughputExceeded"]
+CONFLICT = "TransactionConflict"
+STRATEGIES = ["transaction", "marker", "collection", "sharded"]
+#: What AWS says beside each reason (the API reference's wording).
+MESSAGES = {
+    "ThrottlingError": "Throughput exceeds the current capacity of your table or index. DynamoDB "
+    "is automatically scaling your table or index so please try again shortly.",
+    "ProvisionedThroughputExceeded": "The level of configured provisioned throughput for the "
+    "table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
+    CONFLICT: "Transaction is ongoing for the item",
+    "ConditionalCheckFailed": "The conditional request failed",
+}
+
+
+class Cancel(SendHook):
+    """Answers the transactions (``operations``) with ``TransactionCanceledException``, nothing
+    sent: the i-th one with reason ``codes[i]`` on item ``at`` and ``None`` on the others (or
+    ``codes[i]``, a list, one code per item). After ``len(codes)`` answers the requests pass,
+    unless ``forever`` (the last code again and again). ``cancelled`` and ``passed`` count the
+    requests per operation."""
+
+    def __init__(
+        self,
+        client: Any,
+        codes: Sequence[str | list[str]],
+        *,
+        forever: bool = False,
+        at: int = 0,
+        operations: frozenset[str] = TRANSACTIONS,
+    ) -> None:
+        self.client, self.codes, self.forever, self.at = client, list(codes), forever, at
+        self.operations = operations
+        self.cancelled: Tally[str] = Tally()
+        self.passed: Tally[str] = Tally()
+        self.answers: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def _hook(self, request: Any, **_: Any) -> Any:
+        operation = operation_of(request)
+        if operation not in self.operations:
+            return None
+        with self._lock:
+            n = sum(self.cancelled.values())
+            if n >= len(self.codes) and not self.forever:
+                self.passed[operation] += 1
+                return None
+            self.cancelled[operation] += 1
+        code = self.codes[min(n, len(self.codes) - 1)]
+        count = _transact_item_count(request)
+        codes = (
+            code
+            if isinstance(code, list)
+            else [code if i == self.at else "None" for i in range(count)]
+        )
+        reasons = [
+            {"Code": c} if c == "None" else {"Code": c, "Message": MESSAGES[c]} for c in codes
+        ]
+        self.answers.append({"reasons": reasons})
+        named = ", ".join(codes)
+        return _error_response(
+            request.url,
+            "TransactionCanceledException",
+            f"Transaction cancelled, please refer cancellation reasons for specific reasons "
+            f"[{named}]",
+            CancellationReasons=reasons,
+        )
+
+    @property
+    def tries(self) -> int:
+        return sum(self.cancelled.values()) + sum(self.passed.values())
+
+
+@pytest.fixture
+def own(ddb: DynamoDBLocal, api: str) -> Any:
+    """A client of this test's own (the hook is attached to it), sync or async."""
+    return fresh_client(ddb, api)
+
+
+def new_counter(client: Any, table: str, strategy: Any, **options: Any) -> Any:
+    """A created counter (value 10; floor 0 where the strategy has bounds), no backoff."""
+    store = store_on(client, table)
+    floor = None if strategy == "collection" else 0
+    extra = {"shards": 2} if strategy == "sharded" else {}
+    counter = store.counter(
+        "stock", strategy=strategy, floor=floor, retry_delay=0, **extra, **options
+    )
+    counter.create(initial=10)
+    return counter
+
+
+def reason_codes(exc: ClientError) -> list[str]:
+    return [r["Code"] for r in exc.response["CancellationReasons"]]
+
+
+@pytest.mark.parametrize("code", THROTTLES)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_throttled_transaction_is_tried_again_and_counts_once(
+    own: Any, table: str, strategy: str, code: str
+) -> None:
+    counter = new_counter(own, table, strategy)
+    with Cancel(own, [code, code]) as cancel:
+        result = counter.add(-3, request_id="order-1")
+    assert result.applied is (None if strategy == "transaction" else True)
+    assert (cancel.cancelled["TransactWriteItems"], cancel.passed["TransactWriteItems"]) == (2, 1)
+    assert result.requests == 3
+    assert counter.value() == 7
+    # The same request again: nothing more counted.
+    assert counter.add(-3, request_id="order-1").applied in (False, None)
+    assert counter.value() == 7
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_throttling_that_never_ends_surfaces_dynamodbs_error_with_nothing_applied(
+    own: Any, table: str, strategy: str
+) -> None:
+    counter = new_counter(own, table, strategy, max_attempts=3)
+    code = THROTTLES[STRATEGIES.index(strategy) % 2]  # each code on two strategies
+    with Cancel(own, [code], forever=True) as cancel, pytest.raises(ClientError) as raised:
+        counter.add(-3, request_id="order-1")
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert raised.value.response["CancellationReasons"] == cancel.answers[-1]["reasons"]
+    assert reason_codes(raised.value)[0] == code
+    # Exactly max_attempts tries, none of them sent.
+    assert (cancel.cancelled["TransactWriteItems"], cancel.passed["TransactWriteItems"]) == (3, 0)
+    assert counter.value() == 10
+    # Nothing applied: the same request id counts when the throughput comes back.
+    assert counter.add(-3, request_id="order-1").applied is not False
+    assert counter.value() == 7
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_conflicts_that_never_end_raise_contention_error(
+    own: Any, table: str, strategy: str
+) -> None:
+    """One budget for conflicts and throttles; the last answer says what is raised: throttled
+    tries followed by a conflict end in ContentionError (nothing applied)."""
+    counter = new_counter(own, table, strategy, max_attempts=4)
+    codes = [THROTTLES[0], THROTTLES[1], THROTTLES[0], CONFLICT]
+    with Cancel(own, codes, forever=True) as cancel, pytest.raises(ContentionError):
+        counter.add(-3, request_id="order-1")
+    assert cancel.cancelled["TransactWriteItems"] == 4
+    assert counter.value() == 10
+
+
+def test_sharded_value_and_values_read_again_after_a_throttled_snapshot(
+    own: Any, table: str
+) -> None:
+    counter = new_counter(own, table, "sharded")
+    with Cancel(own, THROTTLES) as cancel:
+        assert counter.value() == 10
+    assert (cancel.cancelled["TransactGetItems"], cancel.passed["TransactGetItems"]) == (2, 1)
+    store = store_on(own, table)
+    with Cancel(own, [CONFLICT, THROTTLES[1]]) as cancel:
+        assert store.values(["stock"]) == {"stock": 10}
+    assert (cancel.cancelled["TransactGetItems"], cancel.passed["TransactGetItems"]) == (2, 1)
+    with Cancel(own, [THROTTLES[0]], forever=True) as cancel, pytest.raises(ClientError) as raised:
+        store.counter("stock", max_attempts=2, retry_delay=0).value()
+    assert reason_codes(raised.value) == ["ThrottlingError", "None"]
+    assert cancel.cancelled["TransactGetItems"] == 2
+
+
+def _ids_on(counter: Any, shard: int, count: int) -> list[str]:
+    strategy = counter._current()
+    assert isinstance(strategy, ShardedCounter)
+    found = (f"r{i}" for i in itertools.count() if strategy.shard_of(f"r{i}") == shard)
+    return list(itertools.islice(found, count))
+
+
+def test_a_throttled_snapshot_is_never_sold_out(own: Any, table: str, client: Any) -> None:
+    """The snapshot that alone may refuse a sharded add is throttled: the add reads again and
+    sells the unit that is there, never ThresholdExceeded while stock remains."""
+    store = store_on(own, table)
+    counter = store.counter(
+        "stock", strategy="sharded", floor=0, shards=2, retry_delay=0, max_attempts=5
+    )
+    counter.create(initial=2)  # shards [1, 1]
+    first, second, third = _ids_on(counter, 0, 3)
+    counter.add(-1, request_id=first)  # shard 0 dry
+    counter.add(-1, request_id=second)  # taken from shard 1: the handle saw the counter empty
+    CounterStore(client, table).counter("stock").add(1, request_id="restock")  # on some shard
+    with Cancel(own, [*THROTTLES, CONFLICT]) as cancel:
+        # The handle saw no stock: it goes straight to the snapshot, which is cancelled 3 times.
+        assert counter.add(-1, request_id=third).applied is True
+    assert (cancel.cancelled["TransactGetItems"], cancel.passed["TransactGetItems"]) == (3, 1)
+    assert counter.value() == 0
+
+
+def test_sharded_create_and_delete_are_tried_again(ddb: DynamoDBLocal, table: str) -> None:
+    own = fresh_client(ddb)
+    store = CounterStore(own, table)
+    counter = store.counter("stock", strategy="sharded", shards=3, retry_delay=0)
+    with Cancel(own, [THROTTLES[0], CONFLICT]) as cancel:
+        counter.create(initial=9)
+    assert (cancel.cancelled["TransactWriteItems"], cancel.passed["TransactWriteItems"]) == (2, 1)
+    assert counter.value() == 9
+    with Cancel(own, [THROTTLES[1]]) as cancel:
+        counter.delete()
+    assert (cancel.cancelled["TransactWriteItems"], cancel.passed["TransactWriteItems"]) == (1, 1)
+    assert store.values(["stock"]) == {}
+
+
+def test_a_throttled_compaction_is_tried_again(ddb: DynamoDBLocal, table: str) -> None:
+    own = fresh_client(ddb)
+    counter = CounterStore(own, table).counter("c", strategy="collection", retry_delay=0)
+    counter.create()
+    for i in range(4):
+        counter.add(3, request_id=f"r{i}")
+    with Cancel(own, [THROTTLES[0], THROTTLES[1]], at=2) as cancel:
+        assert counter.compact() == 4
+    assert (cancel.cancelled["TransactWriteItems"], cancel.passed["TransactWriteItems"]) == (2, 1)
+    assert counter.value() == 12
+
+
+def test_a_throttle_beside_a_failed_condition_is_a_condition_failure(
+    ddb: DynamoDBLocal, table: str
+) -> None:
+    """A cancellation with ConditionalCheckFailed is interpreted as before, whatever else it
+    says: the counter's bound (ThresholdExceeded, no retry)."""
+    own = fresh_client(ddb)
+    counter = CounterStore(own, table).counter("c", strategy="marker", floor=0, retry_delay=0)
+    counter.create(initial=1)
+    mixed = ["ConditionalCheckFailed", "ThrottlingError"]
+    with Cancel(own, [mixed]) as cancel, pytest.raises(ThresholdExceeded):
+        counter.add(-2, request_id="r")
+    assert cancel.tries == 1
+    assert counter.value() == 1
