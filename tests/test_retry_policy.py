@@ -20,11 +20,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from _hooks import SendHook, operation_of
 from conftest import fresh_client, store_on
 from dynamodb_counters import ContentionError, CounterStore, ThresholdExceeded
+from dynamodb_counters._retry import Answer, classify, was_not_applied
 from dynamodb_counters.faults import _error_response, _transact_item_count
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.strategies.sharded import ShardedCounter
@@ -256,3 +257,77 @@ def test_a_throttle_beside_a_failed_condition_is_a_condition_failure(
         counter.add(-2, request_id="r")
     assert cancel.tries == 1
     assert counter.value() == 1
+
+
+# -- the table itself (no database) -------------------------------------------------------------
+
+
+def _answer(code: str, *reasons: str, **extra: Any) -> ClientError:
+    body: Any = {"Error": {"Code": code, "Message": extra.pop("message", "canned")}, **extra}
+    if reasons:
+        body["CancellationReasons"] = [{"Code": r} for r in reasons]
+    return ClientError(body, "Op")
+
+
+EXAMPLES: list[tuple[BaseException, Answer]] = [
+    (_answer("TransactionCanceledException", "TransactionConflict", "None"), Answer.CONFLICT),
+    (_answer("TransactionConflictException"), Answer.CONFLICT),
+    (
+        _answer("TransactionCanceledException", "None", "ThrottlingError"),
+        Answer.THROTTLED_TRANSACTION,
+    ),
+    (
+        _answer("TransactionCanceledException", "ProvisionedThroughputExceeded"),
+        Answer.THROTTLED_TRANSACTION,
+    ),
+    (
+        _answer("TransactionCanceledException", "TransactionConflict", "ThrottlingError"),
+        Answer.THROTTLED_TRANSACTION,
+    ),
+    (
+        _answer("TransactionCanceledException", "ThrottlingError", "ConditionalCheckFailed"),
+        Answer.CONDITION_FAILED,
+    ),
+    (_answer("InternalServerError"), Answer.AMBIGUOUS),
+    (_answer("TransactionInProgressException"), Answer.AMBIGUOUS),
+    (ReadTimeoutError(endpoint_url="http://x"), Answer.AMBIGUOUS),
+    (EndpointConnectionError(endpoint_url="http://x"), Answer.UNREACHABLE),
+    (_answer("ThrottlingException"), Answer.THROTTLED_REQUEST),
+    (_answer("ProvisionedThroughputExceededException"), Answer.THROTTLED_REQUEST),
+    (
+        _answer("ValidationException", message="Item size has exceeded the maximum allowed size"),
+        Answer.ITEM_TOO_LARGE,
+    ),
+    (
+        _answer(
+            "ValidationException",
+            message="Number overflow. Attempting to store a number with magnitude larger than "
+            "supported range",
+        ),
+        Answer.OVERFLOW,
+    ),
+    (_answer("TransactionCanceledException", "None"), Answer.OTHER),
+    (
+        _answer("TransactionCanceledException", "TransactionConflict", "ValidationError"),
+        Answer.OTHER,
+    ),
+    (_answer("AccessDeniedException"), Answer.OTHER),
+]
+
+
+@pytest.mark.parametrize(("failure", "expected"), EXAMPLES, ids=lambda x: str(x)[:60])
+def test_every_answer_falls_in_its_row_of_the_table(
+    failure: BaseException, expected: Answer
+) -> None:
+    assert classify(failure) is expected
+    assert was_not_applied(failure) is (
+        expected in (Answer.CONFLICT, Answer.THROTTLED_TRANSACTION, Answer.THROTTLED_REQUEST)
+    )
+
+
+def test_the_table_names_every_answer_and_the_examples_cover_it() -> None:
+    import dynamodb_counters._retry as policy
+
+    rows = [line.split()[0] for line in (policy.__doc__ or "").splitlines() if line[:1].isupper()]
+    assert {a.name for a in Answer} <= set(rows)
+    assert {expected for _, expected in EXAMPLES} == set(Answer)
