@@ -331,3 +331,12 @@ def test_the_table_names_every_answer_and_the_examples_cover_it() -> None:
     rows = [line.split()[0] for line in (policy.__doc__ or "").splitlines() if line[:1].isupper()]
     assert {a.name for a in Answer} <= set(rows)
     assert {expected for _, expected in EXAMPLES} == set(Answer)
+
+
+def test_the_flash_sale_sends_again_an_order_whose_transaction_stayed_throttled() -> None:
+    """An order whose throttled transaction outlasted ``max_attempts`` changed nothing: the
+    flash sale's worker sends it again (same id) rather than count an error."""
+    from dynamodb_counters.bench.flash import _not_applied
+
+    assert _not_applied(_answer("TransactionCanceledException", "None", "ThrottlingError"))
+    assert not _not_applied(_answer("TransactionCanceledException", "ConditionalCheckFailed"))
