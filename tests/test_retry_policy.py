@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from _hooks import SendHook, operation_of
 from conftest import fresh_client, store_on
 from dynamodb_counters import ContentionError, CounterStore, ThresholdExceeded
-from dynamodb_counters._retry import Answer, classify, was_not_applied
+from dynamodb_counters._retry import Outcome, classify, was_not_applied
 from dynamodb_counters.faults import _error_response, _transact_item_count
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.strategies.sharded import ShardedCounter
@@ -269,34 +269,34 @@ def _answer(code: str, *reasons: str, **extra: Any) -> ClientError:
     return ClientError(body, "Op")
 
 
-EXAMPLES: list[tuple[BaseException, Answer]] = [
-    (_answer("TransactionCanceledException", "TransactionConflict", "None"), Answer.CONFLICT),
-    (_answer("TransactionConflictException"), Answer.CONFLICT),
+EXAMPLES: list[tuple[BaseException, Outcome]] = [
+    (_answer("TransactionCanceledException", "TransactionConflict", "None"), Outcome.CONFLICT),
+    (_answer("TransactionConflictException"), Outcome.CONFLICT),
     (
         _answer("TransactionCanceledException", "None", "ThrottlingError"),
-        Answer.THROTTLED_TRANSACTION,
+        Outcome.THROTTLED_TRANSACTION,
     ),
     (
         _answer("TransactionCanceledException", "ProvisionedThroughputExceeded"),
-        Answer.THROTTLED_TRANSACTION,
+        Outcome.THROTTLED_TRANSACTION,
     ),
     (
         _answer("TransactionCanceledException", "TransactionConflict", "ThrottlingError"),
-        Answer.THROTTLED_TRANSACTION,
+        Outcome.THROTTLED_TRANSACTION,
     ),
     (
         _answer("TransactionCanceledException", "ThrottlingError", "ConditionalCheckFailed"),
-        Answer.CONDITION_FAILED,
+        Outcome.CONDITION_FAILED,
     ),
-    (_answer("InternalServerError"), Answer.AMBIGUOUS),
-    (_answer("TransactionInProgressException"), Answer.AMBIGUOUS),
-    (ReadTimeoutError(endpoint_url="http://x"), Answer.AMBIGUOUS),
-    (EndpointConnectionError(endpoint_url="http://x"), Answer.UNREACHABLE),
-    (_answer("ThrottlingException"), Answer.THROTTLED_REQUEST),
-    (_answer("ProvisionedThroughputExceededException"), Answer.THROTTLED_REQUEST),
+    (_answer("InternalServerError"), Outcome.AMBIGUOUS),
+    (_answer("TransactionInProgressException"), Outcome.AMBIGUOUS),
+    (ReadTimeoutError(endpoint_url="http://x"), Outcome.AMBIGUOUS),
+    (EndpointConnectionError(endpoint_url="http://x"), Outcome.UNREACHABLE),
+    (_answer("ThrottlingException"), Outcome.THROTTLED_REQUEST),
+    (_answer("ProvisionedThroughputExceededException"), Outcome.THROTTLED_REQUEST),
     (
         _answer("ValidationException", message="Item size has exceeded the maximum allowed size"),
-        Answer.ITEM_TOO_LARGE,
+        Outcome.ITEM_TOO_LARGE,
     ),
     (
         _answer(
@@ -304,24 +304,24 @@ EXAMPLES: list[tuple[BaseException, Answer]] = [
             message="Number overflow. Attempting to store a number with magnitude larger than "
             "supported range",
         ),
-        Answer.OVERFLOW,
+        Outcome.OVERFLOW,
     ),
-    (_answer("TransactionCanceledException", "None"), Answer.OTHER),
+    (_answer("TransactionCanceledException", "None"), Outcome.OTHER),
     (
         _answer("TransactionCanceledException", "TransactionConflict", "ValidationError"),
-        Answer.OTHER,
+        Outcome.OTHER,
     ),
-    (_answer("AccessDeniedException"), Answer.OTHER),
+    (_answer("AccessDeniedException"), Outcome.OTHER),
 ]
 
 
 @pytest.mark.parametrize(("failure", "expected"), EXAMPLES, ids=lambda x: str(x)[:60])
 def test_every_answer_falls_in_its_row_of_the_table(
-    failure: BaseException, expected: Answer
+    failure: BaseException, expected: Outcome
 ) -> None:
     assert classify(failure) is expected
     assert was_not_applied(failure) is (
-        expected in (Answer.CONFLICT, Answer.THROTTLED_TRANSACTION, Answer.THROTTLED_REQUEST)
+        expected in (Outcome.CONFLICT, Outcome.THROTTLED_TRANSACTION, Outcome.THROTTLED_REQUEST)
     )
 
 
@@ -329,8 +329,8 @@ def test_the_table_names_every_answer_and_the_examples_cover_it() -> None:
     import dynamodb_counters._retry as policy
 
     rows = [line.split()[0] for line in (policy.__doc__ or "").splitlines() if line[:1].isupper()]
-    assert {a.name for a in Answer} <= set(rows)
-    assert {expected for _, expected in EXAMPLES} == set(Answer)
+    assert {a.name for a in Outcome} <= set(rows)
+    assert {expected for _, expected in EXAMPLES} == set(Outcome)
 
 
 def test_the_flash_sale_sends_again_an_order_whose_transaction_stayed_throttled() -> None:

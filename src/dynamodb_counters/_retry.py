@@ -7,7 +7,7 @@ follows this table. botocore has already retried what it retries (single-item th
 ``TransactionInProgressException``, timeouts, 5xx) before an answer reaches it.
 
 =====================  ========  =========================================  =====================
-answer                 applied?  the library                                at the end
+outcome                applied?  the library                                at the end
 =====================  ========  =========================================  =====================
 CONFLICT               no        tries again after a pause, up to           ContentionError
                                  ``max_attempts`` tries in all
@@ -25,10 +25,12 @@ OVERFLOW               no        no                                         Thre
 OTHER                  --        no                                         the original error
 =====================  ========  =========================================  =====================
 
-What each answer is, and why the library does what it does (AWS API reference,
-``TransactWriteItems`` and ``TransactGetItems``, error ``TransactionCanceledException``: "the
-entire transaction request was canceled", with one ``CancellationReasons`` entry per item, in
-order, ``Code`` ``None`` for an item that did not cause it):
+What each outcome is, and why the library does what it does. Check it against the DynamoDB API
+reference, ``TransactWriteItems`` and ``TransactGetItems`` (error ``TransactionCanceledException``:
+"the entire transaction request was canceled", one ``CancellationReasons`` entry per item, in
+order, ``Code`` ``None`` for an item that did not cause it;
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html),
+and "Error handling with DynamoDB" in the developer guide (which errors are worth retrying):
 
 * **CONFLICT** -- ``TransactionCanceledException`` whose reasons are only ``None`` and
   ``TransactionConflict`` (another transaction, or for a ``TransactGetItems`` any write, held an
@@ -116,8 +118,8 @@ _THROTTLE_CODES = frozenset(
 _NOT_APPLIED_CODES = _THROTTLE_CODES | {"TransactionConflictException"}
 
 
-class Answer(enum.Enum):
-    """A failed answer, as the retry policy sees it (the rows of the module's table)."""
+class Outcome(enum.Enum):
+    """What a failed request means, as the retry policy sees it (a row of the module's table)."""
 
     CONFLICT = "conflict"
     THROTTLED_TRANSACTION = "throttled transaction"
@@ -130,9 +132,10 @@ class Answer(enum.Enum):
     OTHER = "other"
 
     @property
-    def not_applied_retry(self) -> bool:
-        """Nothing was applied and the library tries again, up to ``max_attempts`` tries."""
-        return self in (Answer.CONFLICT, Answer.THROTTLED_TRANSACTION)
+    def try_again(self) -> bool:
+        """Nothing was applied and a new try may succeed: the library tries again, up to
+        ``max_attempts`` tries in all."""
+        return self in (Outcome.CONFLICT, Outcome.THROTTLED_TRANSACTION)
 
 
 def cancellation_codes(exc: BaseException) -> list[str] | None:
@@ -208,26 +211,26 @@ def was_not_applied(exc: BaseException) -> bool:
     return error_code(exc) in _NOT_APPLIED_CODES or is_not_applied_cancellation(exc)
 
 
-def classify(exc: BaseException) -> Answer:
+def classify(exc: BaseException) -> Outcome:
     """The row of the module's table that ``exc`` falls in."""
     # Not-applied cancellations first: their reasons say exactly what happened.
     if is_throttled_cancellation(exc):
-        return Answer.THROTTLED_TRANSACTION
+        return Outcome.THROTTLED_TRANSACTION
     if is_conflict(exc):
-        return Answer.CONFLICT
+        return Outcome.CONFLICT
     if is_item_too_large(exc):
-        return Answer.ITEM_TOO_LARGE
+        return Outcome.ITEM_TOO_LARGE
     if is_overflow(exc):
-        return Answer.OVERFLOW
+        return Outcome.OVERFLOW
     if _CHECK_FAILED in (cancellation_codes(exc) or []):
-        return Answer.CONDITION_FAILED
+        return Outcome.CONDITION_FAILED
     if isinstance(exc, EndpointConnectionError):
-        return Answer.UNREACHABLE
+        return Outcome.UNREACHABLE
     if is_ambiguous(exc):
-        return Answer.AMBIGUOUS
+        return Outcome.AMBIGUOUS
     if error_code(exc) in _THROTTLE_CODES:
-        return Answer.THROTTLED_REQUEST
-    return Answer.OTHER
+        return Outcome.THROTTLED_REQUEST
+    return Outcome.OTHER
 
 
 def backoff(attempt: int, base: float) -> float:

@@ -61,7 +61,7 @@ from .._keys import (
 )
 from .._retry import (
     READS,
-    Answer,
+    Outcome,
     backoff,
     classify,
     give_up,
@@ -419,7 +419,8 @@ class Strategy:
     def _with_retries(
         self, attempt: Callable[[OpState], Steps[_T]], call: OpState, *, repeatable: bool
     ) -> Steps[_T]:
-        """Run ``attempt`` until it returns, following the table of :mod:`.._retry`.
+        """Run ``attempt`` until it returns, following the table of
+        :mod:`dynamodb_counters._retry`.
 
         ``repeatable``: the attempt finds out by itself whether an earlier one landed, so an
         ambiguous failure may be retried. Every try is the same call: the same request id,
@@ -432,23 +433,23 @@ class Strategy:
             except _UnknownOutcome as unknown:
                 raise unknown.error from None
             except (ClientError, BotoCoreError) as exc:
-                answer = classify(exc)
-                if answer.not_applied_retry:
+                outcome = classify(exc)
+                if outcome.try_again:
                     # A conflict or a throttled transaction: nothing was applied.
                     yield from self._try_again(call, exc)
                     continue
-                if answer is Answer.ITEM_TOO_LARGE:
+                if outcome is Outcome.ITEM_TOO_LARGE:
                     raise CapacityExceeded(
                         f"counter {self.counter_name!r}: the item would exceed DynamoDB's 400 KB "
                         "item size; nothing changed"
                     ) from exc
-                if answer is Answer.OVERFLOW:
+                if outcome is Outcome.OVERFLOW:
                     raise ThresholdExceeded(
                         f"{self.counter_name!r}: the new value would exceed DynamoDB's "
                         "38-digit numbers; nothing changed"
                     ) from exc
                 if (
-                    answer is Answer.AMBIGUOUS
+                    outcome is Outcome.AMBIGUOUS
                     and repeatable
                     and ambiguous_tries < self.ambiguity_retries
                 ):
@@ -808,7 +809,7 @@ class Strategy:
 
     def _try_again(self, call: OpState, exc: BaseException | None) -> Steps[None]:
         """A try that DynamoDB did not apply (``exc``; None for a stale snapshot): pause, or
-        give up once ``max_attempts`` tries went this way (:func:`.._retry.give_up`)."""
+        give up once ``max_attempts`` tries went this way (``_retry.give_up``)."""
         call.not_applied += 1
         if call.not_applied >= self.max_attempts:
             give_up(exc, counter=self.counter_name, tries=call.not_applied)

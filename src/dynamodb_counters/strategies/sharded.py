@@ -22,8 +22,10 @@ the add; the marker is put as usual. When the room moved would only be spent at 
 a sale), the donors take the add beside the marker and the dry shard is not written. Every shard
 written carries its incarnation and bound condition, so a stale read only cancels the
 transaction; the add then reads again, with a consistent snapshot this time (at most
-``max_attempts`` times, then ``ContentionError``; never a wrong refusal). If the survey shows
-too little room in the whole counter, a ``TransactGetItems`` of the shards and the marker (a
+``max_attempts`` times, then ``ContentionError``; never a wrong refusal). A move or a snapshot
+cancelled for a conflict or for lack of throughput applied nothing: the add starts again, on the
+same budget (``_retry``), so a throttled snapshot never refuses. If the survey shows too little
+room in the whole counter, a ``TransactGetItems`` of the shards and the marker (a
 consistent snapshot) decides: the add is refused with ``ThresholdExceeded`` (the value of that
 snapshot) only if it agrees. That is the only way a sharded add is refused, so a dry shard is
 never "sold out" while another has stock. A handle remembers the last value it saw of each
