@@ -35,8 +35,9 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
 * **CONFLICT** -- ``TransactionCanceledException`` whose reasons are only ``None`` and
   ``TransactionConflict`` (another transaction, or for a ``TransactGetItems`` any write, held an
   item), or a single-item ``TransactionConflictException`` (the item is in a running
-  transaction). Nothing was applied and botocore does not retry it: the library tries again,
-  with capped full-jitter backoff so colliding writers spread apart instead of colliding again.
+  transaction). Nothing was applied and botocore does not retry it: the library tries again
+  after a pause drawn from 0 to ``min(0.5 s, retry_delay x 2^try)`` (:func:`backoff`, full
+  jitter), so colliding writers spread apart instead of colliding again.
 * **THROTTLED_TRANSACTION** -- a cancellation whose reasons are only ``None``,
   ``TransactionConflict``, ``ThrottlingError`` (an on-demand table over its throughput) or
   ``ProvisionedThroughputExceeded`` (a provisioned one), at least one a throttle. Nothing was
@@ -52,6 +53,9 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
   ``TransactionInProgressException``: the write may or may not have happened. An idempotent
   strategy tries again with the same request id, evidence and nonce (its condition finds out
   whether the first try landed); a non-idempotent one re-raises at once (it could count twice).
+  When the evidence has left the strategy's window meanwhile (``occ_history``'s list, ``set``'s
+  generations), the add re-raises the first ambiguous error: never ``ThresholdExceeded`` for an
+  add that landed, never a second application.
 * **UNREACHABLE** -- ``EndpointConnectionError`` after botocore's retries: the endpoint is gone
   for now; the caller hears at once (not after more rounds of botocore's backoff) and retries
   later with the same request id.

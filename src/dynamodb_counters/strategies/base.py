@@ -15,7 +15,7 @@ that yields the requests it needs sent and the pauses it needs taken, receives t
 has the botocore error thrown in), and returns its result. An executor runs it: botocore for
 :class:`~dynamodb_counters.CounterStore`, aiobotocore for ``dynamodb_counters.aio``.
 
-Retry policy: :mod:`dynamodb_counters._retry` holds it whole, as a table of "answer -> applied?
+Retry policy: :mod:`dynamodb_counters._retry` holds it whole, as a table of "outcome -> applied?
 retried? what is raised at the end" with the reason for each row. In short: what DynamoDB
 documents as not applied (a transaction cancelled only for conflicts or throttling) is tried
 again with backoff up to ``max_attempts`` tries, then ``ContentionError`` (conflicts) or
