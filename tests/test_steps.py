@@ -431,3 +431,14 @@ def test_a_cancellation_not_documented_as_not_applied_passes_through(
     with pytest.raises(ClientError) as raised:
         steps.throw(answer)
     assert raised.value is answer
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "ProvisionedThroughputExceededException"])
+def test_a_single_request_throttled_after_botocores_retries_passes_through(code: str) -> None:
+    """botocore already retried it with its own backoff: the library adds no second layer."""
+    steps = make("atomic").add(1)
+    first_send(steps)
+    throttle = error(code)
+    with pytest.raises(ClientError) as raised:
+        steps.throw(throttle)
+    assert raised.value is throttle
