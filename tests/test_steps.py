@@ -442,3 +442,20 @@ def test_a_single_request_throttled_after_botocores_retries_passes_through(code:
     with pytest.raises(ClientError) as raised:
         steps.throw(throttle)
     assert raised.value is throttle
+
+
+def test_a_throttled_move_starts_the_add_again_with_a_new_survey() -> None:
+    """The transaction moving room from a donor is throttled: nothing moved; the add looks again
+    (its dry shard is known: no plain try) and moves what the new survey shows."""
+    from test_sharded import _past_a_dry_try, _surveyed
+
+    strategy, _, steps, survey = _past_a_dry_try(-1)
+    steal = until_send(steps, _surveyed(strategy, 0, 2))
+    assert [next(iter(i)) for i in steal.params["TransactItems"]] == ["Put", "Update"]
+    again = until_send(steps, throttled("None", "ThrottlingError"))
+    assert again == survey  # the survey again, not the dry shard's plain add
+    steal_again = until_send(steps, _surveyed(strategy, 0, 2))
+    assert steal_again.params == steal.params
+    with pytest.raises(StopIteration) as finished:
+        steps.send({})
+    assert (finished.value.value.applied, finished.value.value.requests) == (True, 5)
