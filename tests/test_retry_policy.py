@@ -341,3 +341,38 @@ def test_the_flash_sale_sends_again_an_order_whose_transaction_stayed_throttled(
 
     assert _not_applied(_answer("TransactionCanceledException", "None", "ThrottlingError"))
     assert not _not_applied(_answer("TransactionCanceledException", "ConditionalCheckFailed"))
+
+
+class ConflictOnce(SendHook):
+    """Answers the first ``operation`` request with ``TransactionConflictException`` (its item is
+    in a running transaction, SPEC 11 item 2; botocore does not retry it), nothing sent."""
+
+    def __init__(self, client: Any, operation: str) -> None:
+        self.client, self.operation, self.conflicts, self.passed = client, operation, 0, 0
+
+    def _hook(self, request: Any, **_: Any) -> Any:
+        if operation_of(request) != self.operation:
+            return None
+        if self.conflicts:
+            self.passed += 1
+            return None
+        self.conflicts += 1
+        message = "Transaction is ongoing for the item"
+        return _error_response(request.url, "TransactionConflictException", message)
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "marker"])
+def test_a_delete_meeting_a_running_transaction_is_tried_again(
+    ddb: DynamoDBLocal, table: str, strategy: Any
+) -> None:
+    own = fresh_client(ddb)
+    store = CounterStore(own, table)
+    counter = store.counter("c", strategy=strategy, retry_delay=0)
+    counter.create(initial=3)
+    if strategy == "marker":
+        counter.add(1, request_id="r")
+    with ConflictOnce(own, "DeleteItem") as conflict:
+        counter.delete()
+    assert (conflict.conflicts, conflict.passed) == (1, 1)
+    assert store.values(["c"]) == {}
+    assert own.scan(TableName=table)["Items"] == []  # the marker swept too

@@ -471,9 +471,25 @@ class Strategy:
         Only items of this incarnation (or of earlier, already deleted ones) are removed: a
         counter created again while this runs keeps everything it wrote.
         """
+        call = OpState(amount=0, request_id=None, digest=None)
+        try:
+            # A try may meet a running transaction (TransactionConflictException) or lose its
+            # answer: the next one's condition tells (see _delete_counter).
+            yield from self._with_retries(self._delete_counter, call, repeatable=True)
+        except CounterNotFound:
+            # Gone before we came (or never there): finish what an earlier delete's sweep may
+            # have left, then say so.
+            if self.layout.sort_key is not None:
+                yield from self.sweep()
+            raise
+        if self.layout.sort_key is not None:
+            yield from self.sweep()
+
+    def _delete_counter(self, call: OpState) -> Steps[None]:
+        """One try at deleting the counter item, this incarnation only. Raises CounterNotFound
+        when it was gone before this delete came."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        call = OpState(amount=0, request_id=None, digest=None)
         try:
             yield from self._send(
                 call,
@@ -490,24 +506,19 @@ class Strategy:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            old = response_of(exc).get("Item")
-            if old is None and not call.ambiguous:
-                old = yield from self._read_item(call=call)  # an engine that leaves the item out
             # Never follow the counter into another incarnation: one created after this delete
             # began is not this delete's to remove.
-            if not call.ambiguous:
-                # Gone before we came (or never there). Finish what an earlier delete's sweep
-                # may have left, then say so.
-                if self.layout.sort_key is not None:
-                    yield from self.sweep()
-                raise CounterNotFound(
-                    f"counter {self.counter_name!r} does not exist"
-                    + ("" if old is None else " (it was deleted and created again)")
-                ) from exc
-            # botocore re-sent the delete after a lost answer: the first send deleted this
-            # incarnation (whatever was created since is left alone). Sweep what it kept.
-        if self.layout.sort_key is not None:
-            yield from self.sweep()
+            if call.ambiguous:
+                # A send whose answer was lost (re-sent by botocore or by the retry) deleted
+                # this incarnation; whatever was created since is left alone.
+                return
+            old = response_of(exc).get("Item")
+            if old is None:
+                old = yield from self._read_item(call=call)  # an engine that leaves the item out
+            raise CounterNotFound(
+                f"counter {self.counter_name!r} does not exist"
+                + ("" if old is None else " (it was deleted and created again)")
+            ) from exc
 
     def sweep(self) -> Steps[int]:
         """Delete side items that belong to no living incarnation of this counter.

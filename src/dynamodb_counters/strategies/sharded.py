@@ -443,17 +443,9 @@ class ShardedCounter(Strategy):
         """Delete the counter item and every shard in one transaction (this incarnation only),
         then, in a table with a sort key, sweep the markers."""
         self._require_definition()
-        call = OpState(amount=0, request_id=None, digest=None)
-        try:
-            yield from self._with_retries(self._delete_all, call, repeatable=True)
-        except CounterNotFound:
-            if self.layout.sort_key is not None:
-                yield from self.sweep()  # what an earlier delete's sweep may have left
-            raise
-        if self.layout.sort_key is not None:
-            yield from self.sweep()
+        return (yield from super().delete())
 
-    def _delete_all(self, call: OpState) -> Steps[None]:
+    def _delete_counter(self, call: OpState) -> Steps[None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         mine = self._exists_clause(names, values)
