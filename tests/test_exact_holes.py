@@ -217,38 +217,46 @@ def test_a_listener_that_raises_never_changes_the_outcome(
 def test_a_store_asked_about_100000_names_keeps_bounded_state(client: Any, table: str) -> None:
     """Item 5: a store used to keep ~580 bytes for every name it was asked about (a first-use
     lock, names that do not exist included, and every counter's definition): a service taking
-    counter names from requests grew without bound. The answers are canned (an executor that
-    answers GetItem itself), so 100,000 names cost no DynamoDB request; the entries are
-    counted."""
+    counter names from requests grew without bound. The answers are canned (the executor's
+    send answers GetItem and BatchGetItem itself: one name in five exists), so 100,000 names
+    cost no DynamoDB request; the entries are counted."""
     from dynamodb_counters.store import FIRST_USE_LOCKS, KNOWN_COUNTERS
 
     store = CounterStore(client, table)
     store.counter("real", strategy="atomic").create(initial=1)
-    real = store._io.client.get_item(
+    real = client.get_item(
         TableName=table, Key={"pk": {"S": "real"}, "sk": {"S": "#counter"}}, ConsistentRead=True
     )["Item"]
 
-    def canned(step: Any) -> dict[str, Any]:
-        assert step.operation == "GetItem"
-        name = step.params["Key"]["pk"]["S"]
-        # Every other name exists (a counter without a stored definition), the rest do not.
-        return {"Item": {**real, "pk": {"S": name}}} if name.endswith(("0", "2", "4")) else {}
+    def item(name: str) -> dict[str, Any] | None:
+        exists = name.endswith(("0", "5"))
+        return {**real, "pk": {"S": name}} if exists else None
 
-    store._io.send = canned
-    for i in range(100_000):
-        with contextlib.suppress(CounterNotFound):
-            store.counter(f"n{i}").value()
-    assert len(store._known) == KNOWN_COUNTERS
-    assert len(store._first_use_locks) == FIRST_USE_LOCKS
-    # The most recently used names are still known: value() reads the item, and nothing more.
     sent: list[str] = []
 
-    def count(step: Any) -> dict[str, Any]:
+    def canned(step: Any) -> dict[str, Any]:
         sent.append(step.operation)
-        return canned(step)
+        if step.operation == "BatchGetItem":
+            keys = step.params["RequestItems"][table]["Keys"]
+            items = [item(key["pk"]["S"]) for key in keys]
+            return {"Responses": {table: [i for i in items if i is not None]}}
+        assert step.operation == "GetItem"
+        found = item(step.params["Key"]["pk"]["S"])
+        return {} if found is None else {"Item": found}
 
-    store._io.send = count
-    assert store.counter("n99994").value() == 1
+    store._io.send = canned
+    # 100,000 names read together (20,000 exist), then 10,000 more through handles' first use.
+    names = [f"n{i}" for i in range(100_000)]
+    for start in range(0, len(names), 10_000):
+        assert len(store.values(names[start : start + 10_000])) == 2_000
+    for i in range(100_000, 110_000):
+        with contextlib.suppress(CounterNotFound):
+            assert store.counter(f"n{i}").value() == 1
+    assert len(store._known) == KNOWN_COUNTERS
+    assert len(store._first_use_locks) == FIRST_USE_LOCKS
+    # The most recently used are still known: value() reads the item, and nothing more.
+    sent.clear()
+    assert store.counter("n109995").value() == 1
     assert sent == ["GetItem"]
     # The oldest are forgotten: the first use reads the item again.
     sent.clear()
