@@ -20,6 +20,16 @@ semantics (:class:`Model`):
 
 Windows are set small (``history=1``, ``capacity=1``) so that two other adds push an id out.
 The default run takes a deterministic sample of the pairs; ``EXHAUSTIVE=1`` runs them all.
+
+Besides (issue 18), cases of three shapes that another process alone never produces:
+
+* **one handle shared**: B runs on A's own handle, from another thread (sync) or task (async),
+  and A's lost answer is lost for good (botocore's re-sends never arrive), so the library's
+  own retry of A is what must find out -- with whatever B taught the shared handle;
+* **a re-sent create**: A deletes and creates the counter, B adds and deletes it while A's
+  create has lost its answer; botocore's re-send must not bring B's deleted counter back;
+* **sharded's steal path**: A's shard is dry and the donor alone takes the add (``steal``);
+  B deletes and creates the counter again between A's survey and A's write.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,9 +55,19 @@ from dynamodb_counters import (
     CounterStore,
 )
 from dynamodb_counters.local import DynamoDBLocal
+from dynamodb_counters.strategies.sharded import ShardedCounter
 
 FLOOR, CEILING, INITIAL = 0, 40, 5
-WINDOWS: dict[str, dict[str, int]] = {"occ_history": {"history": 1}, "set": {"capacity": 1}}
+WINDOWS: dict[str, dict[str, int]] = {
+    "occ_history": {"history": 1},
+    "set": {"capacity": 1},
+    # Two shards (floor shares 0 and 0): the steal path is set up by hand (``steal``).
+    "sharded": {"shards": 2},
+}
+#: botocore's re-sends of one request (``max_attempts`` 3 in the tests' clients: retries).
+RESENDS = 3
+#: ``steal``'s amount: from shards [0, 7] (its own dry) the donor gives exactly this much.
+STEAL = 4
 EXHAUSTIVE = bool(os.environ.get("EXHAUSTIVE"))
 
 Outcome = tuple[
@@ -135,15 +156,26 @@ OPS: dict[str, list[Step]] = {
     "create_add": [("create", (7,)), ("add", (5, "r5"))],
     "two_adds": [("add", (1, "r2")), ("add", (1, "r3"))],
     "compact_replay": [("compact", ()), ("add", (7, "r0"))],
+    # Issue 18: a compaction, then an add that teaches a shared handle the new fold count.
+    "compact_add": [("compact", ()), ("add", (1, "r2"))],
+    # A re-sent create: A deletes and creates; B adds and deletes while A's answer is lost.
+    "recreate": [("delete", ()), ("create", (7,))],
+    "add_delete": [("add", (1, "r1")), ("delete", ())],
+    # sharded: A's shard is dry, the donor alone takes the add; B re-creates the counter (its
+    # new shards have room for the donor's share, so only the incarnation can refuse it).
+    "steal": [("add", (-STEAL, "r6"))],
+    "recreate_roomy": [("delete", ()), ("create", (9,))],
 }
 FIRST = ["add", "replay", "other_amount", "value", "compact", "delete", "create"]
 SECOND = ["add", "replay", "value", "compact", "delete", "create_add", "two_adds", "compact_replay"]
 # Second operations that end a first add's window on purpose (not by pushing it out).
-ENDS_WINDOW = {"compact", "compact_replay", "delete", "create_add"}
+ENDS_WINDOW = {"compact", "compact_replay", "delete", "create_add", "recreate_roomy"}
 
 
 def usable(strategy: str, op: str) -> bool:
     steps = OPS[op]
+    if op == "steal" and strategy != "sharded":
+        return False
     if any(kind == "compact" for kind, _ in steps) and strategy != "collection":
         return False
     if not STRATEGIES[strategy].idempotent:
@@ -152,9 +184,10 @@ def usable(strategy: str, op: str) -> bool:
     return True
 
 
-def run_on_model(model: Model, op: str) -> list[Outcome]:
+def run_on_model(model: Model, op: str, part: slice = slice(None)) -> list[Outcome]:
+    """Run ``op`` (its steps ``part`` only) on ``model``."""
     out: list[Outcome] = []
-    for kind, args in OPS[op]:
+    for kind, args in OPS[op][part]:
         if kind == "add":
             amount, request_id = args
             out.append(model.add(amount, request_id if model_idempotent(model) else None))
@@ -237,6 +270,13 @@ def explanations(
     b = run_on_model(m, second)
     a = run_on_model(m, first)
     yield "B;A", a, b, m
+    # A compound first operation (``recreate``): B may come between its steps.
+    for k in range(1, len(OPS[first])):
+        m = start.copy()
+        a = run_on_model(m, first, slice(k))
+        b = run_on_model(m, second)
+        a += run_on_model(m, first, slice(k, None))
+        yield f"A[:{k}];B;A[{k}:]", a, b, m
     if lost:
         if second in ENDS_WINDOW:
             m = start.copy()
@@ -292,19 +332,42 @@ def check(strategy: str, first: str, second: str, lost: bool, seen: Observation)
 
 
 class Interleaver(SendHook):
-    """At A's request number ``at``, run B (before it is sent, or after a lost answer)."""
+    """At A's request number ``at``, run B (before it is sent, or after a lost answer).
 
-    def __init__(self, client: Any, at: int, lost: bool, run_b: Callable[[], None]) -> None:
+    ``for_good``: botocore's re-sends of the lost request never arrive either (botocore gives
+    up, and the library's own retry must find out)."""
+
+    def __init__(
+        self,
+        client: Any,
+        at: int,
+        lost: bool,
+        run_b: Callable[[], None],
+        *,
+        for_good: bool = False,
+    ) -> None:
         self.client, self.at, self.lost, self.run_b = client, at, lost, run_b
+        self.for_good = for_good
         self.seen = 0
         self.fired = False
+        self._lost_body: bytes | None = None
+        self._resends = 0
         self._http = URLLib3Session()
 
     def _hook(self, request: Any, **_: Any) -> Any:
+        if (
+            self._lost_body is not None
+            and request.body == self._lost_body
+            and self._resends < RESENDS
+        ):
+            self._resends += 1  # botocore's re-send of the request lost for good: lost too
+            raise ReadTimeoutError(endpoint_url=request.url)
         self.seen += 1
         if self.seen != self.at or self.fired:
             return None
         self.fired = True
+        if self.lost and self.for_good:
+            self._lost_body = request.body
         if not self.lost:
             self.run_b()
             return None
@@ -323,9 +386,11 @@ def scenario(
     at: int,
     lost: bool,
     api: str = "sync",
+    shared: bool = False,
 ) -> tuple[Observation, int]:
     """Run one scenario; returns what was observed and how many requests A made. ``api``: the
-    API A uses (B, the setup and the probe always use the sync one)."""
+    API A uses (B, the setup and the probe always use the sync one, unless ``shared``: then B
+    uses A's own handle, from another thread or task, and A's lost answer is lost for good)."""
     name = f"c-{random.getrandbits(48):x}"
     kw: dict[str, Any] = dict(WINDOWS.get(strategy, {}))
     if STRATEGIES[strategy].supports_thresholds:
@@ -335,6 +400,8 @@ def scenario(
     setup = store_b.counter(name, strategy=strategy, **kw)
     setup.create(initial=INITIAL)
     setup.add(2, request_id="r0" if STRATEGIES[strategy].idempotent else None)
+    if first == "steal":
+        dry_for(setup, client_b, "r6")
     client_a = CLIENTS["a" if api == "sync" else "a-async"]
     # A opens the counter the way a second process would: a store of its own, first use.
     store_a = store_on(client_a, table, sort_key=sort_key)
@@ -346,7 +413,24 @@ def scenario(
             run_on_counter(store_b.counter(name, strategy=strategy, **kw), strategy, second)
         )
 
-    with Interleaver(client_a, at, lost, run_b) as hook:
+    if shared:
+        # The handle is in use already (threads that share one do not all start at once).
+        handle_a.definition  # noqa: B018
+
+        def run_b_on_the_shared_handle() -> None:
+            if api == "async":  # another task on the application's loop
+                second_out.extend(run_on_counter(handle_a, strategy, second))
+                return
+            thread = threading.Thread(
+                target=lambda: second_out.extend(run_on_counter(handle_a, strategy, second))
+            )
+            thread.start()
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "B never finished on the shared handle"
+
+        run_b = run_b_on_the_shared_handle
+
+    with Interleaver(client_a, at, lost, run_b, for_good=shared) as hook:
         first_out: list[Outcome] | BaseException
         try:
             first_out = run_on_counter(handle_a, strategy, first)
@@ -379,6 +463,23 @@ def scenario(
         return probed[rid]
 
     return Observation(first_out, second_out, final, probe_replay), requests
+
+
+def dry_for(handle: Counter, client: Any, request_id: str) -> None:
+    """Leave the shard of ``request_id``'s add empty and the other holding the whole value
+    (shards [0, 7]): a ``steal`` of that id takes its amount from the donor alone."""
+    strategy = handle._current()
+    assert isinstance(strategy, ShardedCounter) and strategy.shards == 2
+    dry = strategy.shard_of(request_id)
+    total = handle.value()
+    for shard in range(2):
+        client.update_item(
+            TableName=strategy.layout.table,
+            Key=strategy.layout.shard_key(strategy.counter_name, shard),
+            UpdateExpression="SET #v = :v",
+            ExpressionAttributeNames={"#v": strategy.layout.value_attribute},
+            ExpressionAttributeValues={":v": {"N": str(0 if shard == dry else total)}},
+        )
 
 
 CLIENTS: dict[str, Any] = {}
@@ -448,6 +549,32 @@ def cases() -> list[Any]:
     return params
 
 
+#: Issue 18's shapes (see the module docstring), sync and async: (strategy, layout, first,
+#: second, lost, shared).
+NEW_SHAPES = [
+    # One handle shared: B moves what the handle knows while A's answer is lost for good.
+    ("set", "sk", "add", "two_adds", True, True),
+    ("collection", "sk", "add", "compact_add", True, True),
+    ("occ_history", "sk", "add", "two_adds", True, True),
+    ("marker", "sk", "add", "two_adds", True, True),
+    # A re-sent create after B added and deleted the counter.
+    ("marker", "pk", "recreate", "add_delete", True, False),
+    ("transaction", "sk", "recreate", "add_delete", True, False),
+    ("transaction", "pk", "recreate", "add_delete", True, False),
+    # sharded: the steal path, B re-creating the counter between A's survey and A's write.
+    ("sharded", "sk", "steal", "recreate_roomy", False, False),
+    ("sharded", "sk", "steal", "recreate_roomy", True, False),
+]
+
+
+def new_shape_cases() -> list[Any]:
+    return [
+        pytest.param(*c, api, id="-".join(map(str, (*c[:5], "shared" if c[5] else "", api))))
+        for c in NEW_SHAPES
+        for api in ("sync", "async")
+    ]
+
+
 @pytest.mark.parametrize(("strategy", "layout", "first", "second", "lost", "api"), cases())
 def test_interleaving(
     ddb: DynamoDBLocal,
@@ -459,11 +586,46 @@ def test_interleaving(
     lost: bool,
     api: str,
 ) -> None:
+    interleave(ddb, tables, strategy, layout, first, second, lost, api, shared=False)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "layout", "first", "second", "lost", "shared", "api"), new_shape_cases()
+)
+def test_interleaving_new_shapes(
+    ddb: DynamoDBLocal,
+    tables: dict[str, str],
+    strategy: str,
+    layout: str,
+    first: str,
+    second: str,
+    lost: bool,
+    shared: bool,
+    api: str,
+) -> None:
+    interleave(ddb, tables, strategy, layout, first, second, lost, api, shared=shared)
+
+
+def interleave(
+    ddb: DynamoDBLocal,
+    tables: dict[str, str],
+    strategy: str,
+    layout: str,
+    first: str,
+    second: str,
+    lost: bool,
+    api: str,
+    *,
+    shared: bool,
+) -> None:
+    """B at every request boundary of A: each observation must match a legal history."""
     sort_key = "sk" if layout == "sk" else None
     failures = []
     at = 1
     while True:
-        seen, _ = scenario(ddb, tables[layout], sort_key, strategy, first, second, at, lost, api)
+        seen, _ = scenario(
+            ddb, tables[layout], sort_key, strategy, first, second, at, lost, api, shared
+        )
         if seen.final == ("none", None):
             break  # A made fewer requests than ``at``: every boundary was tried
         problem = check(strategy, first, second, lost, seen)

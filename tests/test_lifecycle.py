@@ -307,7 +307,7 @@ def test_create_then_delete_then_create_again_under_lost_answers(
 ) -> None:
     store = CounterStore(own_client, table)
     counter = store.counter("c", strategy="marker")
-    with Boundary(own_client, operations={"PutItem"}, lose=True):
+    with Boundary(own_client, operations={"TransactWriteItems"}, lose=True):
         counter.create(initial=4)
     with Boundary(own_client, operations={"DeleteItem"}, lose=True):
         counter.delete()

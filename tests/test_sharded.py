@@ -597,3 +597,80 @@ def test_another_add_between_the_survey_and_the_steal(ddb: Any, table: str, clie
     assert refused.value.value == 0
     assert shard_values(counter) == [0, 0]
     assert other.add(-1, request_id=theirs).applied is False
+
+
+# -- issue 18, item 15: where the suite was blind -------------------------------------------------
+
+
+def test_a_steal_after_a_re_create_never_lands_under_the_old_incarnation(
+    ddb: Any, table: str, client: Any
+) -> None:
+    """The donor alone takes the add (the dry shard is not written), and between A's survey
+    and A's write the counter is deleted and created again with room on every shard. Only the
+    donor's incarnation condition refuses A's write: without it the add landed on the new
+    counter under the old incarnation's marker, and a replay on the new counter counted again.
+    (Found by planting that bug by hand: the whole suite passed.)"""
+    own, own_store, handle, rid = _uneven(ddb, table, client, [0, 2])
+    other = CounterStore(client, table).counter("c")
+
+    def recreate() -> None:
+        other.delete()
+        CounterStore(client, table).counter("c", strategy="sharded", floor=0, shards=2).create(
+            initial=10
+        )
+
+    operations: list[str] = []
+    own_store.add_listener(lambda r: operations.append(r.operation))
+    hook = _BetweenSurveyAndWrite(own, recreate)
+    with hook:
+        result = handle.add(-2, request_id=rid)
+    assert hook.ran
+    # The plain add on the dry shard, the survey, the steal (refused: another incarnation),
+    # then the add again on the new counter.
+    assert operations[:3] == ["TransactWriteItems", "BatchGetItem", "TransactWriteItems"]
+    assert result.applied is True
+    fresh = CounterStore(client, table).counter("c")
+    assert fresh.value() == 8
+    assert fresh.add(-2, request_id=rid).applied is False
+    assert fresh.value() == 8
+
+
+class _MoveBeforeTheSecondRead(SendHook):
+    """Before the second read request of the hooked client (a value() that reads the shards
+    in more than one request), another writer moves room between the shards."""
+
+    READS = frozenset({"GetItem", "BatchGetItem", "TransactGetItems", "Query"})
+
+    def __init__(self, client: Any, move: Any) -> None:
+        self.client, self.move, self.reads, self.moved = client, move, 0, False
+
+    def _hook(self, request: Any, **_: Any) -> None:
+        if operation_of(request) in self.READS:
+            self.reads += 1
+            if self.reads == 2:
+                self.move()
+                self.moved = True
+
+
+def test_value_is_a_sum_the_counter_had_while_room_moves(ddb: Any, table: str, client: Any) -> None:
+    """value() is one snapshot of the shards: never the sum of two reads between which room
+    moved. The move takes [0, 10] to [2, 5] (an add of -3 on the dry shard 0, which borrows 5):
+    the counter had 10, then 7; a read of shard 0 before it and of shard 1 after it would say 5.
+    (Summing two separate reads was caught only by a cost assertion before.)"""
+    _, _, counter, rid = _uneven(ddb, table, client, [0, 10])
+    reader_client = fresh_client(ddb)
+    reader = CounterStore(reader_client, table).counter("c")
+    reader.definition  # noqa: B018 -- first use (one read) before the hook counts
+    mover = CounterStore(client, table).counter("c")
+
+    def move() -> None:
+        assert mover.add(-3, request_id=rid).applied is True
+
+    hook = _MoveBeforeTheSecondRead(reader_client, move)
+    with hook:
+        seen = reader.value()
+    assert seen in (10, 7)
+    if not hook.moved:  # one snapshot: nothing came between two reads
+        move()
+    assert shard_values(counter) == [2, 5]
+    assert reader.value() == 7

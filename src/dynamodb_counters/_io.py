@@ -10,6 +10,7 @@ retries is seen here exactly as an application would see it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from .errors import TableNotFound
 from .results import CallRecord
 
 Listener = Callable[[CallRecord], None]
+
+#: Where a listener's own failure is reported (it never reaches the caller of the operation).
+logger = logging.getLogger("dynamodb_counters")
 
 
 class About(TypedDict, total=False):
@@ -193,7 +197,18 @@ class Exchange:
             params=self.params,
         )
         for listener in self._io._listeners:
-            listener(record)
+            # An observer never changes an outcome: the request was sent (a write may have
+            # landed), so a listener that raises must not make the operation look failed -- the
+            # caller's natural retry would count twice. Its error is logged and swallowed.
+            try:
+                listener(record)
+            except Exception:
+                logger.exception(
+                    "on_call listener %r raised on %s (ignored: listeners never change what an "
+                    "operation answers)",
+                    listener,
+                    record.operation,
+                )
 
 
 class DynamoIO(BaseIO):

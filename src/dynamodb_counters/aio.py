@@ -33,7 +33,7 @@ from ._aio_io import AsyncDynamoIO, run_async
 from ._steps import Steps
 from .errors import CounterError, InvalidInput
 from .results import AddResult, CounterDefinition
-from .store import HandleCore, StoreCore
+from .store import FIRST_USE_LOCKS, HandleCore, StoreCore
 from .table import TableReport, warn_about
 
 if TYPE_CHECKING:
@@ -129,10 +129,11 @@ class AsyncCounterStore(StoreCore[AsyncCounter, "AioDynamoDBClient"]):
     _handle_type = AsyncCounter
 
     def _first_use(self, name: str) -> asyncio.Lock:
-        return self._first_use_locks.setdefault(name, asyncio.Lock())
+        return self._first_use_locks[hash(name) % FIRST_USE_LOCKS]
 
     def _make_io(self, client: Any, table_name: str) -> AsyncDynamoIO:
-        self._first_use_locks: dict[str, asyncio.Lock] = {}
+        # Bounded, whatever names the store is asked about (see FIRST_USE_LOCKS).
+        self._first_use_locks = [asyncio.Lock() for _ in range(FIRST_USE_LOCKS)]
         if not is_async_client(client):
             raise InvalidInput(
                 "client must be an aiobotocore DynamoDB client "

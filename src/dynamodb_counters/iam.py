@@ -67,7 +67,8 @@ _SNAPSHOT = Use("TransactGetItems", ("Get",))
 #: Library operation -> strategy (or :data:`ANY`) -> the requests it sends. Keep it to what the
 #: code does: the test fails on an action no operation sends as on one the policy lacks.
 OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
-    "create": {ANY: (Use("PutItem"),), "sharded": (Use("TransactWriteItems", ("Put",)),)},
+    # One transaction with the create call's own token (sharded: with its shards).
+    "create": {ANY: (Use("TransactWriteItems", ("Put",)),)},
     "add": {
         "atomic": (Use("UpdateItem"),),
         "occ": (Use("GetItem"), Use("UpdateItem")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
@@ -56,6 +57,55 @@ for _cls in STRATEGIES.values():
         _WINDOW_OWNERS.setdefault(_option, []).append(_cls)
 
 DEFAULT_COUNTER_SORT_VALUE = "#counter"
+
+#: How many counters' definitions and incarnations a store remembers (the most recently used).
+#: A forgotten counter costs its next handle operation one read of the counter item, as on first
+#: use; a store that is asked about any number of names keeps at most this many (~600 bytes
+#: each).
+KNOWN_COUNTERS = 10_000
+#: A new handle's first read happens under one of this many locks (picked by the name's hash),
+#: so that threads (tasks) starting on one counter read it once, and the locks do not grow with
+#: the names asked about.
+FIRST_USE_LOCKS = 64
+
+
+class KnownCounters:
+    """name -> :class:`Known`, the :data:`KNOWN_COUNTERS` most recently used (an LRU).
+
+    Safe for threads without a lock on the hot path: ``OrderedDict``'s operations on str keys
+    are atomic; only an insertion (a first use, a re-creation seen) takes the lock.
+    """
+
+    def __init__(self, limit: int = KNOWN_COUNTERS) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, Known] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Known | None:
+        known = self._items.get(name)
+        if known is not None:
+            with contextlib.suppress(KeyError):  # forgotten meanwhile by another thread
+                self._items.move_to_end(name)
+        return known
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __setitem__(self, name: str, known: Known) -> None:
+        with self._lock:
+            self._items[name] = known
+            self._items.move_to_end(name)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def pop(self, name: str, default: Known | None = None) -> Known | None:
+        return self._items.pop(name, default)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class HandleCore:
@@ -397,8 +447,8 @@ class StoreCore(Generic[_H, _C]):
             ttl_attribute=ttl_attribute,
         )
         self._io = self._make_io(client, table_name)
-        # name -> definition and incarnation, learned from reads and failed writes.
-        self._known: dict[str, Known] = {}
+        # name -> definition and incarnation, learned from reads and failed writes (bounded).
+        self._known = KnownCounters()
         if on_call is not None:
             self._io.add_listener(on_call)
 
@@ -410,7 +460,11 @@ class StoreCore(Generic[_H, _C]):
         raise NotImplementedError
 
     def add_listener(self, listener: Listener) -> None:
-        """Call ``listener`` with a :class:`CallRecord` after every DynamoDB call."""
+        """Call ``listener`` with a :class:`CallRecord` after every DynamoDB call.
+
+        A listener observes and never changes an outcome: one that raises is logged on the
+        ``dynamodb_counters`` logger and ignored (the operation answers as if it had not).
+        """
         self._io.add_listener(listener)
 
     def remove_listener(self, listener: Listener) -> None:
@@ -625,20 +679,21 @@ class CounterStore(StoreCore[Counter, "DynamoDBClient"]):
         value_attribute: the attribute holding a counter's value.
         counter_sort_value: the sort key value of counter items (tables with a sort key).
         ttl_attribute: the TTL attribute for items that expire (markers).
-        on_call: called with a :class:`CallRecord` after every DynamoDB call (bench, logging).
+        on_call: called with a :class:`CallRecord` after every DynamoDB call (bench, logging);
+            what it raises is logged on the ``dynamodb_counters`` logger and ignored.
 
-    A store holds no mutable state besides its listeners: share one between threads.
+    A store holds no mutable state besides its listeners and what it remembers of the
+    :data:`KNOWN_COUNTERS` counters used most recently (their definitions and incarnations,
+    bounded whatever names it is asked about): share one between threads.
     """
 
     _handle_type = Counter
 
     def _first_use(self, name: str) -> threading.Lock:
-        with self._first_use_guard:
-            return self._first_use_locks.setdefault(name, threading.Lock())
+        return self._first_use_locks[hash(name) % FIRST_USE_LOCKS]
 
     def _make_io(self, client: Any, table_name: str) -> DynamoIO:
-        self._first_use_guard = threading.Lock()
-        self._first_use_locks: dict[str, threading.Lock] = {}
+        self._first_use_locks = [threading.Lock() for _ in range(FIRST_USE_LOCKS)]
         if is_async_client(client):
             raise InvalidInput(
                 "client is an aiobotocore client: use dynamodb_counters.aio.AsyncCounterStore"

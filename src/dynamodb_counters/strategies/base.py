@@ -139,6 +139,11 @@ class OpState:
     # Tries DynamoDB did not apply and that are made again (conflicts, throttled transactions,
     # optimistic collisions, stale snapshots): at ``max_attempts`` the operation gives up.
     not_applied: int = 0
+    # What this call's first send took from the handle's shared knowledge (``set``'s
+    # generation, ``collection``'s fold count). Later attempts carry it, corrected only by items
+    # this call's own writes met: another thread's news must never make a retry's condition
+    # pass where the first send's would now fail (an ambiguous add would land twice).
+    carried: Any = None
 
     def __init__(self, amount: int, request_id: str | None, digest: str | None) -> None:
         self.amount = amount
@@ -381,9 +386,49 @@ class Strategy:
             )
 
     def _put_new(self, call: OpState, item: dict[str, Any]) -> Steps[None]:
-        found = yield from self._put_if_absent(call, item)
-        if found is not None and found.get(CREATED_BY, {}).get("S") != call.nonce:
-            raise CounterExists(f"counter {self.counter_name!r} already exists")
+        try:
+            yield from self._create_transaction(call, [self._put_new_side_item(item)])
+        except ClientError as exc:
+            if error_code(exc) != "UnknownOperationException":
+                raise
+            # An engine without transactions: a plain conditional put (its re-send after a lost
+            # answer could bring back an incarnation deleted meanwhile; nothing prevents that
+            # there).
+            found = yield from self._put_if_absent(call, item)
+            if found is not None and found.get(CREATED_BY, {}).get("S") != call.nonce:
+                raise CounterExists(f"counter {self.counter_name!r} already exists") from None
+
+    def _create_transaction(self, call: OpState, items: list[dict[str, Any]]) -> Steps[None]:
+        """Create the counter: ``items`` (the counter item's conditional Put first) in one
+        transaction whose ``ClientRequestToken`` is this call's nonce.
+
+        Why a transaction, and why this token: a create whose answer was lost is sent again
+        (by botocore, or by this call's retry). Were the re-send applied, it would put the very
+        item again -- the same incarnation -- and if another process had meanwhile used the
+        counter and deleted it, that deleted incarnation would be back, its markers and tokens
+        counting for it again. DynamoDB answers a re-sent token (for 10 minutes) with success
+        and applies nothing: the create happened once, at its first landing, and a delete
+        after it stays done. A condition that fails on the counter item shows who created it:
+        this call (an earlier send of it, past the token's window) or another
+        (:class:`CounterExists`).
+        """
+        try:
+            yield from self._send(
+                call,
+                "TransactWriteItems",
+                {"TransactItems": items, "ClientRequestToken": call.nonce},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = self._cancellation_reasons(exc)
+            if not reasons or reasons[0].get("Code") != "ConditionalCheckFailed":
+                raise
+            found = reasons[0].get("Item")
+            if found is None:  # an engine that does not return it: read it
+                found = (yield from self._read_item(call=call)) or {}
+            if found.get(CREATED_BY, {}).get("S") != call.nonce:
+                raise CounterExists(f"counter {self.counter_name!r} already exists") from exc
 
     def digest_of(self, request_id: str) -> str:
         base = self._digest_base

@@ -71,6 +71,8 @@ class CollectionCounter(Strategy):
         self._folds_seen = max(self._folds_seen, _folds(item))
 
     def _attempt(self, call: OpState) -> Steps[AddResult]:
+        if call.carried is None:
+            call.carried = self._folds_seen
         while True:
             now: float = yield NOW
             delta = self._side_item(call, DELTA_PREFIX)
@@ -79,7 +81,10 @@ class CollectionCounter(Strategy):
             delta[CREATED] = n(int(now))
             names: dict[str, str] = {"#folds": FOLDS}
             values: dict[str, Any] = {}
-            folds = self._folds_seen
+            # The fold count this call's first send carried, never one that another thread
+            # sharing the handle learned since (see OpState.carried): a compaction may have
+            # folded this call's lost delta, and only the count it was sent with says so.
+            folds: int = call.carried
             exists = self._exists_clause(names, values)
             if folds:
                 values[":folds"] = n(folds)
@@ -118,6 +123,7 @@ class CollectionCounter(Strategy):
                         # Our delta may have landed and been folded since: never put it again.
                         call.unknown_outcome(exc)
                     self.observe(counter)
+                    call.carried = _folds(counter)
                     continue  # try again, knowing the compaction
                 return (
                     yield from self._replayed(call, reasons[1], delta, self.layout.value_attribute)

@@ -15,7 +15,10 @@ right one: one extra request per rotation per handle). The item also records the
 last call that wrote it: a re-send after a lost answer that finds its own nonce reports
 ``applied=True``; if another writer came in between, ``applied`` is ``None``. When an add's
 answer was lost and rotations since have dropped the generation it would have landed in, the add
-re-raises the original error instead of guessing.
+re-raises the original error instead of guessing. Every attempt of an add carries the generation
+its first send carried (or one its own failed writes met), never one that other threads sharing
+the handle learned meanwhile: else a retry could pass its condition in a generation that no
+longer holds the evidence of its own first write, and count twice.
 
 Cost: every id makes the item ~33 bytes larger and write units grow with it (1 per KB); up to
 ``2 x capacity`` ids are held, so ``capacity`` is at most 5000 (the item stays well inside
@@ -80,8 +83,11 @@ class SetCounter(Strategy):
 
     def _attempt(self, call: OpState) -> Steps[AddResult]:
         assert call.digest is not None
+        if call.carried is None:
+            call.carried = self._hint
         while True:
-            generation, rotate = self._hint
+            # The call's own generation, never the handle's latest: see OpState.carried.
+            generation, rotate = call.carried
             names = {"#ids": IDS, "#prev": PREVIOUS_IDS, "#last": LAST, "#gen": GENERATION}
             values: dict[str, Any] = {
                 ":amount": n(call.amount),
@@ -136,10 +142,11 @@ class SetCounter(Strategy):
                 if done is not None:
                     return done
                 # Judged from the item this write met, never from the shared hint.
-                if self._hint_of(old) != (generation, rotate):
-                    yield from self._try_again(
-                        call, exc
-                    )  # the generation moved: try with the new one
+                met = self._hint_of(old)
+                if met != (generation, rotate):
+                    # The generation moved: try with the one this write met.
+                    call.carried = met
+                    yield from self._try_again(call, exc)
                     continue
                 raise (yield from self._failed_write(old, call, exc)) from exc
             attributes = answer.get("Attributes", {})

@@ -55,9 +55,9 @@ from botocore.exceptions import ClientError
 
 from .. import _validate as v
 from .._io import error_code
-from .._keys import AMOUNT, CREATED_BY, INCARNATION, SHARD_MARKER_PREFIX
+from .._keys import AMOUNT, INCARNATION, SHARD_MARKER_PREFIX
 from .._steps import Steps
-from ..errors import CounterExists, CounterNotFound, NotSupported, ThresholdExceeded
+from ..errors import CounterNotFound, NotSupported, ThresholdExceeded
 from ..results import AddResult
 from .base import MARKER_TTL, Capabilities, OpState, Strategy, WindowOption, n
 
@@ -426,18 +426,10 @@ class ShardedCounter(Strategy):
             }
             for i, value in enumerate(spread(initial, self._lows, self._highs))
         ]
+        # One transaction with this call's token: a re-send never revives a deleted
+        # incarnation (see Strategy._create_transaction).
         put = self._put_new_side_item(counter)
-        try:
-            yield from self._send(call, "TransactWriteItems", {"TransactItems": [put, *shards]})
-        except ClientError as exc:
-            reasons = self._reasons(exc, 1 + len(shards))
-            if reasons[0].get("Code") != _CHECK_FAILED:
-                raise
-            found = reasons[0].get("Item")
-            if found is None:
-                found = (yield from self._read_item(call=call)) or {}
-            if found.get(CREATED_BY, {}).get("S") != call.nonce:
-                raise CounterExists(f"counter {self.counter_name!r} already exists") from exc
+        yield from self._create_transaction(call, [put, *shards])
 
     def delete(self) -> Steps[None]:
         """Delete the counter item and every shard in one transaction (this incarnation only),
