@@ -42,7 +42,7 @@ def test_a_missing_table_is_a_clear_error_and_check_is_false(
     ddb: DynamoDBLocal, credentials: None
 ) -> None:
     uri = f"dynamodb://no-such-table?endpoint_url={ddb.endpoint_url}&region=us-east-1"
-    missing = storage_from_string(uri, client=None)
+    missing = storage_from_string(uri)
     assert missing.check() is False
     with pytest.raises(TableNotFound, match="dynamodb-counters table create"):
         FixedWindowRateLimiter(missing).hit(RateLimitItemPerMinute(5))
@@ -111,7 +111,7 @@ def test_uri_and_options(ddb: DynamoDBLocal, client: Any, credentials: None) -> 
     CounterStore(client, table, sort_key=None).ensure_table()
     try:
         uri = f"dynamodb://{table}?region=eu-west-1&endpoint_url={ddb.endpoint_url}"
-        s = storage_from_string(uri, sort_key=None)
+        s = DynamoDBStorage(uri, sort_key=None)
         assert isinstance(s, DynamoDBStorage)
         assert s.store.client.meta.region_name == "eu-west-1"
         assert s.store.layout.sort_key is None
