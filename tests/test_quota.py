@@ -139,7 +139,11 @@ def test_window_items_carry_the_ttl_and_kinds_never_mix(
     assert count_of(client, table, "api#t4", "sliding#3600000", K0) == 2
     assert list(store.counters()) == ["api#t4"]
     assert store.counter("api#t4").value() == 7
-    assert len(scan_all(client, table)) == 4
+    # 3 windows, the counter, and the sliding quota's previous window, sealed by its first hit.
+    sealed = window_item(client, table, "api#t4", "sliding#3600000", K0 - 1)
+    assert sealed is not None and "quantity" not in sealed
+    assert sealed["expires_at"] == {"N": str(int(T0 + HOUR))}
+    assert len(scan_all(client, table)) == 5
 
 
 def test_reset_empties_the_current_windows(
@@ -156,7 +160,8 @@ def test_reset_empties_the_current_windows(
     clock.set(T0 + 10)
     fixed.reset()
     assert fixed.remaining() == 2
-    assert scan_all(client, table) == []
+    # Left: the (empty) window before the sliding quota's first, sealed; TTL takes it.
+    assert [item["sk"]["S"] for item in scan_all(client, table)] == [f"quota#{K0 - 1}"]
 
 
 def test_names_and_options_are_checked(store: CounterStore) -> None:
@@ -221,6 +226,25 @@ def test_sliding_window_weighs_the_previous_window_by_its_overlap(
     # A cost that does not fit this window waits for the next one, where this window's 4 fade.
     clock.set(start + 90)
     assert quota.hit(cost=7).retry_after == pytest.approx(10.0 + per * (1 - 3 / 4), abs=1e-9)
+
+
+def test_a_hit_of_a_window_already_weighed_counts_in_the_next_one(
+    api_store: CounterStore, client: Any, table: str, clock: Clock
+) -> None:
+    """Once a hit of window k weighed window k-1's count, no hit lands in k-1 any more (a hit
+    whose clock lags, or a slow send): it would raise a weight already used."""
+    quota = api_store.quota("api#s2", limit=10, per=HOUR, window="sliding")
+    clock.set(T0 - 10)
+    assert quota.hit(cost=5).allowed  # window K0 - 1
+    clock.set(T0 + 1)
+    assert quota.hit().remaining == 4  # K0: 1 + ceil(5 * 3599/3600) = 6
+    clock.set(T0 - 5)  # a hit that still sees window K0 - 1
+    late = quota.hit(cost=3)
+    assert late.allowed and late.reset_at == T0 + HOUR  # counted in K0, weighed as at its start
+    assert late.remaining == 10 - 4 - 5
+    kind = "sliding#3600000"
+    assert count_of(client, table, "api#s2", kind, K0 - 1) == 5
+    assert count_of(client, table, "api#s2", kind, K0) == 4
 
 
 # -- exact under concurrency and lost answers -----------------------------------------------

@@ -86,6 +86,7 @@ CALL = "call"
 CREATED = "created"
 # Attributes of quota window items.
 QUOTA_IDS = "_qids"  # digests of the request ids counted in the window (a string set)
+SEALED = "_sealed"  # sliding: the next window read this window's count; no hit lands after it
 HITS = "_hits"  # limits' moving window: [[epoch seconds, amount], ...], newest first
 VERSION = "_ver"  # limits' moving window: writes so far (its optimistic condition)
 EXPIRES = "_exp"  # limits' fixed window: when the window ends (epoch seconds, a float)
@@ -108,6 +109,7 @@ RESERVED_ATTRIBUTES = frozenset(
         CALL,
         CREATED,
         QUOTA_IDS,
+        SEALED,
         HITS,
         VERSION,
         EXPIRES,

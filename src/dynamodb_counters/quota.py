@@ -50,7 +50,7 @@ from botocore.exceptions import ClientError
 
 from . import _validate as v
 from ._io import error_code, response_of
-from ._keys import LAST, QUOTA_IDS, QUOTA_INFIX, Layout
+from ._keys import LAST, QUOTA_IDS, QUOTA_INFIX, SEALED, Layout
 from ._steps import BATCH_TRIES, NOW, Send, Steps, run_sync, unprocessed_pause
 from .errors import CapacityExceeded, ContentionError, InvalidInput
 from .strategies.base import is_ambiguous, is_item_too_large, new_nonce, to_int
@@ -168,10 +168,22 @@ class QuotaCore:
         digest = None if request_id is None else id_digest(v.check_request_id(request_id))
         now: float = yield NOW
         k = self.index(now)
-        previous = yield from self._previous_steps(k)
+        nonce = new_nonce()
+        while True:
+            previous = yield from self._previous_steps(k)
+            decision = yield from self._hit_window_steps(k, now, previous, cost, digest, nonce)
+            if decision is not None:
+                return decision
+            # Sliding: the window was sealed (a hit of the next one read its count) while this
+            # hit was on its way: it counts in the next window.
+            k += 1
+            now = max(now, self.start(k))
+
+    def _hit_window_steps(
+        self, k: int, now: float, previous: int, cost: int, digest: str | None, nonce: str
+    ) -> Steps[QuotaDecision | None]:
         weighted = self.weighted(previous, now, k)
         room = self.limit - cost - weighted
-        nonce = new_nonce()
         layout = self.layout
         names = {"#v": layout.value_attribute, "#ttl": layout.ttl_attribute, "#last": LAST}
         values: dict[str, Any] = {
@@ -184,6 +196,11 @@ class QuotaCore:
         # window's weight). A window nobody hit yet is empty -- but not when even an empty one
         # cannot take the hit (room < 0: the clause can never hold).
         conditions = ["(attribute_not_exists(#v) OR #v <= :room)" if room >= 0 else "#v <= :room"]
+        if self.window == "sliding":
+            # Its count is fixed once the next window read it: that read is in the next
+            # window's conditions, so no hit may land here after it.
+            names["#sealed"] = SEALED
+            conditions.append("attribute_not_exists(#sealed)")
         update = "SET #ttl = :ttl, #last = :nonce ADD #v :cost"
         if digest is not None:
             names["#ids"] = QUOTA_IDS
@@ -236,12 +253,14 @@ class QuotaCore:
         cost: int,
         digest: str | None,
         nonce: str,
-    ) -> QuotaDecision:
+    ) -> QuotaDecision | None:
         count = self._count(item)
         remaining = max(0, self.limit - count - self.weighted(previous, now, k))
         if digest is not None and digest in item.get(QUOTA_IDS, {}).get("SS", ()):
             own = item.get(LAST, {}).get("S") == nonce
             return QuotaDecision(True, not own, remaining, self.start(k + 1), 0.0)
+        if SEALED in item:
+            return None
         wait = self.retry_after(now, k, count, previous, cost)
         return QuotaDecision(False, False, remaining, self.start(k + 1), wait)
 
@@ -272,9 +291,32 @@ class QuotaCore:
         known = self._ended.get(k - 1)
         if known is not None:
             return known
-        count = yield from self._read_count_steps(k - 1)
+        count = yield from self._seal_steps(k - 1)
         self._remember_ended(k - 1, count)
         return count
+
+    def _seal_steps(self, k: int) -> Steps[int]:
+        """Window ``k``'s count, sealed: no hit lands in it after this (their condition says
+        so), so the count a hit of window ``k + 1`` weighs is final. One write unit per window
+        and handle (a read could miss a hit of window ``k`` still on its way)."""
+        layout = self.layout
+        answer: dict[str, Any] = yield Send(
+            "UpdateItem",
+            {
+                "TableName": layout.table,
+                "Key": self.key(k),
+                "UpdateExpression": "SET #sealed = :true, #ttl = if_not_exists(#ttl, :ttl)",
+                "ExpressionAttributeNames": {"#sealed": SEALED, "#ttl": layout.ttl_attribute},
+                "ExpressionAttributeValues": {
+                    ":true": {"BOOL": True},
+                    ":ttl": {"N": str(math.ceil(self.start(k + 2)))},
+                },
+                "ReturnValues": "ALL_NEW",
+            },
+            counter=self.name,
+            strategy="quota",
+        )
+        return self._count(answer.get("Attributes") or {})
 
     def _remember_ended(self, k: int, count: int) -> None:
         if len(self._ended) >= _ENDED_KEPT:
@@ -311,8 +353,8 @@ class QuotaCore:
             return now, k, previous, current
         # Both windows in one request (a caller adding the times left to its own clock wants
         # the reads quick).
+        # (Not sealed: a read changes nothing; a hit of window k seals k - 1 itself.)
         counts = yield from self._read_counts_steps([k - 1, k])
-        self._remember_ended(k - 1, counts[k - 1])
         return now, k, counts[k - 1], counts[k]
 
     def _read_counts_steps(self, windows: list[int]) -> Steps[dict[int, int]]:
