@@ -27,8 +27,8 @@ What each of ``limits``' strategies costs, and how:
   ``n`` hits in the window (``limit=100``: 2 write units at most; ``limit=1000``: 20).
 * **Sliding window counter** (``acquire_sliding_window_entry``): the native sliding quota
   (:mod:`dynamodb_counters.quota`) with the previous window's weight rounded down, as ``limits``
-  defines it: one conditional UpdateItem (one write unit) per hit, and one strongly consistent
-  read of the previous window per window and key in this process. Windows are aligned to the
+  defines it: one conditional UpdateItem (one write unit) per hit, and the seal of the previous
+  window (one more write unit) per window and key in this process. Windows are aligned to the
   epoch (``TimestampedSlidingWindow``).
 
 Exact under concurrency: every write carries its limit in a condition, so 100 threads get

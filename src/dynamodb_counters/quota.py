@@ -15,10 +15,12 @@ condition that the count is at most ``limit - cost`` (sliding: minus the previou
 weighted count). The limit is the caller's and lives in the condition, never on the item, so
 a plan's new limit holds at once and no race between hits can pass it. A denied hit changes
 nothing (the failed condition returns the item, which tells ``remaining`` and ``retry_after``
-at no extra request). The previous window's count cannot change once its window ended, so a
-sliding quota reads it once per window and handle (a strongly consistent GetItem) and keeps
-it. Clocks: the window is the hit's own clock's (:data:`~dynamodb_counters._steps.NOW`); a hit
-that a far-off clock puts into an ended window counts there.
+at no extra request). Sliding: the first hit of a window (per handle) *seals* the previous
+window -- one UpdateItem that marks it and returns its count -- and every sliding hit's
+condition refuses a sealed window, so the count a hit weighs is final: a hit still on its way
+to the previous window, or one whose clock lags, counts in the next window instead (a read
+could miss it, and the weighted sum could pass the limit). Clocks: the window is the hit's own
+clock's (:data:`~dynamodb_counters._steps.NOW`).
 
 Request ids. With ``request_id`` the window item keeps a 20-hex-digit digest of the id in a
 string set; the condition refuses an id already there (``NOT contains``), so a hit is counted
@@ -31,8 +33,8 @@ may count twice: that only ever refuses early, never grants more than ``limit``.
 Cost. Fixed: one UpdateItem per hit, one write unit (1 KB) while the item is small; each
 request id adds ~24 bytes to the window's item, so a window that counted ``n`` ids costs about
 ``1 + n/42`` write units a hit (a window holds ~16,000 ids before DynamoDB's 400 KB item limit:
-:class:`~dynamodb_counters.CapacityExceeded`). Sliding: the same, plus one strongly consistent
-read (one read unit) per window per handle. ``remaining()`` reads one item (two for sliding);
+:class:`~dynamodb_counters.CapacityExceeded`). A refused hit is billed as a write too (a failed
+condition is). Sliding: the same, plus the seal, one more write unit per window per handle. ``remaining()`` reads one item (two for sliding);
 ``reset()`` deletes them. Window items carry the TTL attribute (``2·per`` past their start); a
 window past its end is never read as current, whether TTL removed it yet or not.
 """
