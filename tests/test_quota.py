@@ -341,3 +341,51 @@ def test_without_a_request_id_a_lost_answer_only_ever_refuses_early(
     # botocore's re-send is counted again: 4 of 5 taken for one hit of 2, never more than 5.
     assert decision == QuotaDecision(True, False, 1, T0 + HOUR, 0.0)
     assert quota.hit(cost=2).allowed is False
+
+
+# -- the bench's scenario -------------------------------------------------------------------
+
+
+def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> None:
+    """``bench --scenario api-quota``: both window types, never above the limit, the items hold
+    what was granted, and the figures are there."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "quota.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dynamodb_counters",
+            "bench",
+            "--scenario",
+            "api-quota",
+            "--workers",
+            "4",
+            "--ops",
+            "15",
+            "--endpoint-url",
+            ddb.endpoint_url,
+            "--region",
+            "us-east-1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["window"] for row in rows] == ["fixed", "sliding"]
+    for row in rows:
+        assert row["hits"] == 60 and row["failures"] == []
+        assert 0 < row["max_granted_in_a_window"] <= row["limit"] == 50
+        assert row["windows_over_the_limit"] == 0 and row["stored_equals_granted"]
+        assert row["write_units_per_hit"] >= 1.0 and row["usd_per_million_hits"] > 0
+    assert "api-quota: 50 per 1 s" in done.stdout
