@@ -37,8 +37,22 @@ def pytest_configure(config: pytest.Config) -> None:
         AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1"
     )
     CounterStore(_ENGINE.client(), TABLE).ensure_table()
+    _warm_up(_ENGINE)
     config.addinivalue_line("markers", "flaky: limits' own marker (never rerun here)")
     config.addinivalue_line("markers", "integration: limits' own marker")
+
+
+def _warm_up(engine: DynamoDBLocal) -> None:
+    """A few hundred requests of the kinds the storage sends, before the suite's timed tests:
+    their tolerances (30 to 100 ms for a few round trips) are for a warm server, and a JVM
+    that has not compiled its request path yet is several times slower."""
+    s = dynamodb_limits.DynamoDBStorage(f"dynamodb://{TABLE}", client=engine.client())
+    for i in range(60):
+        s.incr(f"warm-up-{i % 3}", 60)
+        s.acquire_entry(f"warm-up-{i % 3}", 1000, 60)
+        s.acquire_sliding_window_entry(f"warm-up-{i % 3}", 1000, 60)
+        s.get_moving_window(f"warm-up-{i % 3}", 1000, 60)
+    s.reset()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

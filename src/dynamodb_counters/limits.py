@@ -514,9 +514,7 @@ class AsyncDynamoDBStorage(
         from ._aio_io import run_async
 
         if self._store is None:
-            from aiobotocore.session import get_session
-
-            opened = get_session().create_client("dynamodb", **self._client_options)
+            opened = _aio_session().create_client("dynamodb", **self._client_options)
             client = await opened.__aenter__()
             if self._store is None:
                 self._opened = opened
@@ -572,6 +570,20 @@ class AsyncDynamoDBStorage(
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
         await self._run(self._core.clear_sliding_steps(key, expiry))
+
+
+_SESSION: Any = None
+
+
+def _aio_session() -> Any:
+    """One aiobotocore session for the storages of this process: it loads DynamoDB's service
+    model once, not on each storage's first hit (which would make that hit slow)."""
+    global _SESSION
+    if _SESSION is None:
+        from aiobotocore.session import get_session
+
+        _SESSION = get_session()
+    return _SESSION
 
 
 def _layout_of(store_type: Any, table: str, layout: dict[str, Any]) -> Layout:
