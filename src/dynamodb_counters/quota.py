@@ -70,6 +70,8 @@ WINDOWS: tuple[Window, ...] = ("fixed", "sliding")
 AMBIGUITY_RETRIES = 3
 # The previous windows' counts a sliding handle remembers (fixed once their window ended).
 _ENDED_KEPT = 256
+# Sealed windows a sliding hit moves past before it gives up (its clock lags far behind).
+_SEALED_TRIES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,7 @@ class QuotaCore:
         now: float = yield NOW
         k = self.index(now)
         nonce = new_nonce()
-        while True:
+        for _ in range(_SEALED_TRIES):
             previous = yield from self._previous_steps(k)
             decision = yield from self._hit_window_steps(k, now, previous, cost, digest, nonce)
             if decision is not None:
@@ -181,6 +183,10 @@ class QuotaCore:
             # hit was on its way: it counts in the next window.
             k += 1
             now = max(now, self.start(k))
+        raise ContentionError(
+            f"quota {self.name!r}: {_SEALED_TRIES} windows in a row were already sealed "
+            "(this clock lags far behind the other clients')"
+        )
 
     def _hit_window_steps(
         self, k: int, now: float, previous: int, cost: int, digest: str | None, nonce: str
@@ -435,7 +441,9 @@ class Quota(QuotaCore):
         return run_sync(self._io, self.remaining_steps())
 
     def reset(self) -> None:
-        """Empty the current window (sliding: and the previous one)."""
+        """Empty the current window (sliding: and the previous one). Another handle that
+        already weighed the previous window keeps its count until the window ends (it refuses
+        early meanwhile, never grants more)."""
         run_sync(self._io, self.reset_steps())
 
 
