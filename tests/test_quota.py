@@ -389,3 +389,30 @@ def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> N
         assert row["windows_over_the_limit"] == 0 and row["stored_equals_granted"]
         assert row["write_units_per_hit"] >= 1.0 and row["usd_per_million_hits"] > 0
     assert "api-quota: 50 per 1 s" in done.stdout
+
+
+# -- the steps alone (no I/O) ---------------------------------------------------------------
+
+
+def test_the_steps_round_the_weight_up_natively_and_down_for_limits() -> None:
+    """``strict`` (the native quota) rounds the previous window's weight up, so the weighted
+    sum never passes the limit; ``limits`` defines its counter with the weight rounded down."""
+    from dynamodb_counters._keys import Layout
+    from dynamodb_counters.quota import QuotaCore
+
+    layout = Layout("t-1", "pk", "sk", "quantity", "#counter", "expires_at")
+    native = QuotaCore(layout, "q", limit=10, per=100, window="sliding")
+    lenient = QuotaCore(layout, "q", limit=10, per=100, window="sliding", strict=False)
+    k = int(T0 // 100)
+    now = T0 + 25  # 75 % of the previous window overlaps: 8 * 0.75 = 6
+    assert native.weighted(8, now, k) == lenient.weighted(8, now, k) == 6
+    now = T0 + 30  # 5.6
+    assert (native.weighted(8, now, k), lenient.weighted(8, now, k)) == (6, 5)
+    # 3 counted, a hit of 1: the native quota waits until 8w <= 6 (at 25 %: already), limits
+    # until 8w < 7 (already too); with 5 counted: 8w <= 4 at 50 %, 8w < 5 at 37.5 %.
+    assert native.retry_after(now, k, 5, 8, 1) == pytest.approx(20.0, abs=1e-9)
+    assert lenient.retry_after(now, k, 5, 8, 1) == pytest.approx(7.5, abs=1e-9)
+    assert native.retry_after(now, k, 3, 8, 1) == 0.0
+    assert native.retry_after(now, k, 3, 8, 11) == math.inf
+    fixed = QuotaCore(layout, "q", limit=10, per=100)
+    assert fixed.weighted(8, now, k) == 0 and fixed.retry_after(now, k, 10, 0, 1) == 70.0

@@ -323,7 +323,7 @@ class LimitsCore:
 
     def clear_sliding_steps(self, key: str, expiry: float) -> Steps[None]:
         name = storage_name(key)
-        for cached in [k for k in self._sliding if k[0] == name]:
+        for cached in [k for k in list(self._sliding) if k[0] == name]:  # a snapshot: threads
             self._sliding.pop(cached, None)
         yield from self._quota(key, expiry).reset_steps()
 
