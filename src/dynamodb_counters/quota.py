@@ -35,6 +35,8 @@ request id adds ~24 bytes to the window's item, so a window that counted ``n`` i
 ``1 + n/42`` write units a hit (a window holds ~16,000 ids before DynamoDB's 400 KB item limit:
 :class:`~dynamodb_counters.CapacityExceeded`). A refused hit is billed as a write too (a failed
 condition is). Sliding: the same, plus the seal, one more write unit per window per handle.
+One window is one item: DynamoDB's 1,000 write units/s per partition cap one quota at ~1,000
+hits/s on AWS (fewer once request ids make the item pass 1 KB).
 ``remaining()`` reads one item (two for sliding); ``reset()`` deletes them. Window items carry
 the TTL attribute (``2·per`` past their start); a window past its end is never read as current,
 whether TTL removed it yet or not.
