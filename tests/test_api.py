@@ -39,6 +39,8 @@ EXPECTED_ALL = [
     "DefinitionMismatch",
     "InvalidInput",
     "NotSupported",
+    "Quota",
+    "QuotaDecision",
     "RequestIdMismatch",
     "Strategy",
     "TableNotFound",

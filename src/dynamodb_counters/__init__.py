@@ -24,6 +24,7 @@ from .errors import (
     TableNotFound,
     ThresholdExceeded,
 )
+from .quota import Quota, QuotaDecision
 from .results import AddResult, CallRecord, CounterDefinition
 from .store import Counter, CounterStore
 from .strategies import STRATEGIES, Capabilities, Strategy
@@ -46,6 +47,8 @@ __all__ = [
     "DefinitionMismatch",
     "InvalidInput",
     "NotSupported",
+    "Quota",
+    "QuotaDecision",
     "RequestIdMismatch",
     "Strategy",
     "TableNotFound",

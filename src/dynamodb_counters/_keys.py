@@ -10,13 +10,21 @@ a marker (``marker``)  ``<name>``                  ``"marker#" + digest(request 
 a delta (``collection``) ``<name>``                ``"delta#" + digest(request id)``
 shard i (``sharded``)  ``<name>#shard#<i>``        ``"shard#<i>"``
 its marker             ``<name>#shard#<i>``        ``"shard#marker#" + digest(request id)``
+a quota's window       ``<name>#quota#<kind>``     ``"quota#" + window``
 =====================  ==========================  ===========================================
+
+A quota (:mod:`dynamodb_counters.quota`) keeps one item per window; ``kind`` says its window type
+and length (``fixed#60000``: fixed windows of 60,000 ms) or, for the ``limits`` storage, its
+strategy, so that quotas of different ``per`` or ``window`` never share an item. Quota names never
+contain ``"#quota#"``, so the name is what precedes it. Its sort key starts with ``"quota#"``,
+which no counter item's can: ``counters()`` never lists a quota.
 
 Table with a partition key only (``sort_key=None``): the counter is ``<name>``, a marker is
 ``<name> + "#marker#" + digest``; ``collection`` needs a sort key. So that a counter name can
 never be the key of another counter's marker, names containing a reserved infix (``"#marker#"``,
 ``"#delta#"``, ``"#shard#"``) are refused in such a table. A ``sharded`` counter's shard ``i`` is
-``<name>#shard#<i>`` there, and its markers are the ordinary ``<name>#marker#<digest>``.
+``<name>#shard#<i>`` there, and its markers are the ordinary ``<name>#marker#<digest>``. A
+quota's window is ``<name>#quota#<kind>#<window>`` there (``"#quota#"`` is reserved too).
 
 Shards live on partition keys of their own (AWS's write sharding: an add's writes land on one
 shard's partition, never on the counter's). In a table with a sort key their sort keys start with
@@ -45,7 +53,8 @@ from typing import Any
 MARKER_PREFIX = "marker#"
 DELTA_PREFIX = "delta#"
 SHARD_PREFIX = "shard#"
-SIDE_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, SHARD_PREFIX)
+QUOTA_PREFIX = "quota#"
+SIDE_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, SHARD_PREFIX, QUOTA_PREFIX)
 #: Sort keys of a shard's markers (on the shard's partition).
 SHARD_MARKER_PREFIX = SHARD_PREFIX + MARKER_PREFIX
 #: In a partition-key-only table a side item's key is ``<name>#<prefix><digest>``.
@@ -55,6 +64,8 @@ RESERVED_INFIXES = tuple("#" + prefix for prefix in SIDE_PREFIXES)
 SWEPT_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX)
 #: Refused in the name of a new counter in any table: its partition would be a shard's.
 SHARD_INFIX = "#" + SHARD_PREFIX
+#: Never in a quota's name: what precedes it in a quota item's partition key is the name.
+QUOTA_INFIX = "#" + QUOTA_PREFIX
 
 # Bookkeeping attributes of the counter item.
 CREATED_BY = "_created_by"  # nonce of the create() call (a re-sent create knows its own item)
@@ -73,6 +84,12 @@ REQUEST_ID = "request_id"
 AMOUNT = "amount"
 CALL = "call"
 CREATED = "created"
+# Attributes of quota window items.
+QUOTA_IDS = "_qids"  # digests of the request ids counted in the window (a string set)
+SEALED = "_sealed"  # sliding: the next window read this window's count; no hit lands after it
+HITS = "_hits"  # limits' moving window: [[epoch seconds, amount], ...], newest first
+VERSION = "_ver"  # limits' moving window: writes so far (its optimistic condition)
+EXPIRES = "_exp"  # limits' fixed window: when the window ends (epoch seconds, a float)
 
 RESERVED_ATTRIBUTES = frozenset(
     {
@@ -91,6 +108,11 @@ RESERVED_ATTRIBUTES = frozenset(
         AMOUNT,
         CALL,
         CREATED,
+        QUOTA_IDS,
+        SEALED,
+        HITS,
+        VERSION,
+        EXPIRES,
     }
 )
 
@@ -160,6 +182,13 @@ class Layout:
             return self.side_key(name, MARKER_PREFIX, digest)
         pk = _s(f"{name}#{SHARD_PREFIX}{shard}")
         return {self.partition_key: pk, self.sort_key: _s(SHARD_MARKER_PREFIX + digest)}
+
+    def quota_key(self, name: str, kind: str, window: str) -> dict[str, Any]:
+        """Key of window ``window`` of the quota ``name`` of ``kind`` (see the module's table)."""
+        pk = f"{name}{QUOTA_INFIX}{kind}"
+        if self.sort_key is None:
+            return {self.partition_key: _s(f"{pk}#{window}")}
+        return {self.partition_key: _s(pk), self.sort_key: _s(QUOTA_PREFIX + window)}
 
     def reserved_infix_in(self, name: str) -> str | None:
         """The reserved infix a counter name contains, where it could collide with a side key."""

@@ -32,6 +32,7 @@ from ._aio_hooks import is_async_client
 from ._aio_io import AsyncDynamoIO, run_async
 from ._steps import Steps
 from .errors import CounterError, InvalidInput
+from .quota import AsyncQuota
 from .results import AddResult, CounterDefinition
 from .store import FIRST_USE_LOCKS, HandleCore, StoreCore
 from .table import TableReport, warn_about
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-__all__ = ["AsyncCounter", "AsyncCounterStore"]
+__all__ = ["AsyncCounter", "AsyncCounterStore", "AsyncQuota"]
 
 
 class AsyncCounter(HandleCore):
@@ -153,6 +154,13 @@ class AsyncCounterStore(StoreCore[AsyncCounter, "AioDynamoDBClient"]):
     async def values(self, names: Iterable[str]) -> dict[str, int]:
         """See :meth:`dynamodb_counters.CounterStore.values`."""
         return await run_async(self._io, self._values_steps(names))
+
+    def quota(
+        self, name: str, *, limit: int, per: float | timedelta, window: str = "fixed"
+    ) -> AsyncQuota:
+        """See :meth:`dynamodb_counters.CounterStore.quota`; the quota's operations are
+        awaited."""
+        return AsyncQuota(self._io, self.layout, name, limit=limit, per=per, window=window)
 
     async def ensure_table(
         self, *, wait_seconds: float = 120.0, enable_ttl: bool = False, create: bool = True

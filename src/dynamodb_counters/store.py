@@ -27,6 +27,7 @@ from .errors import (
     InvalidInput,
     NotSupported,
 )
+from .quota import Quota
 from .results import AddResult, CounterDefinition
 from .strategies import (
     STRATEGIES,
@@ -723,6 +724,25 @@ class CounterStore(StoreCore[Counter, "DynamoDBClient"]):
             DefinitionMismatch: never (no handle states a definition here).
         """
         return run_sync(self._io, self._values_steps(names))
+
+    def quota(
+        self, name: str, *, limit: int, per: float | timedelta, window: str = "fixed"
+    ) -> Quota:
+        """A quota: at most ``limit`` units per window of ``per`` (SPEC section 12); makes no
+        request. See :mod:`dynamodb_counters.quota` for windows, exactness and cost.
+
+        Args:
+            name: the quota's name (1 to 1024 UTF-8 bytes, without ``"#quota#"``).
+            limit: units a window allows (a positive int; the caller's: a new limit holds at
+                once).
+            per: the window's length, a timedelta or seconds (whole milliseconds).
+            window: ``"fixed"`` (aligned to the epoch) or ``"sliding"`` (the sliding window
+                counter). Quotas of different ``per`` or ``window`` never share items.
+
+        Raises:
+            InvalidInput: a bad name, limit, per or window.
+        """
+        return Quota(self._io, self.layout, name, limit=limit, per=per, window=window)
 
     def ensure_table(
         self, *, wait_seconds: float = 120.0, enable_ttl: bool = False, create: bool = True

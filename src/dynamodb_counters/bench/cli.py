@@ -26,6 +26,7 @@ from ..strategies import STRATEGIES
 from .flash import FLASH_SALE, SCENARIOS, FlashSale, FlashSaleOptions, run_flash_sale
 from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
+from .quota import API_QUOTA
 from .runner import BenchFailed, BenchInterrupted, open_backend, redact
 from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborted, Mix
 
@@ -157,9 +158,10 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
     work = parser.add_argument_group("workload")
     parser.add_argument(
         "--scenario",
-        choices=SCENARIOS,
+        choices=(*SCENARIOS, API_QUOTA),
         default=None,
-        help="run a scenario instead of the mixed workload: flash-sale (SPEC section 8)",
+        help="run a scenario instead of the mixed workload: flash-sale (SPEC section 8), "
+        "api-quota (SPEC section 12)",
     )
     work.add_argument(
         "--strategies",
@@ -416,6 +418,10 @@ def _flash_write_limit(given: float | str | None) -> float | None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """``dynamodb-counters bench``: returns the exit code."""
+    if args.scenario == API_QUOTA:
+        from .quota import main as api_quota
+
+        return api_quota(args)
     try:
         if args.scenario == FLASH_SALE:
             flash = flash_options_from_args(args)
