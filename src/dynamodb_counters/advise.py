@@ -533,9 +533,11 @@ def create_command(choice: Choice) -> str:
     return f"dynamodb-counters counter create NAME --strategy {choice.strategy}{options}"
 
 
-def _describe_options(choice: Choice) -> str:
+def describe_options(options: dict[str, Any]) -> str:
+    """``", shards=8, marker_ttl=3600 (1 hour)"``: options as the CLI takes them, durations
+    also in words."""
     parts = []
-    for name, value in choice.options.items():
+    for name, value in options.items():
         text = f", {name}={value}"
         if name == "marker_ttl":
             text += f" ({describe_window(float(value))})"
@@ -575,7 +577,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"strategy: {choice.strategy}{_describe_options(choice)}")
+        print(f"strategy: {choice.strategy}{describe_options(choice.options)}")
         print(f"why: {choice.reason}.")
         print(
             f"cost: ${choice.usd_per_million:,.3f} per million adds ({choice.units}, "
