@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # slower on 2 cores: the engines and botocore keep both busy.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-fast lint install local-engine clean
+.PHONY: demo test test-fast lint install local-engine clean readme-figures
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: lint local-engine
 # The fast part only (skips the slow fault matrix and model-based tests).
 test-fast: local-engine
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -m 'not slow'
+
+# For maintainers: re-measure every figure the README shows (docs/figures.json, then the README's
+# marked blocks; about 8 minutes). tests/test_readme.py checks the README against that file.
+readme-figures: local-engine
+	$(PY) benchmarks/readme_figures.py
 
 clean:
 	rm -rf $(VENV) counter-report .pytest_cache .mypy_cache .ruff_cache
