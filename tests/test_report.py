@@ -458,11 +458,28 @@ def test_a_net_drift_names_the_applications_own_duplicate_sends(results: BenchRe
 
 
 def test_the_report_states_scale_on_aws(results: BenchResults) -> None:
+    from markupsafe import escape
+
     from dynamodb_counters.advise import LIMITS
 
     page = render_html(results)
     scale = page[page.index("<h2>Scale on AWS</h2>") : page.index("<h2>All figures</h2>")]
     for line in LIMITS:
-        assert html.escape(line) in scale
+        assert str(escape(line)) in scale
     assert "at 10,000 adds/s: sharded, 1 counter of 64 shards, 1 table" in scale
     assert "at 100,000 adds/s: sharded, 10 counters of 64 shards, 10 tables" in scale
+
+
+def test_every_value_from_a_results_file_is_text(results: BenchResults) -> None:
+    """The page is a Jinja2 template with autoescaping: markup smuggled into a results file
+    (a name, a window, an error type) is shown as text, never parsed."""
+    doctored = copy.deepcopy(results)
+    row = doctored["strategies"][0]
+    row["name"] = '<img src=x onerror="alert(1)">'
+    row["capabilities"]["window"] = "</td><script>alert(2)</script>"
+    row["counts"]["errors_by_type"] = {"<b>Boom</b>": 1}
+    page = render_html(doctored)
+    for markup in ("<img src=x", "<script>", "<b>Boom</b>"):
+        assert markup not in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+    assert "&lt;/td&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in page
