@@ -292,9 +292,19 @@ def test_the_report_reads_through_the_schema_and_older_documents_too(
 # -- a phone, and charts whose parts stay apart (issue 18, item 14) ------------------------------
 
 
-def test_nothing_wider_than_a_phone_is_fixed_and_tables_scroll_in_a_box(
-    results: BenchResults,
-) -> None:
+@pytest.fixture(scope="module")
+def page(results: BenchResults) -> str:
+    """The report of the module's run, drawn once for the tests that only read it."""
+    return render_html(results)
+
+
+def _without_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Charts drawn as empty SVG: for tests of the page's text (matplotlib takes seconds)."""
+    for key, (title, _) in list(CHARTS.items()):
+        monkeypatch.setitem(CHARTS, key, (title, lambda _results: "<svg></svg>"))
+
+
+def test_nothing_wider_than_a_phone_is_fixed_and_tables_scroll_in_a_box(page: str) -> None:
     """At 390 px the chart grid's 480 px minimum column ran off the right edge, and so did the
     tables. The rule: no length above 360 px unless capped by the page (``min(100%, N)``), and
     every table inside its own sideways-scrolling box."""
@@ -305,7 +315,6 @@ def test_nothing_wider_than_a_phone_is_fixed_and_tables_scroll_in_a_box(
     fixed = [int(px) for px in re.findall(r"(\d+)px", capped)]
     assert all(px <= 360 for px in fixed), fixed
     assert re.search(r"\.scroll\{[^}]*overflow-x:auto", _STYLE)
-    page = render_html(results)
     assert page.count("<table") == page.count('<div class="scroll"><table') > 0
 
 
@@ -416,23 +425,24 @@ def test_sharded_has_its_window_bar(results: BenchResults) -> None:
     assert _window_seconds(sharded) == (604800.0, "7 days")
 
 
-def test_which_strategy_quotes_the_throughput_the_chart_shows(results: BenchResults) -> None:
+def test_which_strategy_quotes_the_throughput_the_chart_shows(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The chart draws the median of the rounds; "Which strategy?" quoted the whole run's
     rate (45 where the chart showed 49). One figure, one source."""
     doctored = copy.deepcopy(results)
     for row in doctored["strategies"]:
         row["throughput"]["ops_per_s"] = 45.0
         row["throughput"]["ops_per_s_spread"] = {"min": 30.0, "median": 49.0, "max": 60.0}
+    _without_charts(monkeypatch)
     page = render_html(doctored)
     which = page[page.index("<h2>Which strategy?</h2>") : page.index("<h2>Scale on AWS</h2>")]
     assert "49 ops/s" in which
     assert "45 ops/s" not in which
 
 
-def test_no_spec_sections_nor_none_in_user_text(results: BenchResults) -> None:
-    doctored = copy.deepcopy(results)
-    doctored["run"]["options"]["ceiling"] = None
-    page = render_html(doctored)
+def test_no_spec_sections_nor_none_in_user_text(results: BenchResults, page: str) -> None:
+    assert results["run"]["options"]["ceiling"] is None
     text = re.sub(r"<svg.*?</svg>", "", page, flags=re.DOTALL)
     text = re.sub(r"<[^>]+>", " ", text)
     assert "SPEC" not in text
@@ -457,12 +467,11 @@ def test_a_net_drift_names_the_applications_own_duplicate_sends(results: BenchRe
     )
 
 
-def test_the_report_states_scale_on_aws(results: BenchResults) -> None:
+def test_the_report_states_scale_on_aws(page: str) -> None:
     from markupsafe import escape
 
     from dynamodb_counters.advise import LIMITS
 
-    page = render_html(results)
     scale = page[page.index("<h2>Scale on AWS</h2>") : page.index("<h2>All figures</h2>")]
     for line in LIMITS:
         assert str(escape(line)) in scale
@@ -470,7 +479,9 @@ def test_the_report_states_scale_on_aws(results: BenchResults) -> None:
     assert "at 100,000 adds/s: sharded, 10 counters of 64 shards, 10 tables" in scale
 
 
-def test_every_value_from_a_results_file_is_text(results: BenchResults) -> None:
+def test_every_value_from_a_results_file_is_text(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The page is a Jinja2 template with autoescaping: markup smuggled into a results file
     (a name, a window, an error type) is shown as text, never parsed."""
     doctored = copy.deepcopy(results)
@@ -478,6 +489,7 @@ def test_every_value_from_a_results_file_is_text(results: BenchResults) -> None:
     row["name"] = '<img src=x onerror="alert(1)">'
     row["capabilities"]["window"] = "</td><script>alert(2)</script>"
     row["counts"]["errors_by_type"] = {"<b>Boom</b>": 1}
+    _without_charts(monkeypatch)
     page = render_html(doctored)
     for markup in ("<img src=x", "<script>", "<b>Boom</b>"):
         assert markup not in page
