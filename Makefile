@@ -19,7 +19,7 @@ LIMITS_RUN := $(LIMITS_CACHE)/run-$(LIMITS_VERSION)
 LIMITS_TESTS := tests/test_strategy.py tests/test_storage.py tests/aio/test_strategy.py \
 	tests/aio/test_storage.py tests/integration/test_concurrency.py
 
-.PHONY: demo test test-fast lint install local-engine limits-suite clean
+.PHONY: demo test test-fast lint install local-engine limits-suite clean readme-figures
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ limits-suite: local-engine $(LIMITS_SDIST)
 # The fast part only (skips the slow fault matrix and model-based tests).
 test-fast: local-engine
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -m 'not slow'
+
+# For maintainers: re-measure every figure the README shows (docs/figures.json, then the README's
+# marked blocks; about 8 minutes). tests/test_readme.py checks the README against that file.
+readme-figures: local-engine
+	$(PY) benchmarks/readme_figures.py
 
 clean:
 	rm -rf $(VENV) counter-report .pytest_cache .mypy_cache .ruff_cache

@@ -35,7 +35,8 @@ def test_a_short_window_is_transaction(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_a_longer_window_is_marker_with_that_ttl(capsys: pytest.CaptureFixture[str]) -> None:
     code, answer = _advise(capsys, "--window", "1h", "--floor", "--rate", "100")
-    assert (code, answer["strategy"], answer["options"]) == (0, "marker", {"marker_ttl": "1h"})
+    # In seconds: what `counter create --marker-ttl` and `marker_ttl=` both take.
+    assert (code, answer["strategy"], answer["options"]) == (0, "marker", {"marker_ttl": 3600})
     # (counter update 1 WRU + marker put 1 WRU) x 2 (transaction) = 4 WRU x $0.625.
     assert answer["usd_per_million_adds"] == 2.5
     assert "1 hour" in answer["reason"]
@@ -55,7 +56,7 @@ def test_forever_with_a_bound_is_never_collection(capsys: pytest.CaptureFixture[
     code, answer = _advise(capsys, "--window", "forever", "--floor")
     assert code == 0
     assert answer["strategy"] != "collection"
-    assert (answer["strategy"], answer["options"]) == ("marker", {"marker_ttl": "365d"})
+    assert (answer["strategy"], answer["options"]) == ("marker", {"marker_ttl": 365 * 86400})
     assert "no strategy remembers request ids forever and enforces a bound" in answer["warning"]
 
 
@@ -64,7 +65,10 @@ def test_more_than_one_item_takes_asks_for_shards(capsys: pytest.CaptureFixture[
     assert code == 0
     # A sharded add writes a shard and a marker (4 WRU) on a partition that takes ~1,000
     # WRU/s -> ~250 adds/s a shard; 2,000 / 250 = 8. The window is the marker's.
-    assert (answer["strategy"], answer["options"]) == ("sharded", {"shards": 8, "marker_ttl": "1h"})
+    assert (answer["strategy"], answer["options"]) == (
+        "sharded",
+        {"shards": 8, "marker_ttl": 3600},
+    )
     assert answer["usd_per_million_adds"] == 2.5  # 4 WRU x $0.625
     assert answer["warning"] is None
 
@@ -86,9 +90,7 @@ def test_a_fast_plain_counter_is_sharded_at_marker_cost(
     # add pays for its marker: 4 WRU, not atomic's 1.
     assert (code, answer["strategy"], answer["options"]) == (0, "sharded", {"shards": 16})
     assert answer["usd_per_million_adds"] == 2.5
-    code, answer = _advise(capsys, "--rate", "100000")
-    assert (answer["options"], code) == ({"shards": 64}, 0)
-    assert "more than 64 shards" in answer["warning"]
+    assert answer["plan"]["shards"] == 12  # 3,000 / 250, before the power of two
 
 
 def test_over_the_budget_says_so_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +108,7 @@ def test_prices_are_the_users(capsys: pytest.CaptureFixture[str]) -> None:
 def test_plain_text_answer(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["advise", "--window", "7d"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "strategy: marker, marker_ttl=7d"
+    assert out[0] == "strategy: marker, marker_ttl=604800 (7 days)"
     assert out[1].startswith("why: a retry within 7 days is recognised by a marker item")
     assert out[2].startswith("cost: $2.500 per million adds")
 
@@ -117,3 +119,96 @@ def test_a_bad_window_is_a_usage_error(window: str, capsys: pytest.CaptureFixtur
         main(["advise", "--window", window])
     assert exited.value.code == 2
     assert "window" in capsys.readouterr().err
+
+
+def test_the_plan_at_100000_adds_per_second_names_the_limits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, answer = _advise(capsys, "--adds-per-second", "100000", "--window", "1h", "--floor")
+    assert code == 0
+    plan = answer["plan"]
+    # 4 write units a sharded add: 400,000 units/s; a partition takes 1,000 -> 400 shards of
+    # 250 adds/s. A table's default quota (40,000 units/s) takes 10,000 adds/s, and a counter
+    # lives in one table: 10 counters (of 64 shards, the power of two above 40) in 10 tables.
+    # Client: 100,000 / 2,600 -> 39 processes, 100,000 / 2,000 -> 50. $: 4 x $0.625.
+    assert plan == {
+        "adds_per_second": 100000.0,
+        "write_units_per_second": 400000.0,
+        "shards": 400,
+        "counters": 10,
+        "shards_per_counter": 64,
+        "tables": 10,
+        "client_processes": [39, 50],
+        "usd_per_million_adds": 2.5,
+        "steps": plan["steps"],
+    }
+    steps = " ".join(plan["steps"])
+    for limit in (
+        "a partition takes 1,000",
+        "warm throughput (4,000 write units/s)",
+        "default quota (40,000 write units/s)",
+        "at most 99 shards",
+        "at most 100 items",
+        "~2,000-2,600 adds/s",
+    ):
+        assert limit in steps, limit
+    assert (answer["strategy"], answer["options"]) == (
+        "sharded",
+        {"shards": 64, "marker_ttl": 3600},
+    )
+    assert "split the stock over 10 counters of 64 shards" in answer["warning"]
+
+
+def test_the_plan_at_10000_adds_per_second_fills_one_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, answer = _advise(capsys, "--adds-per-second", "10000")
+    plan = answer["plan"]
+    # 40,000 write units/s: 40 shards, one table at all of its default quota (said so), 4 to 5
+    # client processes.
+    assert (plan["shards"], plan["counters"], plan["tables"]) == (40, 1, 1)
+    assert plan["client_processes"] == [4, 5]
+    assert any("100% of a table's default quota" in step for step in plan["steps"])
+    assert (code, answer["options"]) == (0, {"shards": 64})
+
+
+def test_every_answer_states_the_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["advise", "--adds-per-second", "100000"]) == 0
+    out = capsys.readouterr().out
+    assert "plan at 100,000 adds/s: sharded, 10 counters of 64 shards, 10 tables" in out
+    limits = out[out.index("limits on AWS") :]
+    for figure in ("1,000 write units/s", "3,000 read units/s", "4,000", "40,000", "99 shards"):
+        assert figure in limits, figure
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--window", "1h", "--floor"],
+        ["--window", "forever", "--floor"],
+        ["--window", "1h", "--rate", "2000"],
+        ["--idempotent"],
+    ],
+)
+def test_the_create_command_printed_is_one_the_cli_takes(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """advise once printed marker_ttl=1h, which `counter create --marker-ttl` refused."""
+    from dynamodb_counters.cli import build_parser
+
+    _, answer = _advise(capsys, *argv)
+    command = answer["create"].split()
+    assert command[:3] == ["dynamodb-counters", "counter", "create"]
+    args = build_parser().parse_args([*command[1:3], "seats", *command[4:]])
+    assert args.strategy == answer["strategy"]
+    for name, value in answer["options"].items():
+        assert float(getattr(args, name)) == value
+
+
+def test_the_sharded_cost_line_names_the_survey_it_sends(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """sharded surveys with one eventually consistent BatchGetItem; a snapshot only refuses."""
+    _, answer = _advise(capsys, "--rate", "2000")
+    assert "eventually consistent BatchGetItem, half a read unit each" in answer["units"]
+    assert "a refusal reads them consistently (TransactGetItems" in answer["units"]

@@ -100,3 +100,11 @@ def test_strategies_fits_80_columns_with_whole_ids(
     assert max(len(line) for line in lines) <= 80
     for name in ALL:
         assert any(line.startswith(f"│ {name} ") for line in lines), name
+
+
+def test_the_flash_sale_ratio_reads_as_a_result() -> None:
+    """ "sharded@8 sells 3.2 x the rate of sharded@1 (target: 6 x)" read like a failed test."""
+    from dynamodb_counters.bench.display import flash_table
+
+    table = flash_table({"model": {"item_write_limit": 20}, "targets": [], "sharded_8_vs_1": 3.2})
+    assert table.caption == "sharded@8 sold 3.2 x the rate of sharded@1 (8 x would be linear)"

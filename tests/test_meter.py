@@ -192,3 +192,55 @@ def test_a_transactional_read_is_charged_twice_per_item(metered: Any, table: str
     assert totals.operations == {"TransactGetItems": 1}
     assert totals.estimated_rru == 6
     meter.detach()
+
+
+def _sized(pk: str, size: int) -> dict[str, Any]:
+    # "pk" + pk, "sk" + "s" (3 bytes), "pad" + the rest: exactly ``size`` bytes.
+    pad = size - (2 + len(pk)) - 3 - 3
+    return {"pk": {"S": pk}, "sk": {"S": "s"}, "pad": {"S": "x" * pad}}
+
+
+@pytest.mark.parametrize(("consistent", "expected"), [(False, 3.0), (True, 6.0)])
+def test_a_batch_get_is_charged_per_key_each_item_rounded_on_its_own(
+    metered: Any, table: str, consistent: bool, expected: float
+) -> None:
+    """AWS reads each key of a ``BatchGetItem`` as a ``GetItem`` of its own (the sharded
+    survey's request): each item rounded up to 4 KB by itself, a missing item at the minimum,
+    half a unit each when eventually consistent."""
+    for pk in ("a", "b", "c"):
+        metered.put_item(TableName=table, Item=_sized(pk, 1500))
+    metered.put_item(TableName=table, Item=_sized("d", 4097))
+    meter = RequestMeter(KEYS).attach(metered)
+    keys = [{"pk": {"S": pk}, "sk": {"S": "s"}} for pk in ("a", "b", "c", "d", "missing")]
+    answer = metered.batch_get_item(
+        RequestItems={table: {"Keys": keys, "ConsistentRead": consistent}}
+    )
+    assert len(answer["Responses"][table]) == 4
+    totals = meter.take()
+    # Three items of 1,500 bytes: 1 unit each (together 4,500 bytes would round to 2 -- AWS
+    # does not add them up first); one of 4,097 bytes: 2 units; the missing key: the minimum,
+    # 1. That is 6 units strongly consistent, half of it eventually consistent.
+    assert totals.operations == {"BatchGetItem": 1}
+    assert totals.estimated_rru == expected
+    assert totals.estimated_wru == 0
+    meter.detach()
+
+
+def test_unprocessed_keys_of_a_batch_get_are_not_charged() -> None:
+    """Keys answered back as ``UnprocessedKeys`` were not read (AWS's partial answer under
+    throttling): only the keys read are priced."""
+    meter = RequestMeter(KEYS)
+    key = {"pk": {"S": "a"}, "sk": {"S": "s"}}
+    other = {"pk": {"S": "b"}, "sk": {"S": "s"}}
+    params = {"RequestItems": {"t": {"Keys": [key, other]}}}
+    answer = {
+        "Responses": {"t": [_sized("a", 5000)]},
+        "UnprocessedKeys": {"t": {"Keys": [other]}},
+    }
+    meter._record(
+        "response-received.dynamodb.BatchGetItem",
+        {"dynamodb_counters_bench_params": params},
+        parsed_response=answer,
+    )
+    # The one item read: 5,000 bytes = 2 units of 4 KB, eventually consistent: 1.
+    assert meter.take().estimated_rru == 1.0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -285,3 +287,211 @@ def test_the_report_reads_through_the_schema_and_older_documents_too(
         read_results({**document, "schema_version": SCHEMA_VERSION + 1})
     with pytest.raises(InvalidInput, match="not a bench results document"):
         read_results({"strategies": []})
+
+
+# -- a phone, and charts whose parts stay apart (issue 18, item 14) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def page(results: BenchResults) -> str:
+    """The report of the module's run, drawn once for the tests that only read it."""
+    return render_html(results)
+
+
+def _without_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Charts drawn as empty SVG: for tests of the page's text (matplotlib takes seconds)."""
+    for key, (title, _) in list(CHARTS.items()):
+        monkeypatch.setitem(CHARTS, key, (title, lambda _results: "<svg></svg>"))
+
+
+def test_nothing_wider_than_a_phone_is_fixed_and_tables_scroll_in_a_box(page: str) -> None:
+    """At 390 px the chart grid's 480 px minimum column ran off the right edge, and so did the
+    tables. The rule: no length above 360 px unless capped by the page (``min(100%, N)``), and
+    every table inside its own sideways-scrolling box."""
+    from dynamodb_counters.report import _STYLE
+
+    # A maximum never widens anything; a length capped by the page never exceeds it.
+    capped = re.sub(r"max-width:\s*\d+px|min\(100%,\s*\d+px\)", "", _STYLE)
+    fixed = [int(px) for px in re.findall(r"(\d+)px", capped)]
+    assert all(px <= 360 for px in fixed), fixed
+    assert re.search(r"\.scroll\{[^}]*overflow-x:auto", _STYLE)
+    assert page.count("<table") == page.count('<div class="scroll"><table') > 0
+
+
+_PAGE_WIDTH = """<script>
+window.addEventListener("load", () => {
+  const frame = document.getElementById("phone");
+  const page = frame.contentDocument.documentElement;
+  document.body.setAttribute("data-width",
+    page.scrollWidth + "/" + frame.contentWindow.innerWidth);
+});
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_no_side_scrolling_on_a_phone(results: BenchResults, tmp_path: Path) -> None:
+    page = write_report(results, tmp_path / "report")
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+    # Headless Chromium's window is at least 500 px wide: the page goes into a 390 px frame
+    # (srcdoc: same origin, so the outer page can measure it once it is laid out).
+    inner = html.escape(page.read_text().replace(policy, ""), quote=True)
+    probe = tmp_path / "probe.html"
+    probe.write_text(
+        f'<!DOCTYPE html><html><body><iframe id="phone" width="390" height="2000" '
+        f'srcdoc="{inner}"></iframe>{_PAGE_WIDTH}</body></html>'
+    )
+    dom = _chromium(
+        "--window-size=800,2000",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        probe.as_uri(),
+        profile=tmp_path / "p",
+    ).stdout
+    found = re.search(r'data-width="(\d+)/(\d+)"', dom)
+    assert found, dom[:200]
+    width, viewport = (int(x) for x in found.groups())
+    assert viewport == 390
+    assert width <= viewport  # the page never runs off a phone's right edge
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch, draw: Any, results: BenchResults) -> Any:
+    """The matplotlib figure a chart function draws (instead of its SVG)."""
+    from dynamodb_counters.report import charts
+
+    figures: list[Any] = []
+
+    def keep(fig: Any, prefix: str) -> str:
+        figures.append(fig)
+        return ""
+
+    monkeypatch.setattr(charts, "_svg", keep)
+    draw(results)
+    (fig,) = figures
+    fig.canvas.draw()
+    return fig
+
+
+def test_every_latency_bar_is_visible(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A p50 of 5 ms beside a p99 of 800 ms was a bar of 3 pixels: a log scale shows both."""
+    from dynamodb_counters.report.charts import latency_chart
+
+    doctored = copy.deepcopy(results)
+    for row in result_rows_of(doctored):
+        row["latency_ms"].update({"p50": 5.0, "p95": 60.0, "p99": 800.0})
+    fig = _drawn(monkeypatch, latency_chart, doctored)
+    (ax,) = fig.axes
+    widths = [p.get_window_extent().width for p in ax.patches]
+    assert len(widths) == 3 * len(result_rows_of(doctored))
+    assert min(widths) >= 20, min(widths)  # pixels, at the chart's own size (750 px wide)
+
+
+@pytest.mark.parametrize("chart", ["cost", "latency"])
+def test_a_legend_is_never_drawn_over_the_axis_label(
+    chart: str, results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two strategies the cost chart's legend, placed below the axes, sat on the label."""
+    doctored = copy.deepcopy(results)
+    doctored["strategies"] = [
+        r for r in doctored["strategies"] if r["name"] in ("atomic", "marker")
+    ]
+    fig = _drawn(monkeypatch, CHARTS[chart][1], doctored)
+    (ax,) = fig.axes
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    for part in (ax.xaxis.label, ax.title):
+        assert not legend.overlaps(part.get_window_extent(renderer)), part.get_text()
+    for tick in ax.get_xticklabels():
+        if tick.get_text():
+            assert not legend.overlaps(tick.get_window_extent(renderer))
+
+
+def result_rows_of(results: BenchResults) -> list[Any]:
+    from dynamodb_counters.report import result_rows
+
+    return result_rows(results)
+
+
+def test_sharded_has_its_window_bar(results: BenchResults) -> None:
+    """sharded remembers a request id while its marker lives: 7 days by default, also read
+    from results written before its window had numbers."""
+    from dynamodb_counters.report.charts import _window_seconds
+
+    sharded = copy.deepcopy(next(r for r in results["strategies"] if r["name"] == "sharded"))
+    assert sharded["capabilities"]["window_numbers"] == {"kind": "time", "seconds": 604800.0}
+    assert _window_seconds(sharded) == (604800.0, "7 days")
+    sharded["capabilities"]["window_numbers"] = {"kind": "unknown"}  # an older results file
+    assert _window_seconds(sharded) == (604800.0, "7 days")
+
+
+def test_which_strategy_quotes_the_throughput_the_chart_shows(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart draws the median of the rounds; "Which strategy?" quoted the whole run's
+    rate (45 where the chart showed 49). One figure, one source."""
+    doctored = copy.deepcopy(results)
+    for row in doctored["strategies"]:
+        row["throughput"]["ops_per_s"] = 45.0
+        row["throughput"]["ops_per_s_spread"] = {"min": 30.0, "median": 49.0, "max": 60.0}
+    _without_charts(monkeypatch)
+    page = render_html(doctored)
+    which = page[page.index("<h2>Which strategy?</h2>") : page.index("<h2>Scale on AWS</h2>")]
+    assert "49 ops/s" in which
+    assert "45 ops/s" not in which
+
+
+def test_no_spec_sections_nor_none_in_user_text(results: BenchResults, page: str) -> None:
+    assert results["run"]["options"]["ceiling"] is None
+    text = re.sub(r"<svg.*?</svg>", "", page, flags=re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", text)
+    assert "SPEC" not in text
+    assert not re.findall(r"(?<!=)\bNone\b", text)  # "applied=None" is the API's own word
+    assert "floor 0, no ceiling" in text
+
+
+def test_a_net_drift_names_the_applications_own_duplicate_sends(results: BenchResults) -> None:
+    """ "atomic drifted by -6 (+2 up, -6 down)" did not add up: 2 of the application's own
+    duplicate sends, counted again by a strategy without request ids, made the rest."""
+    from dynamodb_counters.report import verdict_line
+
+    atomic = copy.deepcopy(next(r for r in results["strategies"] if r["name"] == "atomic"))
+    atomic["ledger"]["drift"] = -6
+    atomic["ledger"]["lost_answer_ops"].update(
+        {"increments": 2, "decrements": 6, "resent_up": 2, "resent_down": -6}
+    )
+    atomic["counts"].update({"acknowledged": 182, "acknowledged_ids": 180, "outcome_unknown": 0})
+    assert verdict_line(atomic).startswith(
+        "drifted by -6 (net; re-sent after lost answers: +2 up, -6 down; 2 of the "
+        "application's own duplicate sends counted again"
+    )
+
+
+def test_the_report_states_scale_on_aws(page: str) -> None:
+    from markupsafe import escape
+
+    from dynamodb_counters.advise import LIMITS
+
+    scale = page[page.index("<h2>Scale on AWS</h2>") : page.index("<h2>All figures</h2>")]
+    for line in LIMITS:
+        assert str(escape(line)) in scale
+    assert "at 10,000 adds/s: sharded, 1 counter of 64 shards, 1 table" in scale
+    assert "at 100,000 adds/s: sharded, 10 counters of 64 shards, 10 tables" in scale
+
+
+def test_every_value_from_a_results_file_is_text(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page is a Jinja2 template with autoescaping: markup smuggled into a results file
+    (a name, a window, an error type) is shown as text, never parsed."""
+    doctored = copy.deepcopy(results)
+    row = doctored["strategies"][0]
+    row["name"] = '<img src=x onerror="alert(1)">'
+    row["capabilities"]["window"] = "</td><script>alert(2)</script>"
+    row["counts"]["errors_by_type"] = {"<b>Boom</b>": 1}
+    _without_charts(monkeypatch)
+    page = render_html(doctored)
+    for markup in ("<img src=x", "<script>", "<b>Boom</b>"):
+        assert markup not in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+    assert "&lt;/td&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in page

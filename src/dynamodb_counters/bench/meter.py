@@ -14,6 +14,8 @@ are priced with :mod:`.metrics`' rules, using :class:`ItemSizes` to know how big
 Where AWS states a rule, the estimate follows it (SPEC section 10):
 
 * a ``Query`` is charged on the full size of each item it reads, whatever its projection;
+* a ``BatchGetItem`` is charged per key read, each item rounded up to 4 KB on its own, a key
+  without an item at the minimum read, half a unit eventually consistent (the sharded survey);
 * a failed conditional write is charged on the larger of the existing and the would-be item;
 * a replayed ``ClientRequestToken`` (seen reaching the server in the last 10 minutes) is charged
   as a read of the items, not as a write.
@@ -307,7 +309,40 @@ class RequestMeter:
             return self._transaction(params, answer, code, lost=lost)
         if operation == "TransactGetItems":
             return self._transaction_read(params, answer), 0.0
+        if operation == "BatchGetItem":
+            return self._batch_read(params, answer), 0.0
         return 0.0, 0.0
+
+    def _batch_read(self, params: dict[str, Any], answer: dict[str, Any]) -> float:
+        """AWS processes each key of a ``BatchGetItem`` as a ``GetItem`` of its own: every item
+        returned is rounded up to 4 KB on its own (the sum is not rounded), a key with no item
+        costs the minimum read (one 4 KB unit), each half a unit unless the table's entry asks
+        for ``ConsistentRead``; unprocessed keys were not read and are not charged."""
+        responses = answer.get("Responses") or {}
+        unprocessed = answer.get("UnprocessedKeys") or {}
+        units = 0.0
+        for table, wanted in (params.get("RequestItems") or {}).items():
+            consistent = bool(wanted.get("ConsistentRead"))
+            left = {m.key_id(table, key) for key in (unprocessed.get(table) or {}).get("Keys", [])}
+            found: dict[str, dict[str, Any]] = {}
+            for item in responses.get(table) or []:
+                key = _key_of(item, self.key_names)
+                found[m.key_id(table, key)] = item
+            for key in wanted.get("Keys") or []:
+                ident = m.key_id(table, dict(key))
+                if ident in left:
+                    continue
+                item = found.get(ident)
+                if item is not None:
+                    # A projection does not lower the charge: the full item where known.
+                    known = self.sizes.get(table, dict(key)) if self.sizes.known(table, key) else {}
+                    if not wanted.get("ProjectionExpression"):
+                        self.sizes.put(table, dict(key), item)
+                    size = max(m.item_size(item), m.item_size(known))
+                else:
+                    size = 0
+                units += m.read_units(size, consistent=consistent)
+        return units
 
     def _transaction_read(self, params: dict[str, Any], answer: dict[str, Any]) -> float:
         """A transactional read costs twice a strongly consistent read of each item."""

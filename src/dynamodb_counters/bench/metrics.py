@@ -11,6 +11,9 @@ Request units follow DynamoDB's published pricing rules (on-demand):
   of a ``ClientRequestToken`` within 10 minutes changes nothing and is charged as a read of the
   items (AWS: "the number of read capacity units consumed in reading the item"), no write.
 * transactional reads cost twice too: 2 RRU per 4 KB of each item in ``TransactGetItems``.
+* a ``BatchGetItem`` is charged as one ``GetItem`` per key read: each item returned is rounded up
+  to 4 KB on its own (the sizes are not added up first), a key with no item costs the minimum
+  read, half a unit each unless ``ConsistentRead``; unprocessed keys are not charged.
 * a write whose condition fails is charged on the larger of the existing item and the item the
   write would have made.
 * a ``Query`` reads whole items: its charge is on every attribute of each item, whatever its

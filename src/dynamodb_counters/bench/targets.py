@@ -140,7 +140,7 @@ class Target:
             return {"kind": "ids", "ids": capacity, "up_to": 2 * capacity}
         if name == "transaction":
             return {"kind": "time", "seconds": 600}
-        if name == "marker":
+        if name in ("marker", "sharded"):  # both remember an id while its marker lives
             ttl = given["marker_ttl"]
             seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
             return {"kind": "time", "seconds": seconds}

@@ -1,9 +1,11 @@
 """The bench's HTML report: results JSON in, one self-contained HTML file out.
 
 The page holds everything inline -- styles and charts as SVG -- and loads nothing from the
-network, so it can be mailed, archived or opened offline. This package never talks to DynamoDB
-(it does not import boto3). What it reads is declared in :mod:`.schema` (typed, versioned), the
-very types the bench writes::
+network, so it can be mailed, archived or opened offline. Its shape is one Jinja2 template,
+``templates/report.html``, rendered with autoescaping: this module only gathers the figures
+(text, never markup, except the page's own style and the charts' SVG). This package never talks
+to DynamoDB (it does not import boto3). What it reads is declared in :mod:`.schema` (typed,
+versioned), the very types the bench writes::
 
     from dynamodb_counters.report import read_results, write_report
     results = read_results(json.load(open("results.json")))  # checks schema and version
@@ -12,7 +14,6 @@ very types the bench writes::
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "BenchResults",
     "TargetResult",
+    "ops_per_s",
     "read_results",
     "render_html",
     "result_rows",
@@ -37,17 +39,26 @@ __all__ = [
 
 REPORT_FILE = "index.html"
 
+#: Nothing wider than a phone (360 px and up) is fixed: the chart grid's columns shrink to the
+#: page, every table sits in a box that scrolls sideways on its own (tests/test_report.py checks
+#: both rules, and the page at 390 px in a real browser where there is one).
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
 max-width:1100px;padding:0 1rem;color:#212121;line-height:1.45}
-h1{margin-bottom:.2rem}.sub{color:#616161;margin-top:0}
+h1{margin-bottom:.2rem;overflow-wrap:anywhere}.sub{color:#616161;margin-top:0}
 .verdict{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
-.card{border-radius:8px;padding:.7rem 1rem;flex:1;min-width:260px}
+.card{border-radius:8px;padding:.7rem 1rem;flex:1;min-width:min(100%,260px)}
 .ok{background:#e8f5e9;border:1px solid #a5d6a7}.bad{background:#ffebee;border:1px solid #ef9a9a}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1.2rem}
-figure{margin:0;border:1px solid #e0e0e0;border-radius:8px;padding:.6rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:1.2rem}
+figure{margin:0;border:1px solid #e0e0e0;border-radius:8px;padding:.6rem;min-width:0}
 figure svg{width:100%;height:auto}figcaption{color:#616161;font-size:.9rem}
-table{border-collapse:collapse;width:100%;font-size:.85rem;margin:1rem 0}
+.scroll{overflow-x:auto;max-width:100%;margin:1rem 0}
+table{border-collapse:collapse;width:100%;font-size:.85rem}
+dd{margin:0;overflow-wrap:anywhere;min-width:0}ul.scale li{margin:.2rem 0}
+@media (max-width:600px){body{margin:1rem auto;padding:0 .6rem}
+table{font-size:.78rem}th,td{padding:.25rem .3rem}
+table.which thead{display:none}table.which tr,table.which td{display:block}
+table.which tr{border-bottom:1px solid #e0e0e0;padding:.4rem 0}table.which td{border:0}}
 th,td{border-bottom:1px solid #e0e0e0;padding:.3rem .45rem;text-align:right}
 th:first-child,td:first-child{text-align:left}.drift0{color:#2e7d32;font-weight:600}
 .drift{color:#c62828;font-weight:700}code{background:#f5f5f5;padding:0 .25rem}
@@ -102,8 +113,27 @@ def result_rows(results: BenchResults, *, baseline: bool = True) -> list[TargetR
     return rows
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value))
+def ops_per_s(row: TargetResult) -> float:
+    """The throughput a row is shown with everywhere (chart, tables, "Which strategy?"): the
+    median of its rounds, or the whole run's rate where it ran in one round."""
+    spread = row["throughput"].get("ops_per_s_spread") or {}
+    median = spread.get("median")
+    return float(row["throughput"]["ops_per_s"] if median is None else median)
+
+
+#: A table cell: text, or a list of pieces ``{"text", "css"?, "tag"?, "br"?}`` the template
+#: turns into spans, bold and line breaks (escaping every text).
+Cell = str | list[dict[str, Any]]
+
+
+def _span(text: Any, css: str, *, br: bool = False) -> dict[str, Any]:
+    return {"text": str(text), "css": css, "br": br}
+
+
+def _table_of(
+    headers: list[str], rows: list[list[Cell]], css: str = "fig", title: str = ""
+) -> dict[str, Any]:
+    return {"headers": headers, "rows": rows, "css": css, "title": title}
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -114,7 +144,8 @@ def _num(value: Any, digits: int = 1) -> str:
     return f"{float(value):,.{digits}f}"
 
 
-def _verdict(results: BenchResults) -> str:
+def _cards(results: BenchResults) -> list[dict[str, str]]:
+    """The three boxes at the top: exact, drifted, bounds."""
     rows = result_rows(results, baseline=False)
     verdicts = [(r["name"], verdict_of(r)) for r in rows]
     exact = [name for name, v in verdicts if v["kind"] == "exact"]
@@ -126,16 +157,17 @@ def _verdict(results: BenchResults) -> str:
     crossed = [f"{n}: {v['text']}" for n, v in verdicts if v["kind"] in ("oversold", "unenforced")]
     bounded = [r["name"] for r in rows if r["ledger"]["thresholds_enforced"]]
     cards = [
-        f'<div class="card ok"><b>Exact</b><br>{_e(", ".join(exact) or "none")}</div>',
-        f'<div class="card {"bad" if drifted else "ok"}"><b>Drifted</b><br>'
-        f"{_e(', '.join(drifted) or 'none')}</div>",
+        {"css": "ok", "title": "Exact", "text": ", ".join(exact) or "none"},
+        {
+            "css": "bad" if drifted else "ok",
+            "title": "Drifted",
+            "text": ", ".join(drifted) or "none",
+        },
     ]
     if bounded or crossed:
         text = "; ".join(crossed) if crossed else f"never crossed ({', '.join(bounded)})"
-        cards.append(
-            f'<div class="card {"bad" if crossed else "ok"}"><b>Bounds</b><br>{_e(text)}</div>'
-        )
-    return '<div class="verdict">' + "".join(cards) + "</div>"
+        cards.append({"css": "bad" if crossed else "ok", "title": "Bounds", "text": text})
+    return cards
 
 
 def _spread(figure: Spread | None, digits: int = 0) -> str:
@@ -148,24 +180,17 @@ def _spread(figure: Spread | None, digits: int = 0) -> str:
     if least == most:
         return median
     low, high = _num(float(least), digits), _num(float(most), digits)
-    return f"{median} ({low}&ndash;{high})"
-
-
-def _html_table(headers: list[str], rows: list[list[str]], css: str = "fig") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    klass = f' class="{css}"' if css else ""
-    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"{median} ({low}\u2013{high})"
 
 
 def _name_cell(r: TargetResult) -> str:
-    return _e(r["name"] + (" (baseline)" if r.get("baseline") else ""))
+    return r["name"] + (" (baseline)" if r.get("baseline") else "")
 
 
-def _table(results: BenchResults) -> str:
+def _tables(results: BenchResults) -> list[dict[str, Any]]:
     """Every figure, in three tables narrow enough for a laptop screen (no side scrolling)."""
     rows = result_rows(results)
-    correctness = []
+    correctness: list[list[Cell]] = []
     for r in rows:
         c, led = r["counts"], r["ledger"]
         drift = led["drift"]
@@ -183,12 +208,11 @@ def _table(results: BenchResults) -> str:
                 + (f" ({low:+d}..{high:+d})" if c.get("outcome_unknown") else ""),
                 _num(led["expected"]),
                 _num(led["final"]),
-                f'<span class="{"drift0" if drift == 0 else "drift"}">'
-                f"{'0' if drift == 0 else f'{drift:+d}'}</span>",
-                _e(verdict_line(r)),
+                [_span("0" if drift == 0 else f"{drift:+d}", "drift0" if drift == 0 else "drift")],
+                verdict_line(r),
             ]
         )
-    speed = []
+    speed: list[list[Cell]] = []
     for r in rows:
         lat, thr = r["latency_ms"], r["throughput"]
         speed.append(
@@ -202,10 +226,10 @@ def _table(results: BenchResults) -> str:
                 _num(lat["p99"]),
                 _spread(lat.get("p99_spread")) if thr.get("rounds", 0) > 1 else "-",
                 _num(r["requests"]["per_op"], 2),
-                _e(r["capabilities"]["window"]),
+                r["capabilities"]["window"],
             ]
         )
-    cost = []
+    cost: list[list[Cell]] = []
     for r in rows:
         est, rep = r["units"]["estimated"], r["units"]["reported"]
         money = r["cost"]
@@ -230,9 +254,8 @@ def _table(results: BenchResults) -> str:
                 ),
             ]
         )
-    return (
-        "<h3>Correctness</h3>"
-        + _html_table(
+    return [
+        _table_of(
             [
                 "strategy",
                 "idempotent",
@@ -248,12 +271,12 @@ def _table(results: BenchResults) -> str:
                 "verdict",
             ],
             correctness,
-        )
-        + "<h3>Speed</h3>"
-        + _html_table(
+            title="Correctness",
+        ),
+        _table_of(
             [
                 "strategy",
-                "ops/s median (min&ndash;max)",
+                "ops/s median (min\u2013max)",
                 "p50 ms",
                 "p95 ms",
                 "p99 ms",
@@ -262,9 +285,9 @@ def _table(results: BenchResults) -> str:
                 "idempotency window",
             ],
             speed,
-        ).replace("&amp;ndash;", "&ndash;")
-        + "<h3>Units and cost</h3>"
-        + _html_table(
+            title="Speed",
+        ),
+        _table_of(
             [
                 "strategy",
                 "WRU/op est.",
@@ -277,9 +300,9 @@ def _table(results: BenchResults) -> str:
                 "one value() read",
             ],
             cost,
-        )
-        + f'<p class="legend">{_e(_UNITS_LEGEND)}</p>'
-    )
+            title="Units and cost",
+        ),
+    ]
 
 
 _UNITS_LEGEND = (
@@ -294,46 +317,52 @@ _UNITS_LEGEND = (
 )
 
 
-def _which(results: BenchResults) -> str:
+def _which(results: BenchResults) -> dict[str, Any]:
+    from ..advise import describe_options
     from .which import decisions
 
-    rows = []
+    rows: list[list[Cell]] = []
     for d in decisions(results):
         measured = d["measured"]
+        choice: Cell
         if d["choice"] is None:
-            choice = "<b>none</b>"
+            choice = [{"text": "none", "tag": "b"}]
             figures = "-"
         else:
-            options = "".join(f", {k}={v}" for k, v in d["options"].items())
-            choice = f"<b>{_e(d['choice'])}</b>{_e(options)}"
+            choice = [{"text": d["choice"], "tag": "b"}, {"text": describe_options(d["options"])}]
             if measured is None:
                 figures = f"not measured here; ${d['expected_usd']:.3f}/M by the pricing rules"
             else:
                 cost = measured["cost"].get("usd_per_million_acked")
                 figures = (
                     f"${_num(cost, 3)}/M acked adds (rules: ${d['expected_usd']:.3f}); "
-                    f"{_num(measured['throughput']['ops_per_s'], 0)} ops/s; "
+                    f"{_num(ops_per_s(measured), 0)} ops/s (median of rounds); "
                     f"{verdict_line(measured)}"
                 )
-                figures = _e(figures)
-        why = _e(d["reason"])
+        why: list[dict[str, Any]] = [{"text": d["reason"]}]
         if d["warning"]:
-            why += f'<br><span class="warn">{_e(d["warning"])}</span>'
+            why.append(_span(d["warning"], "warn", br=True))
         if d["passed_over"]:
-            why += (
-                '<br><span class="why">passed over: ' + _e("; ".join(d["passed_over"])) + "</span>"
-            )
-        rows.append([_e(d["need"]), choice, figures, why])
-    table = _html_table(["you need", "choose", "measured in this run", "why"], rows, "which")
-    return (
-        "<h2>Which strategy?</h2>"
-        "<p>The rules of <code>dynamodb-counters advise</code>, checked against this run: a "
-        "strategy that crossed a bound is never offered where a bound is needed, one that "
-        "drifted never where retries must be recognised.</p>" + table
-    )
+            why.append(_span("passed over: " + "; ".join(d["passed_over"]), "why", br=True))
+        rows.append([d["need"], choice, figures, why])
+    return _table_of(["you need", "choose", "measured in this run", "why"], rows, "which")
 
 
-def _metadata(results: BenchResults) -> str:
+def _scale(results: BenchResults) -> dict[str, Any]:
+    """What one counter takes on AWS and why, and the plans at 10,000 and 100,000 adds/s: the
+    very lines ``dynamodb-counters advise`` prints (one source)."""
+    from ..advise import LIMITS, PLAN_RATES, plan, plan_lines
+
+    pricing = results.get("run", {}).get("pricing", {})
+    wru = float(pricing.get("usd_per_million_wru", 0.625))
+    plans = []
+    for rate in PLAN_RATES:
+        head, *steps = plan_lines(plan(rate, wru_price=wru))
+        plans.append({"head": head, "steps": [step.lstrip(" -") for step in steps]})
+    return {"limits": list(LIMITS), "plans": plans}
+
+
+def _metadata(results: BenchResults) -> list[tuple[str, Any]]:
     run = results.get("run", {})
     options = run.get("options", {})
     sdk = options.get("sdk", {})
@@ -368,11 +397,7 @@ def _metadata(results: BenchResults) -> str:
             f"{options.get('workers')} {workers_kind(options)}, "
             f"{options.get('ops')} operations each per strategy",
         ),
-        (
-            "counter",
-            f"initial {options.get('initial')}, floor {options.get('floor')}, "
-            f"ceiling {options.get('ceiling')}",
-        ),
+        ("counter", _bounds_text(options)),
         (
             "mix",
             f"{mix.get('increment_share', 0):.0%} increments, amounts 1..{mix.get('amount')}, "
@@ -394,12 +419,20 @@ def _metadata(results: BenchResults) -> str:
         ("run time", f"{_num(run.get('seconds'))} s"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
     ]
-    body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
-    return f"<dl>{body}</dl>"
+    return items
+
+
+def _bounds_text(options: Mapping[str, Any]) -> str:
+    """``initial 150, floor 0, no ceiling``: a missing bound said in words, never "None"."""
+    parts = [f"initial {options.get('initial')}"]
+    for bound in ("floor", "ceiling"):
+        value = options.get(bound)
+        parts.append(f"no {bound}" if value is None else f"{bound} {value}")
+    return ", ".join(parts)
 
 
 _FLASH_CAPTION = (
-    "Flash sale (SPEC section 8): one counter with limited stock and a floor of 0, more orders "
+    "Flash sale: one counter with limited stock and a floor of 0, more orders "
     "than stock, each add(-1) throttled per item like AWS throttles a hot partition (the "
     "per-item throughput model, R write units/s per item, dashed). Accepted adds/s: "
     "acknowledged adds over the time until the stock sold out. One item takes R adds/s with "
@@ -411,25 +444,27 @@ _FLASH_CAPTION = (
 )
 
 
-def _flash(results: BenchResults) -> str:
-    """The flash-sale section: its chart and its table (nothing when it did not run)."""
+def _flash(results: BenchResults) -> dict[str, Any] | None:
+    """The flash-sale section: its chart and its table (None when it did not run)."""
     flash = results.get("flash_sale")
     if not flash:
-        return ""
+        return None
+    from markupsafe import Markup
+
     from .charts import flash_chart
 
     caption, reading = _FLASH_CAPTION
-    rows = []
+    rows: list[list[Cell]] = []
     for r in flash.get("targets", []):
         if r.get("skipped"):
-            rows.append([_e(r["name"]), f'<span class="why">{_e(r["skipped"])}</span>'] + ["-"] * 9)
+            rows.append([r["name"], [_span(r["skipped"], "why")], *(["-"] * 9)])
             continue
         led = r["ledger"]
         bad = [led["false_sold_out"], led["oversold"], led["drift"]]
-        cells = [f'<span class="{"drift" if v else "drift0"}">{_num(v)}</span>' for v in bad]
+        cells: list[Cell] = [[_span(_num(v), "drift" if v else "drift0")] for v in bad]
         rows.append(
             [
-                _e(r["name"]),
+                r["name"],
                 _num(r["accepted_adds_per_s"]),
                 _num(r["model_ceiling_adds_per_s"]),
                 _num(r["throttled_requests"]),
@@ -465,17 +500,21 @@ def _flash(results: BenchResults) -> str:
         "escrow moves included) over the adds sold."
     )
     if ratio is not None:
-        facts += f" sharded@8 sold {ratio:.1f} x the rate of sharded@1 (target: 6 x)."
-    return (
-        '<h2 id="flash-sale">Flash sale: one hot counter</h2>'
-        f'<figure id="chart-flash">{flash_chart(flash)}'
-        f"<figcaption><b>Accepted adds per second.</b> {_e(caption)}"
-        f'<p class="read">{_e(reading)}</p></figcaption></figure>'
-        f'<p class="legend">{_e(facts)}</p>' + _html_table(headers, rows)
-    )
+        facts += (
+            f" sharded@8 sold {ratio:.1f} x the rate of sharded@1 (8 x would be linear in the "
+            "shards)."
+        )
+    return {
+        # The chart's SVG is drawn by matplotlib from numbers, its text as paths: markup of ours.
+        "chart": Markup(flash_chart(flash)),
+        "caption": caption,
+        "reading": reading,
+        "facts": facts,
+        "table": _table_of(headers, rows),
+    }
 
 
-def _scenario_metadata(results: BenchResults) -> str:
+def _scenario_metadata(results: BenchResults) -> list[tuple[str, Any]]:
     run = results.get("run", {})
     backend = run.get("backend", {})
     sdk = (results.get("flash_sale") or {}).get("options", {}).get("sdk", {})
@@ -487,32 +526,39 @@ def _scenario_metadata(results: BenchResults) -> str:
         ("run time", f"{_num(run.get('seconds'))} s"),
         ("versions", ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())),
     ]
-    body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
-    return f"<dl>{body}</dl>"
+    return items
 
 
 def render_html(results: BenchResults) -> str:
-    """The whole report as one HTML document (str)."""
+    """The whole report as one HTML document (str), from ``templates/report.html``."""
+    from markupsafe import Markup
+
     from .charts import CHARTS
 
+    title = "dynamodb-counters bench report" + (" (partial)" if results.get("partial") else "")
+    page: dict[str, Any] = {
+        # The page's own constants: markup, not text to escape.
+        "policy": Markup(CONTENT_SECURITY_POLICY),
+        "style": Markup(_STYLE),
+        "title": title,
+        "flash": _flash(results),
+    }
     if not result_rows(results) and results.get("flash_sale"):
         # A run of the flash-sale scenario alone.
-        return (
-            f"{_head(results)}<body>"
-            "<h1>dynamodb-counters: a flash sale on one hot counter</h1>"
-            f"{_flash(results)}"
-            "<h2>Run</h2>"
-            f"{_scenario_metadata(results)}"
-            "</body></html>\n"
-        )
-
+        metadata = _scenario_metadata(results)
+        return str(_template().render(**page, scenario_only=True, metadata=metadata))
     figures = []
-    for key, (title, draw) in CHARTS.items():
+    for key, (chart_title, draw) in CHARTS.items():
         caption, reading = _CAPTIONS[key]
         figures.append(
-            f'<figure id="chart-{key}">{draw(results)}'
-            f"<figcaption><b>{_e(title)}.</b> {_e(caption)}"
-            f'<p class="read">{_e(reading)}</p></figcaption></figure>'
+            {
+                "key": key,
+                # Drawn by matplotlib from numbers, text as paths: markup of ours.
+                "svg": Markup(draw(results)),
+                "title": chart_title,
+                "caption": caption,
+                "reading": reading,
+            }
         )
     run = results.get("run", {})
     faults = run.get("options", {}).get("faults", {})
@@ -521,21 +567,40 @@ def render_html(results: BenchResults) -> str:
         f"{faults.get('lost_answer_rate', 0):.0%} lost answers, seed {run.get('seed')}, "
         f"on {run.get('backend', {}).get('kind')}"
     )
-    return (
-        f"{_head(results)}<body>"
-        "<h1>dynamodb-counters: what each counter really does</h1>"
-        f"{_partial_notice(results)}"
-        f'<p class="sub">{_e(subtitle)}</p>'
-        f"{_verdict(results)}"
-        f'<div class="grid">{"".join(figures)}</div>'
-        f"{_which(results)}"
-        "<h2>All figures</h2>"
-        f"{_table(results)}"
-        f"{_flash(results)}"
-        "<h2>Run</h2>"
-        f"{_metadata(results)}"
-        "</body></html>\n"
+    return str(
+        _template().render(
+            **page,
+            scenario_only=False,
+            partial=_partial(results),
+            subtitle=subtitle,
+            cards=_cards(results),
+            figures=figures,
+            which=_which(results),
+            scale=_scale(results),
+            tables=_tables(results),
+            units_legend=_UNITS_LEGEND,
+            metadata=_metadata(results),
+        )
     )
+
+
+def _template() -> Any:
+    """The page's template, autoescaping everything it is given (loaded once)."""
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import jinja2
+
+        environment = jinja2.Environment(
+            loader=jinja2.PackageLoader("dynamodb_counters.report", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        _TEMPLATE = environment.get_template("report.html")
+    return _TEMPLATE
+
+
+_TEMPLATE: Any = None
 
 
 #: The page runs nothing and loads nothing: no script, no frame, no request anywhere; only its
@@ -547,27 +612,12 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def _head(results: BenchResults) -> str:
-    title = "dynamodb-counters bench report" + (" (partial)" if results.get("partial") else "")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title>"
-        f"<style>{_STYLE}</style></head>"
-    )
-
-
-def _partial_notice(results: BenchResults) -> str:
+def _partial(results: BenchResults) -> dict[str, str] | None:
     if not results.get("partial"):
-        return ""
+        return None
     run = results.get("run", {})
     unfinished = ", ".join(run.get("unfinished_targets", [])) or "none"
-    return (
-        '<div class="card bad"><b>Partial results.</b> The run stopped before the end '
-        f"({_e(run.get('stopped_by'))}); only the targets that finished are shown. "
-        f"Not finished: {_e(unfinished)}.</div>"
-    )
+    return {"stopped_by": str(run.get("stopped_by")), "unfinished": unfinished}
 
 
 def write_report(results: BenchResults, directory: str | Path) -> Path:

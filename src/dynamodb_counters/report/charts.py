@@ -16,8 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
-from . import result_rows
+from . import ops_per_s, result_rows
 from .schema import BenchResults, TargetResult
 from .verdict import verdict_of
 
@@ -98,8 +99,7 @@ def throughput_chart(results: BenchResults) -> str:
     medians, lows, highs = [], [], []
     for r in rows:
         spread = r["throughput"].get("ops_per_s_spread") or {}
-        overall = float(r["throughput"]["ops_per_s"])
-        median = float(spread.get("median") or overall)
+        median = ops_per_s(r)  # the figure every table of the report quotes too
         medians.append(median)
         lows.append(median - float(spread.get("min") or median))
         highs.append(float(spread.get("max") or median) - median)
@@ -125,21 +125,41 @@ def _latencies(row: TargetResult) -> dict[str, float | None]:
 
 
 def latency_chart(results: BenchResults) -> str:
+    """p50, p95 and p99 per strategy on a log scale: a p50 of a few ms stays visible beside a
+    p99 of a second, and each bar says its value."""
     rows = result_rows(results)
     names = [_label(r) for r in rows]
     fig, ax = _figure(len(rows) * 2)
     height = 0.27
-    for offset, (key, colour) in enumerate(
-        [("p50", "#90caf9"), ("p95", "#1e88e5"), ("p99", "#0d47a1")]
-    ):
+    series = [("p50", "#64b5f6"), ("p95", "#1e88e5"), ("p99", "#0d47a1")]
+    every = [float(_latencies(r)[key] or 0) for r in rows for key, _ in series]
+    positive = [v for v in every if v > 0] or [1.0]
+    low, high = min(positive) / 2, max(positive) * 4
+    for offset, (key, colour) in enumerate(series):
         values = [float(_latencies(r)[key] or 0) for r in rows]
         positions = [i + (offset - 1) * height for i in range(len(rows))]
-        ax.barh(positions, values, height=height, color=colour, label=key)
+        # Bars start at the axis' left end (a log scale has no 0).
+        ax.barh(
+            positions,
+            [max(v, low) - low for v in values],
+            left=low,
+            height=height,
+            color=colour,
+            label=key,
+        )
+        for y, v in zip(positions, values, strict=True):
+            if v > 0:
+                ax.text(
+                    v * 1.05, y, f"{v:,.0f}" if v >= 10 else f"{v:.1f}", va="center", fontsize=7
+                )
+    ax.set_xscale("log")
+    ax.set_xlim(low, high)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:g}"))
     ax.set_yticks(range(len(rows)), names)
     ax.invert_yaxis()
-    ax.legend(loc="lower right", frameon=False)
-    ax.set_xlabel("latency of one add(), milliseconds (retries included)")
-    ax.set_title("Latency p50 / p95 / p99")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=8)
+    ax.set_xlabel("latency of one add(), milliseconds (retries included; log scale)")
+    ax.set_title("Latency p50 / p95 / p99", pad=24)
     return _svg(fig, "latency")
 
 
@@ -200,18 +220,30 @@ def cost_chart(results: BenchResults) -> str:
                 color=MUTED,
             )
     ax.set_xlim(0, top * 1.35)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False, fontsize=8)
+    # Above the bars, under the title: below the axis it was drawn over the axis label.
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=8)
     ax.set_xlabel(f"USD per million adds, on-demand (\\${wru_price}/M WRU, \\${rru_price}/M RRU)")
-    ax.set_title("What exactness costs, per acknowledged add")
+    ax.set_title("What exactness costs, per acknowledged add", pad=24)
     return _svg(fig, "cost")
 
 
 _MINUTE, _HOUR, _DAY, _YEAR = 60.0, 3600.0, 86400.0, 365 * 86400.0
 
 
+def _window_numbers(row: TargetResult) -> dict[str, Any]:
+    """The window in numbers; results written before ``sharded``'s window had numbers say
+    ``unknown``: its marker's TTL (the run's option, or the default 7 days)."""
+    capabilities = row["capabilities"]
+    numbers = dict(capabilities.get("window_numbers") or {})
+    if numbers.get("kind", "unknown") == "unknown" and "marker" in str(capabilities["window"]):
+        ttl = (capabilities.get("options") or {}).get("marker_ttl") or 7 * _DAY
+        return {"kind": "time", "seconds": float(ttl)}
+    return numbers
+
+
 def _window_seconds(row: TargetResult) -> tuple[float | None, str]:
     """A bar length (seconds; None: no limit) and its label for a strategy's window."""
-    numbers = row["capabilities"].get("window_numbers", {})
+    numbers = _window_numbers(row)
     kind = numbers.get("kind")
     # Only applied adds push an id out of a count-based window (refused ones never enter it).
     rate = float(row["throughput"].get("applied_per_s") or row["throughput"]["ops_per_s"] or 0)

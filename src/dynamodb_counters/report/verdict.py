@@ -56,15 +56,29 @@ def verdict_of(row: TargetResult) -> Verdict:
         notes.append("bound not enforced by this strategy")
     exposed = ledger.get("lost_answer_ops") or {}
     if drift and not row["capabilities"].get("idempotent"):
+        # What makes up a net drift, named so that it adds up on its face: botocore's re-sends
+        # after lost answers (split by sign: a double +1 and a double -1 cancel) and the
+        # application's own duplicate sends, which a strategy without request ids counts again.
         up, down = int(exposed.get("resent_up", 0)), int(exposed.get("resent_down", 0))
+        parts = []
         if up or down:
-            notes.append(f"net; re-sent after lost answers: {up:+d} up, {down:+d} down")
+            parts.append(f"re-sent after lost answers: {up:+d} up, {down:+d} down")
+        twice = int(counts.get("acknowledged", 0)) - int(counts.get("acknowledged_ids", 0))
+        if twice > 0 and counts.get("acknowledged_ids") is not None:
+            parts.append(
+                f"{twice} of the application's own duplicate sends counted again"
+                if twice > 1
+                else "1 of the application's own duplicate sends counted again"
+            )
+        if parts:
+            notes.append("net; " + "; ".join(parts))
     unknown = int(counts.get("outcome_unknown") or 0)
     if unknown:
         low, high = counts.get("outcome_unknown_range") or [0, 0]
         beyond = int(ledger.get("drift_beyond_unknown", drift))
         what = "failed" if row["capabilities"].get("idempotent") else "refused or failed"
-        note = f"{unknown} adds {what} after a lost answer may have landed: {low:+d}..{high:+d}"
+        adds = "add" if unknown == 1 else "adds"
+        note = f"{unknown} {adds} {what} after a lost answer may have landed: {low:+d}..{high:+d}"
         if drift and beyond:
             note += f", {beyond:+d} of the drift beyond that"
         notes.append(note)
