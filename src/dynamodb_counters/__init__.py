@@ -18,13 +18,15 @@ from .errors import (
     CounterExists,
     CounterNotFound,
     DefinitionMismatch,
+    HoldExpired,
+    HoldNotFound,
     InvalidInput,
     NotSupported,
     RequestIdMismatch,
     TableNotFound,
     ThresholdExceeded,
 )
-from .results import AddResult, CallRecord, CounterDefinition
+from .results import AddResult, CallRecord, CounterDefinition, Hold
 from .store import Counter, CounterStore
 from .strategies import STRATEGIES, Capabilities, Strategy
 
@@ -44,6 +46,9 @@ __all__ = [
     "CounterNotFound",
     "CounterStore",
     "DefinitionMismatch",
+    "Hold",
+    "HoldExpired",
+    "HoldNotFound",
     "InvalidInput",
     "NotSupported",
     "RequestIdMismatch",

@@ -10,7 +10,17 @@ a marker (``marker``)  ``<name>``                  ``"marker#" + digest(request 
 a delta (``collection``) ``<name>``                ``"delta#" + digest(request id)``
 shard i (``sharded``)  ``<name>#shard#<i>``        ``"shard#<i>"``
 its marker             ``<name>#shard#<i>``        ``"shard#marker#" + digest(request id)``
+a live hold            ``<name>``                  ``"hold#" + digest(hold id)``
+an ended hold          ``<name>``                  ``"ended#" + digest(hold id)``
+a sharded live hold    ``<name>#shard#<i>``        ``"shard#hold#" + digest(hold id)``
+a sharded ended hold   ``<name>#shard#<i>``        ``"shard#ended#" + digest(hold id)``
 =====================  ==========================  ===========================================
+
+Holds (``marker``, ``sharded``; SPEC section 13) need a sort key: ``holds()`` and ``reclaim()``
+find the live holds with one Query of the prefix ``"hold#"`` on the counter's (or each shard's)
+partition, which a partition-key-only table cannot do without a Scan. An ended hold leaves
+the ``"hold#"`` prefix for ``"ended#"`` (a record that answers a repeated commit, cancel or
+reserve), so those Queries read live holds only.
 
 Table with a partition key only (``sort_key=None``): the counter is ``<name>``, a marker is
 ``<name> + "#marker#" + digest``; ``collection`` needs a sort key. So that a counter name can
@@ -46,13 +56,16 @@ MARKER_PREFIX = "marker#"
 DELTA_PREFIX = "delta#"
 SHARD_PREFIX = "shard#"
 SIDE_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, SHARD_PREFIX)
+#: A live hold (SPEC section 13), and the record a hold leaves when it ends.
+HOLD_PREFIX = "hold#"
+ENDED_PREFIX = "ended#"
 #: Sort keys of a shard's markers (on the shard's partition).
 SHARD_MARKER_PREFIX = SHARD_PREFIX + MARKER_PREFIX
 #: In a partition-key-only table a side item's key is ``<name>#<prefix><digest>``.
 RESERVED_INFIXES = tuple("#" + prefix for prefix in SIDE_PREFIXES)
 #: Side items a counter keeps in its own item collection (what ``sweep()`` looks for there);
 #: shards and their markers live on partitions of their own.
-SWEPT_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX)
+SWEPT_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, HOLD_PREFIX, ENDED_PREFIX)
 #: Refused in the name of a new counter in any table: its partition would be a shard's.
 SHARD_INFIX = "#" + SHARD_PREFIX
 
@@ -73,6 +86,10 @@ REQUEST_ID = "request_id"
 AMOUNT = "amount"
 CALL = "call"
 CREATED = "created"
+# Attributes of holds.
+UNTIL = "_until"  # when the hold expires (epoch seconds): not the TTL attribute, see holds
+ENDED = "_ended"  # how an ended hold ended: "committed", "cancelled" or "expired"
+HELD = "_held"  # on a counter or shard item: holds were reserved on it (a refusal reclaims)
 
 RESERVED_ATTRIBUTES = frozenset(
     {
@@ -91,6 +108,9 @@ RESERVED_ATTRIBUTES = frozenset(
         AMOUNT,
         CALL,
         CREATED,
+        UNTIL,
+        ENDED,
+        HELD,
     }
 )
 
@@ -160,6 +180,18 @@ class Layout:
             return self.side_key(name, MARKER_PREFIX, digest)
         pk = _s(f"{name}#{SHARD_PREFIX}{shard}")
         return {self.partition_key: pk, self.sort_key: _s(SHARD_MARKER_PREFIX + digest)}
+
+    def hold_key(
+        self, name: str, digest: str, shard: int | None, *, ended: bool = False
+    ) -> dict[str, Any]:
+        """Key of a live hold (``ended``: of the record it leaves), on the counter's partition
+        or on shard ``shard``'s (a table with a sort key: see the module docstring)."""
+        assert self.sort_key is not None
+        prefix = ENDED_PREFIX if ended else HOLD_PREFIX
+        if shard is None:
+            return {self.partition_key: _s(name), self.sort_key: _s(prefix + digest)}
+        pk = _s(f"{name}#{SHARD_PREFIX}{shard}")
+        return {self.partition_key: pk, self.sort_key: _s(SHARD_PREFIX + prefix + digest)}
 
     def reserved_infix_in(self, name: str) -> str | None:
         """The reserved infix a counter name contains, where it could collide with a side key."""
