@@ -78,6 +78,16 @@ def table(clients: dict[str, Any]) -> Iterator[str]:
 
 
 @pytest.fixture
+def api() -> str:
+    """The sync API; the tests marked ``BOTH_APIS`` run through the async one too (the same
+    steps: they check the executor, lost answers and threads on the event loop)."""
+    return "sync"
+
+
+BOTH_APIS = pytest.mark.parametrize("api", ["sync", "async"])
+
+
+@pytest.fixture
 def own(clients: dict[str, Any], api: str) -> Any:
     return clients[api]
 
@@ -120,6 +130,7 @@ def losing(own: Any) -> Iterator[Callable[[str, int], LoseAnswers]]:
 # -- reserve ----------------------------------------------------------------------------------
 
 
+@BOTH_APIS
 def test_reserve_takes_the_amount_at_once(seats: Any, clock: Clock) -> None:
     hold = seats.reserve(3, hold_id="cart-1", ttl=timedelta(minutes=10))
     assert hold == Hold(hold_id="cart-1", amount=3, expires_at=START + 600)
@@ -145,6 +156,7 @@ def test_a_reserve_sent_again_is_one_hold(seats: Any, clock: Clock) -> None:
     assert seats.value() == 7 and seats.holds() == [first]
 
 
+@BOTH_APIS
 def test_a_reserve_whose_answer_was_lost_is_one_hold(
     seats: Any, losing: Callable[[str, int], LoseAnswers]
 ) -> None:
@@ -196,6 +208,7 @@ def test_an_unknown_hold_is_not_found(seats: Any) -> None:
     assert seats.value() == 10
 
 
+@BOTH_APIS
 @pytest.mark.parametrize("ending", ["commit", "cancel"])
 def test_a_commit_or_cancel_whose_answer_was_lost_ends_once(
     seats: Any, losing: Callable[[str, int], LoseAnswers], ending: str
@@ -221,6 +234,7 @@ def test_an_expired_hold_stays_taken_until_reclaimed(seats: Any, clock: Clock) -
     assert seats.reclaim() == 0
 
 
+@BOTH_APIS
 def test_commit_of_an_expired_hold_raises_and_the_amount_comes_back_once(
     seats: Any, clock: Clock
 ) -> None:
@@ -266,6 +280,7 @@ def test_reclaim_returns_every_expired_hold_and_counts_them(seats: Any, clock: C
     assert seats.value() == 7  # cart-2's 3 stay sold
 
 
+@BOTH_APIS
 @pytest.mark.parametrize("refused", ["add", "reserve"])
 def test_a_refusal_reclaims_expired_holds_and_tries_once_more(
     seats: Any, clock: Clock, refused: str
@@ -302,6 +317,7 @@ def _act(
         outcomes.append(f"{what}:{type(exc).__name__}")
 
 
+@BOTH_APIS
 def test_commit_cancel_and_reclaim_racing_on_one_hold_move_it_once(
     seats: Any, own: Any, table: str, clock: Clock, name: str
 ) -> None:

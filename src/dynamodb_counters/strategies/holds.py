@@ -196,7 +196,7 @@ class Holds(Strategy):
         try:
             return (yield from super().checked_add(amount, request_id))
         except ThresholdExceeded as refused:
-            if getattr(refused, _NO_HOLDS, False) or not (yield from self.reclaim()):
+            if not (yield from self._reclaimed_some(refused)):
                 raise
         return (yield from super().checked_add(amount, request_id))
 
@@ -258,7 +258,7 @@ class Holds(Strategy):
                 if record is not None and self._is_mine(record):
                     call.settle(record)
                     return call.hold
-            if getattr(refused, _NO_HOLDS, False) or not (yield from self.reclaim()):
+            if not (yield from self._reclaimed_some(refused)):
                 raise
             yield from self._with_retries(self._attempt, call, repeatable=True)
         return call.hold
@@ -322,6 +322,19 @@ class Holds(Strategy):
 
     def reclaim(self) -> Steps[int]:
         """End every expired hold, giving its amount back; returns how many this call ended."""
+        return (yield from self._reclaim())[0]
+
+    def _reclaimed_some(self, refused: ThresholdExceeded) -> Steps[bool]:
+        """After ``refused``: reclaim expired holds, and say whether to try once more -- always,
+        unless the refusal's image shows that the counter never held: another process may
+        have returned an expired hold between the refusal and this reclaim's Query."""
+        if getattr(refused, _NO_HOLDS, False):
+            return False
+        yield from self._reclaim()
+        return True
+
+    def _reclaim(self) -> Steps[tuple[int, int]]:
+        """:meth:`reclaim`: how many holds it ended, and how many expired ones it found."""
         self._require_holds()
         now = int((yield NOW))
         call = OpState(amount=0, request_id=None, digest=None)
@@ -346,7 +359,7 @@ class Holds(Strategy):
                 record = yield from self._read_item(key=self._ended_key_of(hold), call=call)
                 if record is not None and record.get(CALL, {}).get("S") == call.nonce:
                     ended.add((shard, sort_value))
-        return len(ended)
+        return len(ended), len(tried)
 
     def value_reclaimed(self) -> Steps[int]:
         """``reclaim()``, then the value."""
