@@ -300,6 +300,23 @@ def test_a_refusal_reclaims_expired_holds_and_tries_once_more(
     assert seats.value() == 2
 
 
+def test_a_counter_that_never_held_refuses_without_looking_for_holds(
+    own: Any, table: str, strategy: str, name: str
+) -> None:
+    calls: list[str] = []
+    store = store_on(own, table, on_call=lambda record: calls.append(record.operation))
+    counter = store.counter(name, strategy=strategy, floor=0, **HOLDING[strategy])
+    counter.create(initial=1)
+    with pytest.raises(ThresholdExceeded):
+        counter.add(-2, request_id="order-1")
+    assert "Query" not in calls and calls.count("TransactWriteItems") <= 2  # create, the add
+    counter.reserve(1, hold_id="cart-1", ttl=60)
+    calls.clear()
+    with pytest.raises(ThresholdExceeded):
+        counter.add(-1, request_id="order-2")
+    assert calls.count("Query") == (4 if strategy == "sharded" else 1)  # one a partition
+
+
 # -- races: one of commit, cancel and reclaim wins ----------------------------------------------
 
 

@@ -181,6 +181,14 @@ class Holds(Strategy):
             setattr(refused, _NO_HOLDS, True)
         return refused
 
+    def _failed_write(
+        self, old_item: Mapping[str, Any] | None, call: OpState, exc: BaseException | None = None
+    ) -> Steps[Exception]:
+        failed = yield from super()._failed_write(old_item, call, exc)
+        if old_item is not None and HELD not in old_item:
+            setattr(failed, _NO_HOLDS, True)  # the counter item never held: nothing to reclaim
+        return failed
+
     # -- add: a refusal towards the floor reclaims expired holds and tries once more -----------
 
     def _may_hold(self) -> bool:
