@@ -138,6 +138,32 @@ def test_reserve_takes_the_amount_at_once(seats: Any, clock: Clock) -> None:
     assert seats.holds() == [hold]
 
 
+def test_a_hold_lives_at_least_its_ttl(seats: Any, clock: Clock) -> None:
+    clock.advance(0.99)
+    hold = seats.reserve(1, hold_id="cart-1", ttl=1)
+    assert hold.expires_at == START + 2  # rounded up: never less than the ttl
+    clock.advance(1.0)
+    seats.commit("cart-1")  # 1.0 s later: still live
+    assert seats.value() == 9
+
+
+def test_the_checkout_scenario_is_exact(ddb: DynamoDBLocal) -> None:
+    """bench --scenario checkout, small: 0 oversold, abandoned holds back once, final value =
+    stock - paid, 0 false sold-out (real time: holds of 1 s expire during the run)."""
+    from dynamodb_counters.bench.checkout import CheckoutOptions, run_checkout, verdict_ok
+    from dynamodb_counters.bench.options import Backend
+
+    options = CheckoutOptions(
+        stock=6, carts=16, workers=4, ttl=1, think=0.0, backend=Backend(ddb.endpoint_url)
+    )
+    results = run_checkout(options)
+    for row in results["targets"]:
+        assert verdict_ok(row), row
+        assert row["held"] + row["refused"] == 16
+        assert row["final_value"] == 6 - row["committed"]
+        assert row["returned"] >= row["abandoned"] > 0
+
+
 def test_reserve_beyond_the_floor_is_refused_and_holds_nothing(seats: Any) -> None:
     seats.reserve(4, hold_id="cart-1", ttl=60)
     with pytest.raises(ThresholdExceeded):

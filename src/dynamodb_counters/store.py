@@ -359,7 +359,8 @@ class Counter(HandleCore):
         Args:
             amount: the quantity held, a positive int.
             hold_id: the caller's id of the hold (1 to 255 characters).
-            ttl: how long the hold lives (a timedelta, or seconds; rounded up to whole seconds).
+            ttl: how long the hold lives, at least (a timedelta, or seconds); ``expires_at``
+                is rounded up to a whole second.
 
         Returns:
             The :class:`Hold` (for a replay: the hold as first reserved).

@@ -233,7 +233,7 @@ class Holds(Strategy):
         return self._reserve(amount, hold_id, seconds)
 
     def _reserve(self, amount: int, hold_id: str, seconds: float) -> Steps[Hold]:
-        now = int((yield NOW))
+        now: float = yield NOW
         digest = self.digest_of(hold_id)
         shard = self._hold_shard(digest)
         key = self.layout.hold_key(self.counter_name, digest, shard)
@@ -241,7 +241,9 @@ class Holds(Strategy):
             **key,
             REQUEST_ID: {"S": hold_id},
             AMOUNT: n(amount),
-            UNTIL: n(now + max(1, math.ceil(seconds))),
+            # Whole seconds, rounded up: the hold lives at least ``ttl`` (it is expired from
+            # the second ``_until`` on, on the clock of whoever looks).
+            UNTIL: n(math.ceil(now + seconds)),
             **self._incarnation_of_side_items(),
         }
         ended = self.layout.hold_key(self.counter_name, digest, shard, ended=True)
