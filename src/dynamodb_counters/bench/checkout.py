@@ -291,9 +291,9 @@ def render(results: dict[str, Any]) -> str:
             )
         )
     lines.append(
-        "returned: abandoned holds that came back (reclaimed by refused carts or at the end); "
-        "false: refusals while an expired hold could have come back; $/M: per million carts"
+        "returned: holds that expired and came back (reclaimed by refused carts or at the end)"
     )
+    lines.append("false: refusals while an expired hold could have come back; $/M: per 1M carts")
     return "\n".join(lines)
 
 
