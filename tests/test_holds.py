@@ -10,6 +10,8 @@ the request is applied, its answer lost, botocore re-sends).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -162,6 +164,28 @@ def test_the_checkout_scenario_is_exact(ddb: DynamoDBLocal) -> None:
         assert row["held"] + row["refused"] == 16
         assert row["final_value"] == 6 - row["committed"]
         assert row["returned"] >= row["abandoned"] > 0
+
+
+def test_the_checkout_scenario_refuses_options_it_has_no_use_for() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dynamodb_counters",
+            "bench",
+            "--scenario",
+            "checkout",
+            "--ops",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "--ops does not apply to --scenario checkout" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_reserve_beyond_the_floor_is_refused_and_holds_nothing(seats: Any) -> None:

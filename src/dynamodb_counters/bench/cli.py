@@ -438,6 +438,14 @@ def run_checkout_cli(args: argparse.Namespace) -> int:
     from .checkout import CheckoutOptions, render, run_checkout, verdict_ok
 
     given = [flag for attribute, flag, default in _NOT_FLASH if getattr(args, attribute) != default]
+    given += [
+        flag
+        for flag, value in (
+            ("--item-write-limit", args.item_write_limit),
+            ("--item-read-limit", args.item_read_limit),
+        )
+        if value is not None
+    ]
     if given or args.report is not None:
         raise InvalidInput(
             f"{(given or ['--report'])[0]} does not apply to --scenario checkout (marker and "
