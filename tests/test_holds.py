@@ -495,3 +495,48 @@ def test_a_partition_key_only_table_cannot_hold(client: Any) -> None:
             seats.add(-1)
     finally:
         client.delete_table(TableName=name)
+
+
+# -- the steps, without a database ------------------------------------------------------------
+
+
+def test_a_reserve_is_one_transaction_of_three_items_and_a_live_hold_has_no_ttl() -> None:
+    """The reserve's steps driven by hand (I/O-free, ``_steps``): what it sends, and its answer
+    to a re-send that meets the hold's ended record."""
+    from botocore.exceptions import ClientError
+
+    from dynamodb_counters._keys import Layout
+    from dynamodb_counters._steps import NOW, Send
+    from dynamodb_counters.strategies.marker import MarkerCounter
+
+    layout = Layout("counters", "pk", "sk", "quantity", "#counter", "expires_at")
+    marker = MarkerCounter(
+        layout=layout, counter="seats", floor=0, ceiling=None, options={}, incarnation="inc-1"
+    )
+    steps = marker.reserve(2, hold_id="cart-1", ttl=60)
+    assert next(steps) is NOW
+    request = steps.send(START + 0.5)
+    assert isinstance(request, Send) and request.operation == "TransactWriteItems"
+    update, put, check = request.params["TransactItems"]
+    assert update["Update"]["UpdateExpression"] == "ADD #v :amount SET #held = :held"
+    assert update["Update"]["ExpressionAttributeValues"][":amount"] == {"N": "-2"}
+    hold = put["Put"]["Item"]
+    assert hold["sk"]["S"].startswith("hold#") and hold["_until"] == {"N": str(START + 61)}
+    assert "expires_at" not in hold  # DynamoDB's TTL must never delete a live hold
+    assert check["ConditionCheck"]["Key"]["sk"]["S"] == "ended#" + hold["sk"]["S"][5:]
+    ended = {**check["ConditionCheck"]["Key"], "amount": {"N": "2"}, "_until": {"N": "99"}}
+    answer: Any = {
+        "Error": {"Code": "TransactionCanceledException", "Message": "canned"},
+        "CancellationReasons": [
+            {"Code": "None"},
+            {"Code": "None"},
+            {"Code": "ConditionalCheckFailed", "Item": ended},
+        ],
+    }
+    failed = ClientError(answer, "TransactWriteItems")
+    try:
+        steps.throw(failed)
+    except StopIteration as returned:
+        assert returned.value == Hold("cart-1", 2, 99)  # the hold it is a re-send of
+    else:
+        raise AssertionError("the reserve asked for more")
