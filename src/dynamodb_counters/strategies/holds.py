@@ -32,9 +32,11 @@ Cost (items under 1 KB): reserve, one ``TransactWriteItems`` of three items (the
 shard update, the hold's put, the ended record's check), about 6 write units; commit, one
 consistent ``GetItem`` and a transaction of two items (4 write units); cancel, the same and
 the amount's return (6 write units); reclaim, one Query per partition (the counter's, or each
-shard's) and one transaction per 32 expired holds. A refused add or reserve (towards the floor)
-on a counter that may hold reclaims first: one Query (``marker``; ``sharded`` only when its
-consistent snapshot shows that holds were ever reserved on it, then one per shard).
+shard's) and one transaction per 32 expired holds. An add or reserve refused for lack of room
+(towards the floor) on a counter that ever held -- the failed condition's counter item
+(``marker``) or the refusal's snapshot of the shards (``sharded``) carries ``_held`` -- reclaims
+and tries once more (also when another process returned the expired holds first: the refusal
+would be stale); on a counter that never held it costs nothing more.
 """
 
 from __future__ import annotations

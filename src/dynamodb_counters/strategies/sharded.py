@@ -30,6 +30,10 @@ never "sold out" while another has stock. A handle remembers the last value it s
 shard, as a hint: it skips the plain try on a shard it saw dry, and goes straight to the
 snapshot once it saw the whole counter short.
 
+**Holds** (SPEC section 13, :mod:`.holds`): a reserve is an add of ``-amount`` on the shard
+its hold id picks, the hold item in place of the marker (on that shard's partition), with
+the same escrow moves; its amount comes back to that shard.
+
 **Value.** One ``TransactGetItems`` of the shards: a sum the counter really had.
 **Create / delete.** One transaction each: the counter item and every shard, so shards are never
 left without their counter, and nothing of a deleted incarnation ever counts. ``delete()`` then
