@@ -317,3 +317,26 @@ def test_table_with_other_keys_names_the_cli_flags(ddb: DynamoDBLocal, client: A
     )
     done = run("table", "create", "--endpoint-url", ddb.endpoint_url, "--table", table)
     assert_one_line_error(done, "--partition-key", "--no-sort-key")
+
+
+def test_holds_and_reclaim(target: list[str], client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from dynamodb_counters import _steps
+
+    seats = CounterStore(client, target[-1]).counter("seats", strategy="marker", floor=0)
+    seats.create(initial=5)
+    seats.reserve(2, hold_id="cart-1", ttl=600)
+    monkeypatch.setattr(_steps, "wall_clock", lambda: time.time() - 3600)
+    seats.reserve(1, hold_id="cart-0", ttl=60)  # expired an hour ago
+    monkeypatch.undo()
+    shown = json.loads(run("counter", "holds", "seats", *target, "--json").stdout)
+    assert [(h["hold_id"], h["amount"]) for h in shown["holds"]] == [("cart-0", 1), ("cart-1", 2)]
+    text = run("counter", "holds", "seats", *target).stdout.splitlines()
+    assert [line.split("\t")[0] for line in text] == ["cart-0", "cart-1"]
+    assert text[0].endswith("expired") and text[1].endswith("s left")
+    reclaimed = run("counter", "reclaim", "seats", *target, "--json")
+    assert json.loads(reclaimed.stdout) == {"name": "seats", "reclaimed": 1}
+    assert seats.value() == 3
+    CounterStore(client, target[-1]).counter("plain", strategy="atomic").create(initial=1)
+    assert_one_line_error(run("counter", "holds", "plain", *target), "cannot hold")

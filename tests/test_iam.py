@@ -12,6 +12,7 @@ public methods of ``Counter`` and ``CounterStore``: a new operation only needs i
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -29,8 +30,10 @@ from dynamodb_counters import (
     CallRecord,
     Counter,
     CounterStore,
+    HoldExpired,
     InvalidInput,
     ThresholdExceeded,
+    _steps,
     iam,
 )
 from dynamodb_counters._keys import MARKER_PREFIX
@@ -46,7 +49,7 @@ TRANSACT_ITEM_ACTION = {
     "Get": "GetItem",
 }
 # Methods that send no request.
-NO_REQUEST = {"counter", "add_listener", "remove_listener"}
+NO_REQUEST = {"counter", "quota", "add_listener", "remove_listener"}
 
 
 def needed_actions(record: CallRecord) -> set[str]:
@@ -116,12 +119,49 @@ def _perform(operation: str, counter: Counter, store: CounterStore, strategy: st
             counter.add(-1)
     elif operation == "values":
         getattr(store, operation)([counter.name])
+    elif operation in ("reserve", "commit", "cancel", "holds", "reclaim"):
+        _perform_hold(operation, counter)
     elif hasattr(Counter, operation):
         getattr(counter, operation)()
     else:
         answer = getattr(store, operation)()
         if isinstance(answer, Iterator):
             list(answer)
+
+
+@contextlib.contextmanager
+def _an_hour_ago() -> Iterator[None]:
+    """Holds reserved in this block expired long ago (the executors' clock seam)."""
+    real = _steps.wall_clock
+    _steps.wall_clock = lambda: real() - 3600
+    try:
+        yield
+    finally:
+        _steps.wall_clock = real
+
+
+def _perform_hold(operation: str, counter: Counter) -> None:
+    """The hold operations on every path they have (the counter is at 5 after ``add``)."""
+    if operation == "reserve":
+        with _an_hour_ago():
+            counter.reserve(1, hold_id="h-expired", ttl=60)
+        counter.reserve(1, hold_id="h1", ttl=600)
+        counter.reserve(1, hold_id="h2", ttl=600)
+        with pytest.raises(ThresholdExceeded):  # reclaims h-expired, tries once more
+            counter.reserve(50, hold_id="h-big", ttl=600)
+        with _an_hour_ago():
+            counter.reserve(1, hold_id="h3", ttl=60)
+            counter.reserve(1, hold_id="h4", ttl=60)
+    elif operation == "commit":
+        counter.commit("h1")
+        with pytest.raises(HoldExpired):
+            counter.commit("h3")  # its amount comes back
+    elif operation == "cancel":
+        counter.cancel("h2")
+    elif operation == "holds":
+        assert [h.hold_id for h in counter.holds()] == ["h4"]
+    else:
+        assert counter.reclaim() == 1
 
 
 def record_operations(
@@ -270,6 +310,7 @@ def test_marker_policy_as_printed() -> None:
                 "Action": [
                     "dynamodb:BatchGetItem",
                     "dynamodb:BatchWriteItem",
+                    "dynamodb:ConditionCheckItem",
                     "dynamodb:DeleteItem",
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
     consumes,
+    initialize,
     invariant,
     rule,
     run_state_machine_as_test,
@@ -39,9 +40,12 @@ from dynamodb_counters import (
     CounterExists,
     CounterNotFound,
     CounterStore,
+    HoldExpired,
+    HoldNotFound,
     InvalidInput,
     RequestIdMismatch,
     ThresholdExceeded,
+    _steps,
 )
 from dynamodb_counters.faults import FaultInjector, FaultPlan
 
@@ -57,6 +61,7 @@ class CounterModel:
     def __init__(self, strategy: str) -> None:
         self.strategy = strategy
         self.bounded = STRATEGIES[strategy].supports_thresholds
+        self.ceiling: float = CEILING
         self.exists = False
         self.value = 0
         # Request ids the counter remembers now, with their amounts, oldest first.
@@ -67,7 +72,7 @@ class CounterModel:
         self.previous: dict[str, int] = {}
 
     def create(self, initial: int) -> type[Exception] | None:
-        if self.bounded and not FLOOR <= initial <= CEILING:
+        if self.bounded and not FLOOR <= initial <= self.ceiling:
             return InvalidInput
         if self.exists:
             return CounterExists
@@ -96,7 +101,7 @@ class CounterModel:
                 return None, False
             return RequestIdMismatch, None
         new = self.value + amount
-        if self.bounded and ((amount < 0 and new < FLOOR) or (amount > 0 and new > CEILING)):
+        if self.bounded and ((amount < 0 and new < FLOOR) or (amount > 0 and new > self.ceiling)):
             return ThresholdExceeded, None
         self.value = new
         if request_id is not None:
@@ -111,23 +116,10 @@ class CounterModel:
         return None, None if s == "transaction" else True
 
 
-class CounterMachine(RuleBasedStateMachine):
-    strategy: ClassVar[str]
-    store: ClassVar[CounterStore]
+class Harness(RuleBasedStateMachine):
+    """Calling the counter as an application would (what both machines share)."""
+
     lossy: ClassVar[bool] = False
-
-    used = Bundle("used")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.model = CounterModel(self.strategy)
-        self.idempotent = STRATEGIES[self.strategy].idempotent
-        bounds = {"floor": FLOOR, "ceiling": CEILING} if self.model.bounded else {}
-        options = {"history": HISTORY} if self.strategy == "occ_history" else {}
-        options = {"capacity": CAPACITY} if self.strategy == "set" else options
-        self.counter = self.store.counter(
-            f"m-{uuid.uuid4().hex}", strategy=self.strategy, retry_delay=0.001, **bounds, **options
-        )
 
     def attempt(self, fn: Any) -> tuple[Any, Exception | None, bool]:
         """Run ``fn`` as an app would: in lossy runs, a botocore error (the SDK's retries and the
@@ -156,6 +148,24 @@ class CounterMachine(RuleBasedStateMachine):
             return result
         assert isinstance(raised, error), f"expected {error.__name__}, got {raised!r}"
         return None
+
+
+class CounterMachine(Harness):
+    strategy: ClassVar[str]
+    store: ClassVar[CounterStore]
+
+    used = Bundle("used")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = CounterModel(self.strategy)
+        self.idempotent = STRATEGIES[self.strategy].idempotent
+        bounds = {"floor": FLOOR, "ceiling": CEILING} if self.model.bounded else {}
+        options = {"history": HISTORY} if self.strategy == "occ_history" else {}
+        options = {"capacity": CAPACITY} if self.strategy == "set" else options
+        self.counter = self.store.counter(
+            f"m-{uuid.uuid4().hex}", strategy=self.strategy, retry_delay=0.001, **bounds, **options
+        )
 
     @rule(initial=st.integers(-2, 14))
     def create(self, initial: int) -> None:
@@ -271,6 +281,184 @@ def test_counter_follows_model(ddb: Any, table: str, strategy: str, lossy: bool,
                 suppress_health_check=[HealthCheck.too_slow],
                 # Shrinking replays hundreds of sequences against the database (minutes): set
                 # SHRINK=1 to get a minimal failing sequence locally.
+                phases=PHASES,
+            ),
+        )
+
+
+# -- holds (SPEC section 13) -----------------------------------------------------------------
+
+HOLD_IDS = st.sampled_from(["h0", "h1", "h2"])
+
+
+class HoldModel(CounterModel):
+    """A counter with holds (floor 0, no ceiling: holds refuse one), on a clock of its own."""
+
+    def __init__(self, strategy: str) -> None:
+        super().__init__(strategy)
+        self.ceiling = float("inf")
+        self.now = 1_900_000_000
+        self.live: dict[str, tuple[int, int]] = {}  # hold id -> (amount, expires_at)
+        self.ended: dict[str, tuple[int, str]] = {}  # hold id -> (amount, how it ended)
+
+    def delete(self) -> type[Exception] | None:
+        error = super().delete()
+        self.live, self.ended = {}, {}
+        return error
+
+    def reclaim(self) -> int:
+        expired = [h for h, (_, until) in self.live.items() if until <= self.now]
+        for hold_id in expired:
+            amount, _ = self.live.pop(hold_id)
+            self.value += amount
+            self.ended[hold_id] = (amount, "expired")
+        return len(expired)
+
+    def add(self, amount: int, request_id: str | None) -> tuple[type[Exception] | None, Any]:
+        error, applied = super().add(amount, request_id)
+        if error is ThresholdExceeded and amount < 0 and self.reclaim():
+            return super().add(amount, request_id)  # reclaimed, then tried once more
+        return error, applied
+
+    def reserve(self, amount: int, hold_id: str, ttl: int) -> tuple[type[Exception] | None, Any]:
+        if not self.exists:
+            return CounterNotFound, None
+        known = self.live.get(hold_id) or self.ended.get(hold_id)
+        if known is not None:
+            return (None, known[0]) if known[0] == amount else (RequestIdMismatch, None)
+        if self.value < amount:
+            self.reclaim()
+        if self.value < amount:
+            return ThresholdExceeded, None
+        self.value -= amount
+        self.live[hold_id] = (amount, self.now + ttl)
+        return None, amount
+
+    def end(self, hold_id: str, how: str) -> type[Exception] | None:
+        if not self.exists:
+            return CounterNotFound
+        if hold_id in self.live:
+            amount, until = self.live.pop(hold_id)
+            outcome = "expired" if until <= self.now else how
+            self.ended[hold_id] = (amount, outcome)
+            if outcome != "committed":
+                self.value += amount
+        ending = self.ended.get(hold_id, (0, ""))[1]
+        if how == "committed":
+            if ending == "committed":
+                return None
+            return HoldExpired if ending == "expired" else HoldNotFound
+        return None if ending in ("cancelled", "expired") else HoldNotFound
+
+
+class HoldMachine(Harness):
+    """Holds on one counter: reserve, commit, cancel, reclaim, adds, a delete and create, and
+    time passing (rules of its own, so that most steps touch holds)."""
+
+    strategy: ClassVar[str]
+    store: ClassVar[CounterStore]
+    clock: ClassVar[list[float]]
+
+    reserved = Bundle("reserved")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = HoldModel(self.strategy)
+        self.clock[0] = self.model.now
+        options = {"shards": 2} if self.strategy == "sharded" else {}
+        self.counter = self.store.counter(
+            f"m-{uuid.uuid4().hex}",
+            strategy=self.strategy,
+            retry_delay=0.001,
+            floor=FLOOR,
+            **options,
+        )
+
+    @initialize(initial=st.integers(4, 10))
+    def start(self, initial: int) -> None:
+        self.expect(self.model.create(initial), lambda: self.counter.create(initial=initial))
+
+    @rule(amount=st.integers(-3, 3).filter(bool), suffix=st.integers(0, 3))
+    def add(self, amount: int, suffix: int) -> None:
+        request_id = f"order-{suffix}-{amount}"
+        error, _ = self.model.add(amount, request_id)
+        self.expect(error, lambda: self.counter.add(amount, request_id=request_id))
+
+    @rule()
+    def delete_and_create(self) -> None:
+        self.expect(self.model.delete(), self.counter.delete, landed_ok=CounterNotFound)
+        self.expect(self.model.create(3), lambda: self.counter.create(initial=3))
+
+    @rule(seconds=st.sampled_from([10, 100]))
+    def time_passes(self, seconds: int) -> None:
+        self.model.now += seconds
+        self.clock[0] = self.model.now
+
+    @rule(
+        target=reserved, hold_id=HOLD_IDS, amount=st.integers(1, 3), ttl=st.sampled_from([50, 500])
+    )
+    def reserve(self, hold_id: str, amount: int, ttl: int) -> str:
+        error, held = self.model.reserve(amount, hold_id, ttl)
+        hold = self.expect(error, lambda: self.counter.reserve(amount, hold_id=hold_id, ttl=ttl))
+        if error is None:
+            assert hold.amount == held
+        return hold_id
+
+    # Commits and cancels mostly of holds reserved before (some live, some ended, some refused).
+    @rule(hold_id=reserved | HOLD_IDS)
+    def commit(self, hold_id: str) -> None:
+        self.expect(self.model.end(hold_id, "committed"), lambda: self.counter.commit(hold_id))
+
+    @rule(hold_id=reserved | HOLD_IDS)
+    def cancel(self, hold_id: str) -> None:
+        self.expect(self.model.end(hold_id, "cancelled"), lambda: self.counter.cancel(hold_id))
+
+    @rule()
+    def reclaim(self) -> None:
+        count = self.model.reclaim()
+        result, raised, failed = self.attempt(self.counter.reclaim)
+        assert raised is None, repr(raised)
+        # After a try whose answer was lost, the holds it ended are not this call's count.
+        assert result == count or (failed and result <= count)
+
+    @invariant()
+    def value_and_holds_match(self) -> None:
+        if not self.model.exists:  # before the initial create
+            return
+        assert self.counter.value() == self.model.value
+        assert sorted(h.hold_id for h in self.counter.holds()) == sorted(self.model.live)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "lossy"),
+    [
+        pytest.param("marker", True, id="marker-lost"),
+        pytest.param("sharded", True, id="sharded-lost"),
+    ],
+)
+def test_holds_follow_model(
+    ddb: Any, table: str, strategy: str, lossy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random sequences of hold operations against :class:`HoldModel`; under lost answers (20%
+    of the writes' answers) they must behave exactly as without."""
+    clock = [0.0]
+    monkeypatch.setattr(_steps, "wall_clock", lambda: clock[0])
+    client = fresh_client(ddb, "sync", retries={"mode": "standard", "total_max_attempts": 4})
+    machine = type(
+        f"{strategy.title()}HoldMachine",
+        (HoldMachine,),
+        {"strategy": strategy, "store": store_on(client, table), "lossy": lossy, "clock": clock},
+    )
+    plan = FaultPlan(lost_answer_rate=0.2 if lossy else 0.0, seed=13)
+    with FaultInjector(client, plan):
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=5,
+                stateful_step_count=30,
+                deadline=None,
+                database=None,
+                suppress_health_check=[HealthCheck.too_slow],
                 phases=PHASES,
             ),
         )

@@ -18,6 +18,8 @@ from .errors import (
     CounterExists,
     CounterNotFound,
     DefinitionMismatch,
+    HoldExpired,
+    HoldNotFound,
     InvalidInput,
     NotSupported,
     RequestIdMismatch,
@@ -25,7 +27,7 @@ from .errors import (
     ThresholdExceeded,
 )
 from .quota import Quota, QuotaDecision
-from .results import AddResult, CallRecord, CounterDefinition
+from .results import AddResult, CallRecord, CounterDefinition, Hold
 from .store import Counter, CounterStore
 from .strategies import STRATEGIES, Capabilities, Strategy
 
@@ -45,6 +47,9 @@ __all__ = [
     "CounterNotFound",
     "CounterStore",
     "DefinitionMismatch",
+    "Hold",
+    "HoldExpired",
+    "HoldNotFound",
     "InvalidInput",
     "NotSupported",
     "Quota",

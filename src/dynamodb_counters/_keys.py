@@ -11,6 +11,10 @@ a delta (``collection``) ``<name>``                ``"delta#" + digest(request i
 shard i (``sharded``)  ``<name>#shard#<i>``        ``"shard#<i>"``
 its marker             ``<name>#shard#<i>``        ``"shard#marker#" + digest(request id)``
 a quota's window       ``<name>#quota#<kind>``     ``"quota#" + window``
+a live hold            ``<name>``                  ``"hold#" + digest(hold id)``
+an ended hold          ``<name>``                  ``"ended#" + digest(hold id)``
+a sharded live hold    ``<name>#shard#<i>``        ``"shard#hold#" + digest(hold id)``
+a sharded ended hold   ``<name>#shard#<i>``        ``"shard#ended#" + digest(hold id)``
 =====================  ==========================  ===========================================
 
 A quota (:mod:`dynamodb_counters.quota`) keeps one item per window; ``kind`` says its window type
@@ -18,6 +22,12 @@ and length (``fixed#60000``: fixed windows of 60,000 ms) or, for the ``limits`` 
 strategy, so that quotas of different ``per`` or ``window`` never share an item. Quota names never
 contain ``"#quota#"``, so the name is what precedes it. Its sort key starts with ``"quota#"``,
 which no counter item's can: ``counters()`` never lists a quota.
+
+Holds (``marker``, ``sharded``; SPEC section 13) need a sort key: ``holds()`` and ``reclaim()``
+find the live holds with one Query of the prefix ``"hold#"`` on the counter's (or each shard's)
+partition, which a partition-key-only table cannot do without a Scan. An ended hold leaves
+the ``"hold#"`` prefix for ``"ended#"`` (a record that answers a repeated commit, cancel or
+reserve), so those Queries read live holds only.
 
 Table with a partition key only (``sort_key=None``): the counter is ``<name>``, a marker is
 ``<name> + "#marker#" + digest``; ``collection`` needs a sort key. So that a counter name can
@@ -55,13 +65,16 @@ DELTA_PREFIX = "delta#"
 SHARD_PREFIX = "shard#"
 QUOTA_PREFIX = "quota#"
 SIDE_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, SHARD_PREFIX, QUOTA_PREFIX)
+#: A live hold (SPEC section 13), and the record a hold leaves when it ends.
+HOLD_PREFIX = "hold#"
+ENDED_PREFIX = "ended#"
 #: Sort keys of a shard's markers (on the shard's partition).
 SHARD_MARKER_PREFIX = SHARD_PREFIX + MARKER_PREFIX
 #: In a partition-key-only table a side item's key is ``<name>#<prefix><digest>``.
 RESERVED_INFIXES = tuple("#" + prefix for prefix in SIDE_PREFIXES)
 #: Side items a counter keeps in its own item collection (what ``sweep()`` looks for there);
 #: shards and their markers live on partitions of their own.
-SWEPT_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX)
+SWEPT_PREFIXES = (MARKER_PREFIX, DELTA_PREFIX, HOLD_PREFIX, ENDED_PREFIX)
 #: Refused in the name of a new counter in any table: its partition would be a shard's.
 SHARD_INFIX = "#" + SHARD_PREFIX
 #: Never in a quota's name: what precedes it in a quota item's partition key is the name.
@@ -90,6 +103,10 @@ SEALED = "_sealed"  # sliding: the next window read this window's count; no hit 
 HITS = "_hits"  # limits' moving window: [[epoch seconds, amount], ...], newest first
 VERSION = "_ver"  # limits' moving window: writes so far (its optimistic condition)
 EXPIRES = "_exp"  # limits' fixed window: when the window ends (epoch seconds, a float)
+# Attributes of holds.
+UNTIL = "_until"  # when the hold expires (epoch seconds): not the TTL attribute, see holds
+ENDED = "_ended"  # how an ended hold ended: "committed", "cancelled" or "expired"
+HELD = "_held"  # on a counter or shard item: holds were reserved on it (a refusal reclaims)
 
 RESERVED_ATTRIBUTES = frozenset(
     {
@@ -113,6 +130,9 @@ RESERVED_ATTRIBUTES = frozenset(
         HITS,
         VERSION,
         EXPIRES,
+        UNTIL,
+        ENDED,
+        HELD,
     }
 )
 
@@ -189,6 +209,18 @@ class Layout:
         if self.sort_key is None:
             return {self.partition_key: _s(f"{pk}#{window}")}
         return {self.partition_key: _s(pk), self.sort_key: _s(QUOTA_PREFIX + window)}
+
+    def hold_key(
+        self, name: str, digest: str, shard: int | None, *, ended: bool = False
+    ) -> dict[str, Any]:
+        """Key of a live hold (``ended``: of the record it leaves), on the counter's partition
+        or on shard ``shard``'s (a table with a sort key: see the module docstring)."""
+        assert self.sort_key is not None
+        prefix = ENDED_PREFIX if ended else HOLD_PREFIX
+        if shard is None:
+            return {self.partition_key: _s(name), self.sort_key: _s(prefix + digest)}
+        pk = _s(f"{name}#{SHARD_PREFIX}{shard}")
+        return {self.partition_key: pk, self.sort_key: _s(SHARD_PREFIX + prefix + digest)}
 
     def reserved_infix_in(self, name: str) -> str | None:
         """The reserved infix a counter name contains, where it could collide with a side key."""

@@ -90,6 +90,13 @@ Step = Send | Sleep | Now | Elapsed
 Steps = Generator[Step, Any, T]
 
 
+def wall_clock() -> float:
+    """What the executors answer :data:`NOW` with (``time.time()``). A seam: a test replaces it
+    (``monkeypatch.setattr(_steps, "wall_clock", ...)``) to move time on, e.g. past a hold's
+    expiry, without sleeping."""
+    return time.time()
+
+
 class Progress:
     """One operation on its way through an executor.
 
@@ -147,7 +154,7 @@ class Progress:
                     return step
                 sleep(step.seconds)
             else:
-                self.answer = time.monotonic() if isinstance(step, Elapsed) else time.time()
+                self.answer = time.monotonic() if isinstance(step, Elapsed) else wall_clock()
 
 
 def run_sync(io: DynamoIO, steps: Steps[T]) -> T:

@@ -33,7 +33,7 @@ from ._aio_io import AsyncDynamoIO, run_async
 from ._steps import Steps
 from .errors import CounterError, InvalidInput
 from .quota import AsyncQuota
-from .results import AddResult, CounterDefinition
+from .results import AddResult, CounterDefinition, Hold
 from .store import FIRST_USE_LOCKS, HandleCore, StoreCore
 from .table import TableReport, warn_about
 
@@ -102,9 +102,29 @@ class AsyncCounter(HandleCore):
         """See :meth:`dynamodb_counters.Counter.add`."""
         return await self._drive_known(self._add_steps(amount, request_id))
 
-    async def value(self) -> int:
+    async def value(self, *, reclaim: bool = False) -> int:
         """See :meth:`dynamodb_counters.Counter.value`."""
-        return await self._drive_known(self._value_steps())
+        return await self._drive_known(self._value_steps(reclaim))
+
+    async def reserve(self, amount: int, *, hold_id: str, ttl: float | timedelta) -> Hold:
+        """See :meth:`dynamodb_counters.Counter.reserve`."""
+        return await self._drive_known(self._reserve_steps(amount, hold_id, ttl))
+
+    async def commit(self, hold_id: str) -> None:
+        """See :meth:`dynamodb_counters.Counter.commit`."""
+        await self._drive_known(self._commit_steps(hold_id))
+
+    async def cancel(self, hold_id: str) -> None:
+        """See :meth:`dynamodb_counters.Counter.cancel`."""
+        await self._drive_known(self._cancel_steps(hold_id))
+
+    async def holds(self) -> list[Hold]:
+        """See :meth:`dynamodb_counters.Counter.holds`."""
+        return await self._drive_known(self._holds_steps())
+
+    async def reclaim(self) -> int:
+        """See :meth:`dynamodb_counters.Counter.reclaim`."""
+        return await self._drive_known(self._reclaim_steps())
 
     async def delete(self) -> None:
         """See :meth:`dynamodb_counters.Counter.delete`."""

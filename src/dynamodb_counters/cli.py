@@ -154,6 +154,27 @@ def cmd_counter_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_counter_holds(args: argparse.Namespace) -> int:
+    counter = _counter(args)
+    holds = counter.holds()
+    now = time.time()
+    rows = [{"hold_id": h.hold_id, "amount": h.amount, "expires_at": h.expires_at} for h in holds]
+    lines = [
+        f"{h.hold_id}\t{h.amount}\t{h.expires_at}\t"
+        + ("expired" if h.expires_at <= now else f"{int(h.expires_at - now)} s left")
+        for h in holds
+    ]
+    _emit(args, {"name": counter.name, "holds": rows}, "\n".join(lines) or "no holds")
+    return 0
+
+
+def cmd_counter_reclaim(args: argparse.Namespace) -> int:
+    counter = _counter(args)
+    ended = counter.reclaim()
+    _emit(args, {"name": counter.name, "reclaimed": ended}, f"reclaimed {ended} expired holds")
+    return 0
+
+
 def cmd_counter_list(args: argparse.Namespace) -> int:
     names = _store(args).counters()
     if args.json:
@@ -456,6 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=float, default=0, help="only deltas at least this many seconds old"
     )
     p.set_defaults(func=cmd_counter_compact)
+    p = counter_commands.add_parser(
+        "holds", help="marker, sharded: list the live holds (expired ones until reclaimed)"
+    )
+    _add_counter_args(p)
+    p.set_defaults(func=cmd_counter_holds)
+    p = counter_commands.add_parser(
+        "reclaim", help="marker, sharded: return every expired hold's amount"
+    )
+    _add_counter_args(p)
+    p.set_defaults(func=cmd_counter_reclaim)
 
     _add_table_commands(commands)
 

@@ -12,6 +12,8 @@ Every error the library raises on purpose derives from :class:`CounterError`::
     ├── ContentionError        optimistic retries (or transaction conflicts) exhausted
     ├── CapacityExceeded       no room left on an item (a ``set`` at DynamoDB's item limit)
     ├── DefinitionMismatch     a handle's strategy, bounds or window differ from the stored ones
+    ├── HoldExpired            commit() of a hold that expired (its amount came back)
+    ├── HoldNotFound           commit()/cancel() of an unknown hold, or of one the other ended
     └── InvalidInput           bad names, amounts, ids or options (also a ValueError)
 
 botocore errors that are not one of these cases (throttling after the SDK gave up, timeouts,
@@ -27,6 +29,8 @@ __all__ = [
     "CounterExists",
     "CounterNotFound",
     "DefinitionMismatch",
+    "HoldExpired",
+    "HoldNotFound",
     "InvalidInput",
     "NotSupported",
     "RequestIdMismatch",
@@ -88,6 +92,17 @@ class DefinitionMismatch(CounterError):
     def __init__(self, message: str, *, stored: object = None) -> None:
         super().__init__(message)
         self.stored = stored
+
+
+class HoldExpired(CounterError):
+    """``commit()`` of a hold whose time ran out: it was not committed, and its amount came
+    back to the counter (once, whoever returned it)."""
+
+
+class HoldNotFound(CounterError):
+    """``commit()`` or ``cancel()`` of a hold the counter does not know (never reserved, ended
+    longer ago than the window, or on another incarnation of the counter), a commit after a
+    cancel, or a cancel after a commit."""
 
 
 class InvalidInput(CounterError, ValueError):

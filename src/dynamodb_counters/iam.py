@@ -63,6 +63,30 @@ ANY = "*"
 
 _SIDE_QUERY = Use("Query", sort_key_only=True)
 _SNAPSHOT = Use("TransactGetItems", ("Get",))
+# Holds (a table with a sort key): a reserve's transaction, the ending of holds (a reclaim,
+# or a commit or cancel that returns the amount), the read of a hold or its ended record.
+_RESERVE = Use("TransactWriteItems", ("Update", "Put", "ConditionCheck"), sort_key_only=True)
+_HOLD_END = Use("TransactWriteItems", ("Update", "Delete", "Put"), sort_key_only=True)
+_HOLD_READ = Use("GetItem", sort_key_only=True)
+_HOLD_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
+    # A refused reserve reclaims (a Query a partition) and tries once more; sharded refuses from
+    # a snapshot, and reads the hold's ended record (a re-sent reserve of an ended hold).
+    "reserve": (_RESERVE, _SIDE_QUERY, _HOLD_END),
+    "commit": (
+        _HOLD_READ,
+        Use("TransactWriteItems", ("Delete", "Put"), sort_key_only=True),
+        _HOLD_END,
+    ),
+    "cancel": (_HOLD_READ, _HOLD_END),
+    "holds": (_SIDE_QUERY,),
+    "reclaim": (_SIDE_QUERY, _HOLD_END),
+}
+_SHARDED_RESERVE = (
+    *_HOLD_OPERATIONS["reserve"],
+    Use("BatchGetItem", sort_key_only=True),
+    Use("TransactGetItems", ("Get",), sort_key_only=True),
+    _HOLD_READ,
+)
 
 #: Library operation -> strategy (or :data:`ANY`) -> the requests it sends. Keep it to what the
 #: code does: the test fails on an action no operation sends as on one the policy lacks.
@@ -113,6 +137,13 @@ OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
         ANY: (Use("BatchGetItem"),),
         "collection": (Use("BatchGetItem"), Use("Query"), Use("GetItem")),
         "sharded": (Use("BatchGetItem"), _SNAPSHOT),
+    },
+    **{
+        operation: {
+            "marker": uses,
+            "sharded": _SHARDED_RESERVE if operation == "reserve" else uses,
+        }
+        for operation, uses in _HOLD_OPERATIONS.items()
     },
 }
 

@@ -76,3 +76,21 @@ class CounterDefinition:
     ceiling: int | None
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     stored: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A hold on part of a counter (``Counter.reserve()``, SPEC section 13).
+
+    Attributes:
+        hold_id: the caller's id of the hold (scoped to its counter).
+        amount: the quantity held (positive): the counter's value is that much lower while the
+            hold lives.
+        expires_at: epoch seconds (an int) from which the hold is expired: it can no longer be
+            committed, and its amount comes back (``reclaim()``, a refused add or reserve, or a
+            ``cancel()``).
+    """
+
+    hold_id: str
+    amount: int
+    expires_at: int

@@ -18,7 +18,14 @@ from . import _validate as v
 from ._aio_hooks import is_async_client
 from ._definition import UNSET, Known, Requested, known_from_item
 from ._io import DynamoIO, Listener
-from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
+from ._keys import (
+    ENDED_PREFIX,
+    HOLD_PREFIX,
+    RESERVED_ATTRIBUTES,
+    RESERVED_INFIXES,
+    SIDE_PREFIXES,
+    Layout,
+)
 from ._steps import BATCH_TRIES, Send, Steps, done, run_sync, unprocessed_pause
 from .errors import (
     ContentionError,
@@ -28,7 +35,7 @@ from .errors import (
     NotSupported,
 )
 from .quota import Quota
-from .results import AddResult, CounterDefinition
+from .results import AddResult, CounterDefinition, Hold
 from .strategies import (
     STRATEGIES,
     CollectionCounter,
@@ -38,6 +45,7 @@ from .strategies import (
     StrategyName,
 )
 from .strategies.base import Reincarnated
+from .strategies.holds import Holds
 from .table import TableReport, ensure_table_steps, warn_about
 
 if TYPE_CHECKING:
@@ -196,8 +204,45 @@ class HandleCore:
                 )
         return self._run_steps(lambda s: s.checked_add(amount, request_id))
 
-    def _value_steps(self) -> Steps[int]:
+    def _value_steps(self, reclaim: bool = False) -> Steps[int]:
+        if reclaim:
+            return self._holding(lambda s: s.value_reclaimed())
         return self._run_steps(lambda s: s.value())
+
+    # -- holds (SPEC section 13) --------------------------------------------------------------
+
+    def _holding(self, operation: Callable[[Holds], Steps[_T]]) -> Steps[_T]:
+        def run(strategy: Strategy) -> Steps[_T]:
+            if not isinstance(strategy, Holds):
+                raise NotSupported(
+                    f"strategy {strategy.name!r} cannot hold; holds are for marker and sharded"
+                )
+            return operation(strategy)
+
+        return self._run_steps(run)
+
+    def _reserve_steps(self, amount: int, hold_id: str, ttl: float | timedelta) -> Steps[Hold]:
+        # Checked now, before any request (the strategy checks them again: cheap).
+        amount = v.check_amount(amount)
+        if amount < 0:
+            raise InvalidInput(f"a hold's amount must be positive, got {amount}")
+        hold_id = v.check_request_id(hold_id)
+        ttl = v.check_duration(ttl, what="ttl")
+        return self._holding(lambda s: s.reserve(amount, hold_id=hold_id, ttl=ttl))
+
+    def _commit_steps(self, hold_id: str) -> Steps[None]:
+        hold_id = v.check_request_id(hold_id)
+        return self._holding(lambda s: s.commit(hold_id))
+
+    def _cancel_steps(self, hold_id: str) -> Steps[None]:
+        hold_id = v.check_request_id(hold_id)
+        return self._holding(lambda s: s.cancel(hold_id))
+
+    def _holds_steps(self) -> Steps[list[Hold]]:
+        return self._holding(lambda s: s.holds())
+
+    def _reclaim_steps(self) -> Steps[int]:
+        return self._holding(lambda s: s.reclaim())
 
     def _delete_steps(self) -> Steps[None]:
         try:
@@ -341,13 +386,80 @@ class Counter(HandleCore):
         """
         return self._drive_known(self._add_steps(amount, request_id))
 
-    def value(self) -> int:
+    def value(self, *, reclaim: bool = False) -> int:
         """The current value, read strongly consistently.
+
+        A hold's amount is out of the value while the hold lives, and also once it expired,
+        until it is reclaimed (by ``reclaim()``, a refused add or reserve, or ``cancel()``).
+
+        Args:
+            reclaim: ``reclaim()`` expired holds first (``marker``, ``sharded``).
 
         Raises:
             CounterNotFound: the counter does not exist.
+            NotSupported: ``reclaim=True`` on a strategy without holds.
         """
-        return self._drive_known(self._value_steps())
+        return self._drive_known(self._value_steps(reclaim))
+
+    def reserve(self, amount: int, *, hold_id: str, ttl: float | timedelta) -> Hold:
+        """Hold ``amount`` (positive) of the counter until ``ttl`` from now (SPEC section 13).
+
+        The amount leaves the value at once, against the floor, as exactly as an add: a
+        reserve re-sent with the same ``hold_id`` (after a lost answer too, or after the hold
+        ended, within ``marker_ttl``) is that one hold. The hold then ends exactly once: by
+        :meth:`commit`, :meth:`cancel`, or expiry (its amount comes back: :meth:`reclaim`).
+        When the floor refuses it, expired holds are reclaimed and the reserve tried once more.
+
+        Args:
+            amount: the quantity held, a positive int.
+            hold_id: the caller's id of the hold (1 to 255 characters).
+            ttl: how long the hold lives, at least (a timedelta, or seconds); ``expires_at``
+                is rounded up to a whole second.
+
+        Returns:
+            The :class:`Hold` (for a replay: the hold as first reserved).
+
+        Raises:
+            ThresholdExceeded: the counter lacks the amount, even after reclaiming; nothing held.
+            RequestIdMismatch: ``hold_id`` holds another amount.
+            NotSupported: a strategy other than marker and sharded, a table without a sort
+                key, or a counter with a ceiling.
+            CounterNotFound, InvalidInput: as for :meth:`add`.
+        """
+        return self._drive_known(self._reserve_steps(amount, hold_id, ttl))
+
+    def commit(self, hold_id: str) -> None:
+        """End the hold for good: its amount stays out of the counter. Idempotent: a commit of
+        a hold this (or another) commit ended returns.
+
+        Raises:
+            HoldExpired: the hold expired before the commit; its amount came back (once).
+            HoldNotFound: no such hold (never reserved, cancelled, or ended longer ago than
+                ``marker_ttl``).
+            NotSupported: a strategy other than marker and sharded.
+        """
+        self._drive_known(self._commit_steps(hold_id))
+
+    def cancel(self, hold_id: str) -> None:
+        """End the hold and give its amount back. Idempotent; a cancel of an expired hold ends
+        it as expired (its amount comes back, once, as :meth:`reclaim` would) and returns.
+
+        Raises:
+            HoldNotFound: no such hold (never reserved, committed, or ended longer ago than
+                ``marker_ttl``).
+            NotSupported: a strategy other than marker and sharded.
+        """
+        self._drive_known(self._cancel_steps(hold_id))
+
+    def holds(self) -> list[Hold]:
+        """The holds not ended yet, soonest to expire first; expired ones are included until
+        they are reclaimed (their ``expires_at`` says so). One Query a partition."""
+        return self._drive_known(self._holds_steps())
+
+    def reclaim(self) -> int:
+        """End every expired hold, giving its amount back; returns how many this call ended
+        (one Query a partition, one transaction per 32 expired holds)."""
+        return self._drive_known(self._reclaim_steps())
 
     def delete(self) -> None:
         """Delete the counter and what its strategy keeps beside it (see each strategy).
@@ -414,10 +526,10 @@ class StoreCore(Generic[_H, _C]):
         if value_attribute in (partition_key, sort_key):
             raise InvalidInput("value_attribute must not be a key attribute")
         v.check_name(counter_sort_value, what="counter_sort_value")
-        if counter_sort_value.startswith(SIDE_PREFIXES):
+        if counter_sort_value.startswith((*SIDE_PREFIXES, HOLD_PREFIX, ENDED_PREFIX)):
             raise InvalidInput(
                 f"counter_sort_value {counter_sort_value!r} starts like the sort keys of side "
-                f"items ({', '.join(SIDE_PREFIXES)})"
+                f"items ({', '.join((*SIDE_PREFIXES, HOLD_PREFIX, ENDED_PREFIX))})"
             )
         v.check_attribute_name(ttl_attribute, what="ttl_attribute")
         if ttl_attribute in (partition_key, sort_key, value_attribute):

@@ -23,6 +23,7 @@ from ..faults import FaultPlan
 from ..report.files import replace_file
 from ..report.schema import BenchResults
 from ..strategies import STRATEGIES
+from .checkout import CHECKOUT
 from .flash import FLASH_SALE, SCENARIOS, FlashSale, FlashSaleOptions, run_flash_sale
 from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
@@ -158,10 +159,11 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
     work = parser.add_argument_group("workload")
     parser.add_argument(
         "--scenario",
-        choices=(*SCENARIOS, API_QUOTA),
+        choices=(*SCENARIOS, API_QUOTA, CHECKOUT),
         default=None,
         help="run a scenario instead of the mixed workload: flash-sale (SPEC section 8), "
-        "api-quota (SPEC section 12)",
+        "api-quota (SPEC section 12), "
+        "checkout (holds, SPEC section 13: --stock, --demand carts, --workers, --shards)",
     )
     work.add_argument(
         "--strategies",
@@ -423,6 +425,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
         return api_quota(args)
     try:
+        if args.scenario == CHECKOUT:
+            return run_checkout_cli(args)
         if args.scenario == FLASH_SALE:
             flash = flash_options_from_args(args)
             return _execute_flash(
@@ -432,6 +436,49 @@ def run_bench(args: argparse.Namespace) -> int:
     except CounterError as exc:
         return _fail(exc)
     return _execute(options, json_path=args.json, report_dir=args.report, quiet=args.quiet)
+
+
+def run_checkout_cli(args: argparse.Namespace) -> int:
+    """``bench --scenario checkout`` (:mod:`.checkout`): prints the table and verdict, writes
+    ``--json``; exit 1 when a target is not exact."""
+    from .checkout import CheckoutOptions, render, run_checkout, verdict_ok
+
+    given = [flag for attribute, flag, default in _NOT_FLASH if getattr(args, attribute) != default]
+    given += [
+        flag
+        for flag, value in (
+            ("--item-write-limit", args.item_write_limit),
+            ("--item-read-limit", args.item_read_limit),
+        )
+        if value is not None
+    ]
+    if given or args.report is not None:
+        raise InvalidInput(
+            f"{(given or ['--report'])[0]} does not apply to --scenario checkout (marker and "
+            "sharded at --shards; --stock units, --demand carts)"
+        )
+    if args.shards is not None and len(args.shards) != 1:
+        raise InvalidInput("--scenario checkout takes one --shards count")
+    base = CheckoutOptions()
+    options = CheckoutOptions(
+        stock=base.stock if args.stock is None else args.stock,
+        carts=base.carts if args.demand is None else args.demand,
+        workers=base.workers if args.workers is None else args.workers,
+        shards=base.shards if args.shards is None else args.shards[0],
+        seed=args.seed,
+        backend=Backend(endpoint_url=args.endpoint_url, region=args.region),
+        pricing=Pricing(wru=args.wru_price, rru=args.rru_price),
+    )
+    _check_writable(args.json, None)
+    try:
+        results = run_checkout(options)
+    except KeyboardInterrupt:
+        return _fail("interrupted", code=130)
+    if not args.quiet:
+        print(render(results))
+    if args.json:
+        replace_file(Path(args.json), json.dumps(results, indent=2) + "\n")
+    return 0 if all(verdict_ok(row) for row in results["targets"]) else 1
 
 
 def _flash_progress(console: Any) -> Any:

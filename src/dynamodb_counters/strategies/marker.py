@@ -14,6 +14,9 @@ time after that, and a replay after the deletion is counted again. In a table wi
 marker shares the counter's partition (``sk = "marker#<digest>"``) and ``delete()`` removes it;
 in a partition-key-only table it is ``<name>#marker#<digest>`` and is left to its TTL.
 Cost: a transaction of two items, so 2 x (counter KB + marker KB) write units.
+
+Holds (SPEC section 13, :mod:`.holds`): a reserve is this add of ``-amount`` with the hold in
+place of the marker (and the hold's ended record checked); holds live beside the markers.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from .._keys import AMOUNT, MARKER_PREFIX
 from .._steps import NOW, Steps
 from ..results import AddResult
 from .base import MARKER_TTL, Capabilities, OpState, n
+from .holds import HoldCall, Holds
 from .transaction import TransactionCounter
 
 
-class MarkerCounter(TransactionCounter):
+class MarkerCounter(Holds, TransactionCounter):
     """Counter update plus a conditional marker put, in one transaction."""
 
     name = "marker"
@@ -46,25 +50,32 @@ class MarkerCounter(TransactionCounter):
         tells_duplicates="yes",
     )
 
+    _refusals_check_ended = True
+
     def _configure(self, window: Mapping[str, Any]) -> None:
         self.marker_ttl: timedelta = window["marker_ttl"]
         self._ttl_seconds = self.marker_ttl.total_seconds()
 
     def _attempt(self, call: OpState) -> Steps[AddResult]:
-        now: float = yield NOW
-        marker = self._side_item(call, MARKER_PREFIX)
-        marker[self.layout.ttl_attribute] = n(int(now + self._ttl_seconds))
+        if isinstance(call, HoldCall):
+            marker = call.item  # a reserve: the hold is its evidence
+        else:
+            now: float = yield NOW
+            marker = self._side_item(call, MARKER_PREFIX)
+            marker[self.layout.ttl_attribute] = n(int(now + self._ttl_seconds))
         put = self._put_new_side_item(marker)
+        items = self._with_hold(call, [self._counter_update(call), put])
         try:
-            yield from self._send(
-                call, "TransactWriteItems", {"TransactItems": [self._counter_update(call), put]}
-            )
+            yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
             reasons = self._cancellation_reasons(exc)
-            if len(reasons) < 2:
+            if len(reasons) < len(items):
                 raise
+            ended = yield from self._hold_ended(call, reasons)
+            if ended is not None:
+                return ended
             counter_reason, marker_reason = reasons[0], reasons[1]
             # The marker first: a counted request is a duplicate even when the counter's
             # condition (a bound) would also fail now.
@@ -75,3 +86,6 @@ class MarkerCounter(TransactionCounter):
                 raise failed from exc
             raise
         return call.result(True, None)
+
+    def _give_back(self, shard: int | None, amount: int) -> dict[str, Any]:
+        return self._counter_update(OpState(amount=amount, request_id=None, digest=None))

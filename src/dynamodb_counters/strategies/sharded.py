@@ -32,6 +32,10 @@ never "sold out" while another has stock. A handle remembers the last value it s
 shard, as a hint: it skips the plain try on a shard it saw dry, and goes straight to the
 snapshot once it saw the whole counter short.
 
+**Holds** (SPEC section 13, :mod:`.holds`): a reserve is an add of ``-amount`` on the shard
+its hold id picks, the hold item in place of the marker (on that shard's partition), with
+the same escrow moves; its amount comes back to that shard.
+
 **Value.** One ``TransactGetItems`` of the shards: a sum the counter really had.
 **Create / delete.** One transaction each: the counter item and every shard, so shards are never
 left without their counter, and nothing of a deleted incarnation ever counts. ``delete()`` then
@@ -55,11 +59,20 @@ from botocore.exceptions import ClientError
 
 from .. import _validate as v
 from .._io import error_code
-from .._keys import AMOUNT, INCARNATION, SHARD_MARKER_PREFIX
+from .._keys import (
+    AMOUNT,
+    ENDED_PREFIX,
+    HOLD_PREFIX,
+    INCARNATION,
+    MARKER_PREFIX,
+    SHARD_MARKER_PREFIX,
+    SHARD_PREFIX,
+)
 from .._steps import Steps
 from ..errors import CounterNotFound, NotSupported, ThresholdExceeded
 from ..results import AddResult
-from .base import MARKER_TTL, Capabilities, OpState, Strategy, WindowOption, n
+from .base import MARKER_TTL, Capabilities, OpState, WindowOption, n
+from .holds import HoldCall, Holds
 
 # A transaction holds at most 100 items: a move writes the chosen shard, the marker and up to
 # shards - 1 donors; the snapshot reads every shard and the marker.
@@ -96,7 +109,7 @@ def spread(total: int, lows: list[int], highs: list[int]) -> list[int]:
     return values
 
 
-class ShardedCounter(Strategy):
+class ShardedCounter(Holds):
     """A counter summed over shard items, its bounds held by escrow."""
 
     name = "sharded"
@@ -149,12 +162,30 @@ class ShardedCounter(Strategy):
         return self.layout.shard_key(self.counter_name, shard)
 
     def _marker(self, call: OpState, shard: int) -> Steps[dict[str, Any]]:
+        if isinstance(call, HoldCall):
+            return call.item  # a reserve: the hold (on this shard) is its evidence
         assert call.digest is not None
         return {
             **self._side_item(call, SHARD_MARKER_PREFIX),
             **self.layout.shard_marker_key(self.counter_name, shard, call.digest),
             self.layout.ttl_attribute: (yield from self._ttl_epoch(self.marker_ttl)),
         }
+
+    def _hold_shard(self, digest: str) -> int | None:
+        return int(digest, 16) % self.shards  # as shard_of(): the hold id's digest picks it
+
+    def _hold_places(self) -> list[int | None]:
+        return list(range(self.shards))
+
+    def _give_back(self, shard: int | None, amount: int) -> dict[str, Any]:
+        assert shard is not None
+        return self._shard_update(shard, amount)
+
+    def _give_back_failed(
+        self, shard: int | None, item: Mapping[str, Any] | None, call: OpState
+    ) -> Steps[None]:
+        assert shard is not None
+        yield from self._check_shard(shard, item, call)
 
     def _require_definition(self) -> None:
         if self.incarnation is None:
@@ -222,10 +253,14 @@ class ShardedCounter(Strategy):
         """Send an add's transaction: ``items`` are shard updates and the marker's put, and
         ``written`` says which (a shard's index, or ``_MARKER``). None when a shard's condition
         failed (this incarnation's shard lacked the room: read and try again)."""
+        items = self._with_hold(call, items)
         try:
             yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
         except ClientError as exc:
             reasons = self._reasons(exc, len(items))
+            ended = yield from self._hold_ended(call, reasons)
+            if ended is not None:
+                return ended
             # The marker first: a counted request is a duplicate even when a shard is dry.
             at = written.index(_MARKER)
             if reasons[at].get("Code") == _CHECK_FAILED:
@@ -267,7 +302,7 @@ class ShardedCounter(Strategy):
             found, consistent = None, True
         if sum(rooms) < need:
             # The whole counter lacks the room (at one consistent moment): the only refusal.
-            raise self._threshold_exceeded(sum(values), call.amount)
+            raise self._refusal(found[:-1], sum(values), call.amount)
         if rooms[shard] >= need:
             # The shard has the room (a stale hint, or another add's move): the plain add.
             return (yield from self._try_add(call, shard, marker))
@@ -482,14 +517,20 @@ class ShardedCounter(Strategy):
             ) from exc
 
     def sweep(self) -> Steps[int]:
-        """Delete markers under the counter's name and on its shards' partitions that belong to
-        no living incarnation (read before the counter item, as the base explains)."""
+        """Delete markers and holds under the counter's name and on its shards' partitions that
+        belong to no living incarnation (read before the counter item, as the base explains)."""
         removed = yield from super().sweep()
         sk = self.layout.sort_key
         assert sk is not None
         found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        side = tuple(SHARD_PREFIX + prefix for prefix in (MARKER_PREFIX, HOLD_PREFIX, ENDED_PREFIX))
         for i in range(self.shards):
-            found += yield from self._markers_on(i)
+            # One Query of the shard's partition: its markers and holds (not the shard itself).
+            found += [
+                (key, item)
+                for key, item in (yield from self._markers_on(i, SHARD_PREFIX))
+                if key[sk]["S"].startswith(side)
+            ]
         if not found:
             return removed
         current = yield from self._read_item()
@@ -498,8 +539,11 @@ class ShardedCounter(Strategy):
         yield from self._batch_delete(stale)
         return removed + len(stale)
 
-    def _markers_on(self, shard: int) -> Steps[list[tuple[dict[str, Any], dict[str, Any]]]]:
-        """(key, item) of the markers on ``shard``'s partition (a table with a sort key)."""
+    def _markers_on(
+        self, shard: int, prefix: str = SHARD_MARKER_PREFIX
+    ) -> Steps[list[tuple[dict[str, Any], dict[str, Any]]]]:
+        """(key, item) of the markers (the items whose sort key starts with ``prefix``) on
+        ``shard``'s partition (a table with a sort key)."""
         sk = self.layout.sort_key
         assert sk is not None
         pk = self._shard_key(shard)[self.layout.partition_key]
@@ -511,7 +555,7 @@ class ShardedCounter(Strategy):
                 "#sk": sk,
                 "#inc": INCARNATION,
             },
-            "ExpressionAttributeValues": {":pk": pk, ":prefix": {"S": SHARD_MARKER_PREFIX}},
+            "ExpressionAttributeValues": {":pk": pk, ":prefix": {"S": prefix}},
             "ProjectionExpression": "#pk, #sk, #inc",
             "ConsistentRead": True,
         }
