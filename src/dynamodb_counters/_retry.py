@@ -37,7 +37,10 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
   item), or a single-item ``TransactionConflictException`` (the item is in a running
   transaction). Nothing was applied and botocore does not retry it: the library tries again
   after a pause drawn from 0 to ``min(0.5 s, retry_delay x 2^try)`` (:func:`backoff`, full
-  jitter), so colliding writers spread apart instead of colliding again.
+  jitter), so colliding writers spread apart instead of colliding again. Except when botocore
+  got it re-sending a write whose answer was lost: that earlier send may have landed, and a
+  strategy without evidence (``atomic``, ``occ``) re-raises the lost answer's error rather than
+  send the add again (it could count twice).
 * **THROTTLED_TRANSACTION** -- a cancellation whose reasons are only ``None``,
   ``TransactionConflict``, ``ThrottlingError`` (an on-demand table over its throughput) or
   ``ProvisionedThroughputExceeded`` (a provisioned one), at least one a throttle. Nothing was

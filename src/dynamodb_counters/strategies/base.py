@@ -435,7 +435,11 @@ class Strategy:
             except (ClientError, BotoCoreError) as exc:
                 outcome = classify(exc)
                 if outcome.try_again:
-                    # A conflict or a throttled transaction: nothing was applied.
+                    # A conflict or a throttled transaction: this send applied nothing. But
+                    # when botocore re-sent it after a lost answer, an earlier send may have
+                    # landed: an add without evidence must not go again (it could count twice).
+                    if call.ambiguous and not repeatable:
+                        raise (call.first_error or exc) from None
                     yield from self._try_again(call, exc)
                     continue
                 if outcome is Outcome.ITEM_TOO_LARGE:

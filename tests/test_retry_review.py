@@ -1,0 +1,89 @@
+"""Adversarial review of the retry policy (issue 17, SPEC section 11): holes found, each pinned.
+
+Every test here failed on the policy as it was merged (1e950b2); each forces its answers at the
+HTTP layer, below botocore's retries (a ``before-send`` hook: a lost answer is sent for real and
+then reported as a read timeout, a synthetic answer is sent nowhere), so that botocore's own
+re-sends and the library's tries meet them exactly as they would meet AWS.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from botocore.httpsession import URLLib3Session
+
+from _hooks import SendHook, operation_of
+from conftest import fresh_client, store_on
+from dynamodb_counters.faults import _error_response, _transact_item_count
+from dynamodb_counters.local import DynamoDBLocal
+
+#: Lose the answer: the request is applied, then botocore sees a read timeout (and re-sends).
+LOSE = "lose"
+#: The connection times out before anything is sent (botocore re-sends).
+NO_CONNECTION = "no connection"
+
+
+class Script(SendHook):
+    """Answers the requests of ``operation`` in turn with ``answers``, then lets them pass.
+
+    An answer is :data:`LOSE`, :data:`NO_CONNECTION`, an error code (answered with nothing sent),
+    or a list of cancellation reason codes, one per item of a transaction (a
+    ``TransactionCanceledException``, nothing sent). ``seen`` counts the requests of
+    ``operation``."""
+
+    def __init__(self, client: Any, operation: str, answers: list[Any]) -> None:
+        self.client, self.operation, self.answers = client, operation, list(answers)
+        self.seen = 0
+        self._lock = threading.Lock()
+        self._http = URLLib3Session()
+
+    def _hook(self, request: Any, **_: Any) -> Any:
+        if operation_of(request) != self.operation:
+            return None
+        with self._lock:
+            self.seen += 1
+            if not self.answers:
+                return None
+            answer = self.answers.pop(0)
+        if answer == LOSE:
+            self._http.send(request)
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if answer == NO_CONNECTION:
+            raise ConnectTimeoutError(endpoint_url=request.url)
+        if isinstance(answer, list):
+            assert len(answer) == _transact_item_count(request)
+            return _error_response(
+                request.url,
+                "TransactionCanceledException",
+                f"Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{', '.join(answer)}]",
+                CancellationReasons=[{"Code": code} for code in answer],
+            )
+        return _error_response(request.url, answer, "injected")
+
+
+@pytest.fixture
+def own(ddb: DynamoDBLocal, api: str) -> Any:
+    """A client of this test's own (the hook is attached to it), sync or async."""
+    return fresh_client(ddb, api)
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "occ"])
+def test_a_conflict_after_a_lost_answer_never_sends_a_non_idempotent_add_again(
+    own: Any, table: str, strategy: Any
+) -> None:
+    """botocore re-sent an add whose answer was lost (it landed) and the re-send met a running
+    transaction (``TransactionConflictException``: not applied). The add may have landed, and
+    it carries no request id: the library must not send it again (it would count twice); it
+    re-raises the lost answer's error, the outcome unknown (as it does for a bound met after
+    a lost answer)."""
+    counter = store_on(own, table).counter("c", strategy=strategy, retry_delay=0)
+    counter.create(initial=10)
+    script = Script(own, "UpdateItem", [LOSE, "TransactionConflictException"])
+    with script, pytest.raises(ReadTimeoutError):
+        counter.add(5)
+    assert script.seen == 2  # the lost send and botocore's re-send; never a third
+    assert counter.value() == 15  # counted once (was 20: the library sent the add again)
