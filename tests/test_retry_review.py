@@ -17,6 +17,7 @@ from botocore.httpsession import URLLib3Session
 
 from _hooks import SendHook, operation_of
 from conftest import fresh_client, store_on
+from dynamodb_counters import ThresholdExceeded
 from dynamodb_counters.faults import _error_response, _transact_item_count
 from dynamodb_counters.local import DynamoDBLocal
 
@@ -87,3 +88,32 @@ def test_a_conflict_after_a_lost_answer_never_sends_a_non_idempotent_add_again(
         counter.add(5)
     assert script.seen == 2  # the lost send and botocore's re-send; never a third
     assert counter.value() == 15  # counted once (was 20: the library sent the add again)
+
+
+def test_a_marker_not_looked_at_beside_a_bound_is_no_refusal(own: Any, table: str) -> None:
+    """A cancellation whose counter reason is ``ConditionalCheckFailed`` (the bound) while the
+    marker's is a throttle or a conflict: the marker's condition was not decided, so the request
+    may be counted already (its own lost write, or an earlier call's). ``ThresholdExceeded``
+    would refuse an add that was counted (the unit gone, the order refused); nothing was
+    applied, so the add tries again and the marker tells."""
+    counter = store_on(own, table).counter("c", strategy="marker", floor=0, retry_delay=0)
+    counter.create(initial=1)
+    # The first send lands (the value is 0 now); botocore's re-send is cancelled: the bound
+    # fails (0 - 1 < 0), the marker is throttled.
+    answers = [LOSE, ["ConditionalCheckFailed", "ThrottlingError"]]
+    with Script(own, "TransactWriteItems", answers) as script:
+        result = counter.add(-1, request_id="order-1")  # was: ThresholdExceeded
+    assert (result.applied, script.seen) == (True, 3)
+    assert counter.value() == 0
+    # A replay of the counted order meets the bound and a marker held by another transaction:
+    # a duplicate, not a refusal.
+    answers = [["ConditionalCheckFailed", "TransactionConflict"]]
+    with Script(own, "TransactWriteItems", answers) as script:
+        assert counter.add(-1, request_id="order-1").applied is False
+    assert script.seen == 2
+    # A new order is refused once the marker is decided (absent): the bound alone.
+    script = Script(own, "TransactWriteItems", [["ConditionalCheckFailed", "ThrottlingError"]])
+    with script, pytest.raises(ThresholdExceeded) as refused:
+        counter.add(-1, request_id="order-2")
+    assert refused.value.value == 0
+    assert counter.value() == 0

@@ -51,7 +51,9 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
 * **CONDITION_FAILED** -- a cancellation with a ``ConditionalCheckFailed`` reason (whatever the
   other reasons): a condition said no, and only the strategy knows which (a bound, a replayed
   marker, a missing counter); it interprets the reasons before the policy sees the error. One
-  that reaches the policy is re-raised.
+  that reaches the policy is re-raised. An item whose reason is a throttle or a conflict
+  (:func:`undecided`) was not judged: when the strategy's answer hangs on it (``marker``'s
+  marker beside its bound), it tries again as for a conflict, never refuses.
 * **AMBIGUOUS** -- a timeout or a dropped connection after botocore's own retries, a 5xx,
   ``TransactionInProgressException``: the write may or may not have happened. An idempotent
   strategy tries again with the same request id, evidence and nonce (its condition finds out
@@ -77,6 +79,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from botocore.exceptions import (
@@ -172,6 +175,14 @@ def is_throttled_cancellation(exc: BaseException) -> bool:
     return any(code in THROTTLE_REASONS for code in cancellation_codes(exc) or [])
 
 
+def undecided(reason: Mapping[str, Any]) -> bool:
+    """An item's cancellation reason that leaves its condition undecided: the item was
+    throttled, or held by another transaction. (``None``: its condition passed;
+    ``ConditionalCheckFailed``: it failed.) A strategy must not conclude from such an item
+    -- that a replay's marker is absent, say -- and nothing was applied: it tries again."""
+    return str(reason.get("Code") or _NO_ERROR) in _RETRYABLE_REASONS - {_NO_ERROR}
+
+
 def is_conflict(exc: BaseException) -> bool:
     """True when DynamoDB refused the request because of a concurrent transaction (and for
     nothing else): ``TransactionConflictException``, or a cancellation whose reasons are only
@@ -251,9 +262,10 @@ def backoff(attempt: int, base: float) -> float:
 
 def give_up(exc: BaseException | None, *, counter: str, tries: int) -> NoReturn:
     """The end of a run of not-applied tries: DynamoDB's own error when the last one was a
-    throttled transaction (unchanged, as botocore re-raises a single request's throttle), else
+    transaction cancelled with a throttle among its reasons (unchanged, as botocore re-raises a
+    single request's throttle), else
     :class:`ContentionError` (conflicts, optimistic collisions, stale snapshots)."""
-    if exc is not None and is_throttled_cancellation(exc):
+    if exc is not None and THROTTLE_REASONS & set(cancellation_codes(exc) or []):
         raise exc
     raise ContentionError(
         f"counter {counter!r}: gave up after {tries} attempts lost to concurrent writers"

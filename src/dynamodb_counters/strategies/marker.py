@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from .._io import error_code
 from .._keys import AMOUNT, MARKER_PREFIX
+from .._retry import undecided
 from .._steps import NOW, Steps
 from ..results import AddResult
 from .base import MARKER_TTL, Capabilities, OpState, n
@@ -51,27 +52,35 @@ class MarkerCounter(TransactionCounter):
         self._ttl_seconds = self.marker_ttl.total_seconds()
 
     def _attempt(self, call: OpState) -> Steps[AddResult]:
-        now: float = yield NOW
-        marker = self._side_item(call, MARKER_PREFIX)
-        marker[self.layout.ttl_attribute] = n(int(now + self._ttl_seconds))
-        put = self._put_new_side_item(marker)
-        try:
-            yield from self._send(
-                call, "TransactWriteItems", {"TransactItems": [self._counter_update(call), put]}
-            )
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
+        while True:
+            now: float = yield NOW
+            marker = self._side_item(call, MARKER_PREFIX)
+            marker[self.layout.ttl_attribute] = n(int(now + self._ttl_seconds))
+            put = self._put_new_side_item(marker)
+            try:
+                yield from self._send(
+                    call,
+                    "TransactWriteItems",
+                    {"TransactItems": [self._counter_update(call), put]},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = self._cancellation_reasons(exc)
+                if len(reasons) < 2:
+                    raise
+                counter_reason, marker_reason = reasons[0], reasons[1]
+                # The marker first: a counted request is a duplicate even when the counter's
+                # condition (a bound) would also fail now.
+                if marker_reason.get("Code") == "ConditionalCheckFailed":
+                    return (yield from self._replayed(call, marker_reason, marker, AMOUNT))
+                if counter_reason.get("Code") == "ConditionalCheckFailed":
+                    if undecided(marker_reason):
+                        # The marker was throttled or held: the request may be counted
+                        # already, so the bound alone cannot refuse it. Nothing was applied.
+                        yield from self._try_again(call, exc)
+                        continue
+                    failed = yield from self._failed_write(counter_reason.get("Item"), call, exc)
+                    raise failed from exc
                 raise
-            reasons = self._cancellation_reasons(exc)
-            if len(reasons) < 2:
-                raise
-            counter_reason, marker_reason = reasons[0], reasons[1]
-            # The marker first: a counted request is a duplicate even when the counter's
-            # condition (a bound) would also fail now.
-            if marker_reason.get("Code") == "ConditionalCheckFailed":
-                return (yield from self._replayed(call, marker_reason, marker, AMOUNT))
-            if counter_reason.get("Code") == "ConditionalCheckFailed":
-                failed = yield from self._failed_write(counter_reason.get("Item"), call, exc)
-                raise failed from exc
-            raise
-        return call.result(True, None)
+            return call.result(True, None)
