@@ -117,3 +117,33 @@ def test_a_marker_not_looked_at_beside_a_bound_is_no_refusal(own: Any, table: st
         counter.add(-1, request_id="order-2")
     assert refused.value.value == 0
     assert counter.value() == 0
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "set"])
+def test_a_connection_that_timed_out_before_sending_makes_no_add_ambiguous(
+    own: Any, table: str, strategy: Any
+) -> None:
+    """botocore re-sent an add after ``ConnectTimeoutError`` (the connection was never made:
+    nothing was sent, in botocore and in aiobotocore alike). That re-send is no ambiguity: a
+    bound met then is ``ThresholdExceeded`` (was: the timeout re-raised, outcome "unknown"), and
+    a counted request id is a duplicate (was: ``applied=None``). An endpoint that cannot be
+    connected to is heard at once, after botocore's own tries (was: 3 rounds more of them for an
+    idempotent strategy, each waiting out the connect timeout: 16 sends)."""
+    counter = store_on(own, table).counter("c", strategy=strategy, floor=0, retry_delay=0)
+    counter.create(initial=1)
+    request_id = "order-1" if strategy == "set" else None
+    counter.add(-1, request_id=request_id)
+    script = Script(own, "UpdateItem", [NO_CONNECTION])
+    with script, pytest.raises(ThresholdExceeded) as refused:
+        counter.add(-1, request_id="order-2" if request_id else None)
+    assert (refused.value.value, script.seen) == (0, 2)
+    if request_id:
+        with Script(own, "UpdateItem", [NO_CONNECTION]) as script:
+            assert counter.add(-1, request_id=request_id).applied is False
+        assert script.seen == 2
+    assert counter.value() == 0
+    script = Script(own, "UpdateItem", [NO_CONNECTION] * 20)
+    with script, pytest.raises(ConnectTimeoutError):
+        counter.add(1, request_id="order-3" if request_id else None)
+    assert script.seen == 4  # botocore's send and 3 re-sends (the tests' clients), no more
+    assert counter.value() == 0

@@ -61,9 +61,12 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
   When the evidence has left the strategy's window meanwhile (``occ_history``'s list, ``set``'s
   generations), the add re-raises the first ambiguous error: never ``ThresholdExceeded`` for an
   add that landed, never a second application.
-* **UNREACHABLE** -- ``EndpointConnectionError`` after botocore's retries: the endpoint is gone
-  for now; the caller hears at once (not after more rounds of botocore's backoff) and retries
-  later with the same request id.
+* **UNREACHABLE** -- ``EndpointConnectionError`` or ``ConnectTimeoutError`` after botocore's
+  retries: the endpoint is gone for now; the caller hears at once (not after more rounds of
+  botocore's backoff, each waiting out a connect timeout) and retries later with the same
+  request id. A connect timeout sent nothing (the connection was never made, in botocore and
+  aiobotocore alike): a botocore re-send after one is no ambiguity. ``EndpointConnectionError``
+  may have been sent: aiobotocore raises it for a connection reset while the answer was read.
 * **THROTTLED_REQUEST** -- ``ThrottlingException``, ``ProvisionedThroughputExceededException``,
   ``RequestLimitExceeded`` on a single request: botocore already retried it with its own
   backoff; retrying here would only multiply the load on a hot partition.
@@ -118,8 +121,9 @@ _AMBIGUOUS_ERRORS = (
     ReadTimeoutError,
     ConnectionClosedError,
     EndpointConnectionError,
-    _ConnectTimeout,
 )
+#: Failures that sent nothing: the connection was never made.
+_NOT_SENT_ERRORS = (_ConnectTimeout,)
 #: Single-request answers DynamoDB documents as "nothing was applied" that botocore retries.
 _THROTTLE_CODES = frozenset(
     {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
@@ -225,7 +229,10 @@ def is_item_too_large(exc: BaseException) -> bool:
 
 def was_not_applied(exc: BaseException) -> bool:
     """True for a failure DynamoDB documents as "nothing was applied" (a throttle, a conflict,
-    a not-applied cancellation): a re-send after it is no ambiguity."""
+    a not-applied cancellation), or one that sent nothing (a connect timeout): a re-send after
+    it is no ambiguity."""
+    if isinstance(exc, _NOT_SENT_ERRORS):
+        return True
     return error_code(exc) in _NOT_APPLIED_CODES or is_not_applied_cancellation(exc)
 
 
@@ -242,7 +249,7 @@ def classify(exc: BaseException) -> Outcome:
         return Outcome.OVERFLOW
     if _CHECK_FAILED in (cancellation_codes(exc) or []):
         return Outcome.CONDITION_FAILED
-    if isinstance(exc, EndpointConnectionError):
+    if isinstance(exc, (EndpointConnectionError, *_NOT_SENT_ERRORS)):
         return Outcome.UNREACHABLE
     if is_ambiguous(exc):
         return Outcome.AMBIGUOUS
