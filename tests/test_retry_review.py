@@ -147,3 +147,26 @@ def test_a_connection_that_timed_out_before_sending_makes_no_add_ambiguous(
         counter.add(1, request_id="order-3" if request_id else None)
     assert script.seen == 4  # botocore's send and 3 re-sends (the tests' clients), no more
     assert counter.value() == 0
+
+
+@pytest.mark.parametrize("reason", ["ThrottlingError", "TransactionConflict"])
+def test_an_add_that_may_have_landed_never_ends_in_nothing_changed(
+    own: Any, table: str, reason: str
+) -> None:
+    """The first send's answer was lost (it landed); botocore's re-send and every try after it
+    were cancelled (throttled, or conflicting) until ``max_attempts``. DynamoDB's
+    ``TransactionCanceledException`` (documented: nothing changed) or ``ContentionError`` would
+    tell the caller the order was not taken while the unit is gone: the add re-raises the lost
+    answer's error instead (the outcome unknown; the same request id settles it)."""
+    counter = store_on(own, table).counter(
+        "c", strategy="marker", floor=0, retry_delay=0, max_attempts=3
+    )
+    counter.create(initial=10)
+    cancelled = ["None", reason]
+    script = Script(own, "TransactWriteItems", [LOSE, cancelled, cancelled, cancelled])
+    with script, pytest.raises(ReadTimeoutError):
+        counter.add(-3, request_id="order-1")
+    assert script.seen == 4  # the lost send, botocore's re-send, 2 tries more
+    assert counter.value() == 7
+    assert counter.add(-3, request_id="order-1").applied is False  # counted, once
+    assert counter.value() == 7

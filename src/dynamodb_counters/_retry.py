@@ -47,7 +47,9 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
   applied, and botocore does not retry it (it does retry the single-item
   ``ThrottlingException``): the library does, as it does a conflict. When the tries run out it
   re-raises DynamoDB's error unchanged, as botocore does for a single request it gave up on: the
-  caller may slow down, and retry with the same request id.
+  caller may slow down, and retry with the same request id. (When an earlier try of the same
+  operation was ambiguous, neither this nor ``ContentionError`` is raised at the end, since both
+  say "nothing changed": the first ambiguous error is.)
 * **CONDITION_FAILED** -- a cancellation with a ``ConditionalCheckFailed`` reason (whatever the
   other reasons): a condition said no, and only the strategy knows which (a bound, a replayed
   marker, a missing counter); it interprets the reasons before the policy sees the error. One

@@ -824,9 +824,14 @@ class Strategy:
 
     def _try_again(self, call: OpState, exc: BaseException | None) -> Steps[None]:
         """A try that DynamoDB did not apply (``exc``; None for a stale snapshot): pause, or
-        give up once ``max_attempts`` tries went this way (``_retry.give_up``)."""
+        give up once ``max_attempts`` tries went this way (``_retry.give_up``; the first
+        ambiguous error when an earlier try may have landed)."""
         call.not_applied += 1
         if call.not_applied >= self.max_attempts:
+            if call.ambiguous and call.first_error is not None:
+                # "Nothing changed" (DynamoDB's throttle, ContentionError) would be untrue: an
+                # earlier try may have landed. Its error says so; the same request id settles it.
+                raise call.first_error
             give_up(exc, counter=self.counter_name, tries=call.not_applied)
         yield from self._sleep(call.not_applied)
 
