@@ -12,12 +12,13 @@ import threading
 from typing import Any
 
 import pytest
-from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
 from _hooks import SendHook, operation_of
 from conftest import fresh_client, store_on
 from dynamodb_counters import ThresholdExceeded
+from dynamodb_counters._keys import INCARNATION
 from dynamodb_counters.faults import _error_response, _transact_item_count
 from dynamodb_counters.local import DynamoDBLocal
 
@@ -170,3 +171,20 @@ def test_an_add_that_may_have_landed_never_ends_in_nothing_changed(
     assert counter.value() == 7
     assert counter.add(-3, request_id="order-1").applied is False  # counted, once
     assert counter.value() == 7
+
+
+def test_a_bound_beside_a_marker_throttled_to_the_end_is_dynamodbs_error() -> None:
+    """Canned steps: the counter's bound fails while the marker stays throttled, try after try.
+    Nothing was applied, and the marker was never judged: after ``max_attempts`` tries the
+    throttled cancellation itself, unchanged (was: ``ThresholdExceeded`` at the first)."""
+    from test_steps import cancelled, first_send, make, until_send
+
+    steps = make("marker", floor=0, max_attempts=2).add(-3, request_id="order-1")
+    sent = first_send(steps)
+    item = {"quantity": {"N": "2"}, INCARNATION: {"S": "inc-1"}}
+    bound = {"Code": "ConditionalCheckFailed", "Item": item}
+    assert until_send(steps, cancelled(bound, {"Code": "ThrottlingError"})).params == sent.params
+    last = cancelled(bound, {"Code": "ProvisionedThroughputExceeded"})
+    with pytest.raises(ClientError) as raised:
+        steps.throw(last)
+    assert raised.value is last
