@@ -188,3 +188,35 @@ def test_a_bound_beside_a_marker_throttled_to_the_end_is_dynamodbs_error() -> No
     with pytest.raises(ClientError) as raised:
         steps.throw(last)
     assert raised.value is last
+
+
+def test_the_table_rows_the_review_moved() -> None:
+    """A connect timeout sent nothing: unreachable, not ambiguous; an endpoint error stays
+    "maybe" (aiobotocore raises it for a connection reset after sending). Reasons that leave an
+    item's condition undecided are the throttles and the conflict, never ``None``."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from dynamodb_counters._retry import (
+        Outcome,
+        classify,
+        is_ambiguous,
+        undecided,
+        was_not_applied,
+    )
+
+    timeout = ConnectTimeoutError(endpoint_url="http://x")
+    assert (classify(timeout), is_ambiguous(timeout), was_not_applied(timeout)) == (
+        Outcome.UNREACHABLE,
+        False,
+        True,
+    )
+    gone = EndpointConnectionError(endpoint_url="http://x")
+    assert (classify(gone), is_ambiguous(gone), was_not_applied(gone)) == (
+        Outcome.UNREACHABLE,
+        True,
+        False,
+    )
+    codes = ["None", "ConditionalCheckFailed", "ValidationError", "TransactionConflict"]
+    codes += ["ThrottlingError", "ProvisionedThroughputExceeded"]
+    assert [c for c in codes if undecided({"Code": c})] == codes[3:]
+    assert not undecided({})
