@@ -220,3 +220,23 @@ def test_the_table_rows_the_review_moved() -> None:
     codes += ["ThrottlingError", "ProvisionedThroughputExceeded"]
     assert [c for c in codes if undecided({"Code": c})] == codes[3:]
     assert not undecided({})
+
+
+def test_a_survey_throttled_to_the_end_takes_the_snapshot_instead(own: Any, table: str) -> None:
+    """A sharded add on a dry shard surveys the shards with one ``BatchGetItem``. AWS answers
+    ``ProvisionedThroughputExceededException`` when none of its keys could be read; botocore
+    retries that, then gives up. The survey is only a plan: the add reads the consistent
+    snapshot instead (under the retry policy) and takes the unit another shard has (was: the
+    throttle raised to the caller, the unit left unsold)."""
+    from test_retry_policy import _ids_on
+
+    store = store_on(own, table)
+    counter = store.counter("stock", strategy="sharded", floor=0, shards=2, retry_delay=0)
+    counter.create(initial=2)  # shards [1, 1]
+    first, second = _ids_on(counter, 0, 2)
+    counter.add(-1, request_id=first)  # shard 0 dry
+    throttled = ["ProvisionedThroughputExceededException"] * 4  # botocore's send and 3 re-sends
+    with Script(own, "BatchGetItem", throttled) as script:
+        assert counter.add(-1, request_id=second).applied is True
+    assert script.seen == 4
+    assert counter.value() == 0
