@@ -37,18 +37,25 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
   item), or a single-item ``TransactionConflictException`` (the item is in a running
   transaction). Nothing was applied and botocore does not retry it: the library tries again
   after a pause drawn from 0 to ``min(0.5 s, retry_delay x 2^try)`` (:func:`backoff`, full
-  jitter), so colliding writers spread apart instead of colliding again.
+  jitter), so colliding writers spread apart instead of colliding again. Except when botocore
+  got it re-sending a write whose answer was lost: that earlier send may have landed, and a
+  strategy without evidence (``atomic``, ``occ``) re-raises the lost answer's error rather than
+  send the add again (it could count twice).
 * **THROTTLED_TRANSACTION** -- a cancellation whose reasons are only ``None``,
   ``TransactionConflict``, ``ThrottlingError`` (an on-demand table over its throughput) or
   ``ProvisionedThroughputExceeded`` (a provisioned one), at least one a throttle. Nothing was
   applied, and botocore does not retry it (it does retry the single-item
   ``ThrottlingException``): the library does, as it does a conflict. When the tries run out it
   re-raises DynamoDB's error unchanged, as botocore does for a single request it gave up on: the
-  caller may slow down, and retry with the same request id.
+  caller may slow down, and retry with the same request id. (When an earlier try of the same
+  operation was ambiguous, neither this nor ``ContentionError`` is raised at the end, since both
+  say "nothing changed": the first ambiguous error is.)
 * **CONDITION_FAILED** -- a cancellation with a ``ConditionalCheckFailed`` reason (whatever the
   other reasons): a condition said no, and only the strategy knows which (a bound, a replayed
   marker, a missing counter); it interprets the reasons before the policy sees the error. One
-  that reaches the policy is re-raised.
+  that reaches the policy is re-raised. An item whose reason is a throttle or a conflict
+  (:func:`undecided`) was not judged: when the strategy's answer hangs on it (``marker``'s
+  marker beside its bound), it tries again as for a conflict, never refuses.
 * **AMBIGUOUS** -- a timeout or a dropped connection after botocore's own retries, a 5xx,
   ``TransactionInProgressException``: the write may or may not have happened. An idempotent
   strategy tries again with the same request id, evidence and nonce (its condition finds out
@@ -56,9 +63,12 @@ and "Error handling with DynamoDB" in the developer guide (which errors are wort
   When the evidence has left the strategy's window meanwhile (``occ_history``'s list, ``set``'s
   generations), the add re-raises the first ambiguous error: never ``ThresholdExceeded`` for an
   add that landed, never a second application.
-* **UNREACHABLE** -- ``EndpointConnectionError`` after botocore's retries: the endpoint is gone
-  for now; the caller hears at once (not after more rounds of botocore's backoff) and retries
-  later with the same request id.
+* **UNREACHABLE** -- ``EndpointConnectionError`` or ``ConnectTimeoutError`` after botocore's
+  retries: the endpoint is gone for now; the caller hears at once (not after more rounds of
+  botocore's backoff, each waiting out a connect timeout) and retries later with the same
+  request id. A connect timeout sent nothing (the connection was never made, in botocore and
+  aiobotocore alike): a botocore re-send after one is no ambiguity. ``EndpointConnectionError``
+  may have been sent: aiobotocore raises it for a connection reset while the answer was read.
 * **THROTTLED_REQUEST** -- ``ThrottlingException``, ``ProvisionedThroughputExceededException``,
   ``RequestLimitExceeded`` on a single request: botocore already retried it with its own
   backoff; retrying here would only multiply the load on a hot partition.
@@ -74,6 +84,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from botocore.exceptions import (
@@ -112,8 +123,9 @@ _AMBIGUOUS_ERRORS = (
     ReadTimeoutError,
     ConnectionClosedError,
     EndpointConnectionError,
-    _ConnectTimeout,
 )
+#: Failures that sent nothing: the connection was never made.
+_NOT_SENT_ERRORS = (_ConnectTimeout,)
 #: Single-request answers DynamoDB documents as "nothing was applied" that botocore retries.
 _THROTTLE_CODES = frozenset(
     {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
@@ -169,6 +181,14 @@ def is_throttled_cancellation(exc: BaseException) -> bool:
     return any(code in THROTTLE_REASONS for code in cancellation_codes(exc) or [])
 
 
+def undecided(reason: Mapping[str, Any]) -> bool:
+    """An item's cancellation reason that leaves its condition undecided: the item was
+    throttled, or held by another transaction. (``None``: its condition passed;
+    ``ConditionalCheckFailed``: it failed.) A strategy must not conclude from such an item
+    -- that a replay's marker is absent, say -- and nothing was applied: it tries again."""
+    return str(reason.get("Code") or _NO_ERROR) in _RETRYABLE_REASONS - {_NO_ERROR}
+
+
 def is_conflict(exc: BaseException) -> bool:
     """True when DynamoDB refused the request because of a concurrent transaction (and for
     nothing else): ``TransactionConflictException``, or a cancellation whose reasons are only
@@ -211,7 +231,10 @@ def is_item_too_large(exc: BaseException) -> bool:
 
 def was_not_applied(exc: BaseException) -> bool:
     """True for a failure DynamoDB documents as "nothing was applied" (a throttle, a conflict,
-    a not-applied cancellation): a re-send after it is no ambiguity."""
+    a not-applied cancellation), or one that sent nothing (a connect timeout): a re-send after
+    it is no ambiguity."""
+    if isinstance(exc, _NOT_SENT_ERRORS):
+        return True
     return error_code(exc) in _NOT_APPLIED_CODES or is_not_applied_cancellation(exc)
 
 
@@ -228,7 +251,7 @@ def classify(exc: BaseException) -> Outcome:
         return Outcome.OVERFLOW
     if _CHECK_FAILED in (cancellation_codes(exc) or []):
         return Outcome.CONDITION_FAILED
-    if isinstance(exc, EndpointConnectionError):
+    if isinstance(exc, (EndpointConnectionError, *_NOT_SENT_ERRORS)):
         return Outcome.UNREACHABLE
     if is_ambiguous(exc):
         return Outcome.AMBIGUOUS
@@ -248,9 +271,10 @@ def backoff(attempt: int, base: float) -> float:
 
 def give_up(exc: BaseException | None, *, counter: str, tries: int) -> NoReturn:
     """The end of a run of not-applied tries: DynamoDB's own error when the last one was a
-    throttled transaction (unchanged, as botocore re-raises a single request's throttle), else
+    transaction cancelled with a throttle among its reasons (unchanged, as botocore re-raises a
+    single request's throttle), else
     :class:`ContentionError` (conflicts, optimistic collisions, stale snapshots)."""
-    if exc is not None and is_throttled_cancellation(exc):
+    if exc is not None and THROTTLE_REASONS & set(cancellation_codes(exc) or []):
         raise exc
     raise ContentionError(
         f"counter {counter!r}: gave up after {tries} attempts lost to concurrent writers"

@@ -480,7 +480,11 @@ class Strategy:
             except (ClientError, BotoCoreError) as exc:
                 outcome = classify(exc)
                 if outcome.try_again:
-                    # A conflict or a throttled transaction: nothing was applied.
+                    # A conflict or a throttled transaction: this send applied nothing. But
+                    # when botocore re-sent it after a lost answer, an earlier send may have
+                    # landed: an add without evidence must not go again (it could count twice).
+                    if call.ambiguous and not repeatable:
+                        raise (call.first_error or exc) from None
                     yield from self._try_again(call, exc)
                     continue
                 if outcome is Outcome.ITEM_TOO_LARGE:
@@ -865,9 +869,14 @@ class Strategy:
 
     def _try_again(self, call: OpState, exc: BaseException | None) -> Steps[None]:
         """A try that DynamoDB did not apply (``exc``; None for a stale snapshot): pause, or
-        give up once ``max_attempts`` tries went this way (``_retry.give_up``)."""
+        give up once ``max_attempts`` tries went this way (``_retry.give_up``; the first
+        ambiguous error when an earlier try may have landed)."""
         call.not_applied += 1
         if call.not_applied >= self.max_attempts:
+            if call.ambiguous and call.first_error is not None:
+                # "Nothing changed" (DynamoDB's throttle, ContentionError) would be untrue: an
+                # earlier try may have landed. Its error says so; the same request id settles it.
+                raise call.first_error
             give_up(exc, counter=self.counter_name, tries=call.not_applied)
         yield from self._sleep(call.not_applied)
 

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from .._io import error_code
 from .._keys import AMOUNT, MARKER_PREFIX
+from .._retry import undecided
 from .._steps import NOW, Steps
 from ..results import AddResult
 from .base import MARKER_TTL, Capabilities, OpState, n
@@ -57,35 +58,41 @@ class MarkerCounter(Holds, TransactionCounter):
         self._ttl_seconds = self.marker_ttl.total_seconds()
 
     def _attempt(self, call: OpState) -> Steps[AddResult]:
-        if isinstance(call, HoldCall):
-            marker = call.item  # a reserve: the hold is its evidence
-        else:
-            now: float = yield NOW
-            marker = self._side_item(call, MARKER_PREFIX)
-            marker[self.layout.ttl_attribute] = n(int(now + self._ttl_seconds))
-        put = self._put_new_side_item(marker)
-        items = self._with_hold(call, [self._counter_update(call), put])
-        try:
-            yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
+        while True:
+            if isinstance(call, HoldCall):
+                marker = call.item  # a reserve: the hold is its evidence
+            else:
+                now: float = yield NOW
+                marker = self._side_item(call, MARKER_PREFIX)
+                marker[self.layout.ttl_attribute] = n(int(now + self._ttl_seconds))
+            put = self._put_new_side_item(marker)
+            items = self._with_hold(call, [self._counter_update(call), put])
+            try:
+                yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = self._cancellation_reasons(exc)
+                if len(reasons) < len(items):
+                    raise
+                ended = yield from self._hold_ended(call, reasons)
+                if ended is not None:
+                    return ended
+                counter_reason, marker_reason = reasons[0], reasons[1]
+                # The marker first: a counted request is a duplicate even when the counter's
+                # condition (a bound) would also fail now.
+                if marker_reason.get("Code") == "ConditionalCheckFailed":
+                    return (yield from self._replayed(call, marker_reason, marker, AMOUNT))
+                if counter_reason.get("Code") == "ConditionalCheckFailed":
+                    if undecided(marker_reason):
+                        # The marker was throttled or held: the request may be counted
+                        # already, so the bound alone cannot refuse it. Nothing was applied.
+                        yield from self._try_again(call, exc)
+                        continue
+                    failed = yield from self._failed_write(counter_reason.get("Item"), call, exc)
+                    raise failed from exc
                 raise
-            reasons = self._cancellation_reasons(exc)
-            if len(reasons) < len(items):
-                raise
-            ended = yield from self._hold_ended(call, reasons)
-            if ended is not None:
-                return ended
-            counter_reason, marker_reason = reasons[0], reasons[1]
-            # The marker first: a counted request is a duplicate even when the counter's
-            # condition (a bound) would also fail now.
-            if marker_reason.get("Code") == "ConditionalCheckFailed":
-                return (yield from self._replayed(call, marker_reason, marker, AMOUNT))
-            if counter_reason.get("Code") == "ConditionalCheckFailed":
-                failed = yield from self._failed_write(counter_reason.get("Item"), call, exc)
-                raise failed from exc
-            raise
-        return call.result(True, None)
+            return call.result(True, None)
 
     def _give_back(self, shard: int | None, amount: int) -> dict[str, Any]:
         return self._counter_update(OpState(amount=amount, request_id=None, digest=None))

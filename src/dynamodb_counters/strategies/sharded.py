@@ -24,7 +24,8 @@ written carries its incarnation and bound condition, so a stale read only cancel
 transaction; the add then reads again, with a consistent snapshot this time (at most
 ``max_attempts`` times, then ``ContentionError``; never a wrong refusal). A move or a snapshot
 cancelled for a conflict or for lack of throughput applied nothing: the add starts again, on the
-same budget (``_retry``), so a throttled snapshot never refuses. If the survey shows too little
+same budget (``_retry``), so a throttled snapshot never refuses; a survey throttled whole (no
+key read, after botocore's tries) gives way to the snapshot. If the survey shows too little
 room in the whole counter, a ``TransactGetItems`` of the shards and the marker (a
 consistent snapshot) decides: the add is refused with ``ThresholdExceeded`` (the value of that
 snapshot) only if it agrees. That is the only way a sharded add is refused, so a dry shard is
@@ -68,6 +69,7 @@ from .._keys import (
     SHARD_MARKER_PREFIX,
     SHARD_PREFIX,
 )
+from .._retry import Outcome, classify
 from .._steps import Steps
 from ..errors import CounterNotFound, NotSupported, ThresholdExceeded
 from ..results import AddResult
@@ -364,12 +366,19 @@ class ShardedCounter(Holds):
     ) -> Steps[list[dict[str, Any] | None] | None]:
         """The items at ``keys`` from one eventually consistent ``BatchGetItem`` (a quarter of a
         snapshot's read units): good enough to pick donors, since every write carries its
-        shard's bound. None when it is not all there (unprocessed keys, a shard not seen, or
-        seen from another incarnation): take a snapshot instead."""
+        shard's bound. None when it is not all there (unprocessed keys, every key throttled, a
+        shard not seen, or seen from another incarnation): take a snapshot instead."""
         table = self.layout.table
-        answer = yield from self._send(
-            call, "BatchGetItem", {"RequestItems": {table: {"Keys": keys}}}
-        )
+        try:
+            answer = yield from self._send(
+                call, "BatchGetItem", {"RequestItems": {table: {"Keys": keys}}}
+            )
+        except ClientError as exc:
+            if classify(exc) is not Outcome.THROTTLED_REQUEST:
+                raise
+            # No key could be read (AWS's answer then), even after botocore's tries: the survey
+            # is only a plan, and the snapshot reads under the retry policy. Never a refusal.
+            return None
         if answer.get("UnprocessedKeys"):
             return None
         names = self._key_names()
