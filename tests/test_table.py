@@ -229,11 +229,52 @@ def test_ttl_on_another_attribute_is_a_clear_error(client: Any, foreign: str) ->
             store.ensure_table(**options)
         assert str(caught.value) == (
             f"table {foreign!r} has TTL on attribute 'ttl', but this store writes markers with "
-            "'expires_at', so they would never expire: pass ttl_attribute='ttl'"
+            "'expires_at', so they would never expire: pass ttl_attribute='ttl' (on the command "
+            "line: --ttl-attribute ttl)"
         )
     assert ttl_of(client, foreign) == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
     report = CounterStore(client, foreign, ttl_attribute="ttl").ensure_table()
     assert (report.ttl_status, report.ttl_attribute, report.warnings) == ("ENABLED", "ttl", ())
+
+
+def test_the_cli_has_the_flag_its_ttl_advice_names(
+    ddb: DynamoDBLocal, client: Any, foreign: str
+) -> None:
+    """Issue 18, item 10: the advice said ttl_attribute=, which the CLI had no flag for."""
+    client.update_time_to_live(
+        TableName=foreign,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
+    )
+    where = ["--endpoint-url", ddb.endpoint_url, "--table", foreign, "--no-sort-key"]
+
+    def check(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "dynamodb_counters", "table", "check", *where, *extra]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    refused = check()
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith("(on the command line: --ttl-attribute ttl)")
+    followed = check("--ttl-attribute", "ttl")
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout.strip() == f"table {foreign!r} is ACTIVE; TTL ENABLED on 'ttl'"
+
+
+def test_a_boto3_table_resource_is_refused_at_once(ddb: DynamoDBLocal) -> None:
+    """Issue 18, item 10: a Table resource was accepted, then failed on its first request."""
+    import boto3
+
+    resource = boto3.resource(
+        "dynamodb",
+        endpoint_url=ddb.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    for wrong in (resource.Table("counters"), resource):
+        with pytest.raises(InvalidInput) as caught:
+            CounterStore(wrong, "counters")
+        assert "boto3.client('dynamodb'), or table.meta.client" in str(caught.value)
+    CounterStore(resource.Table("counters").meta.client, "counters")  # the advice works
 
 
 @pytest.mark.parametrize("operation", ["CreateTable", "UpdateTimeToLive"])

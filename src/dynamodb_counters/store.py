@@ -58,6 +58,13 @@ for _cls in STRATEGIES.values():
 DEFAULT_COUNTER_SORT_VALUE = "#counter"
 
 
+def _is_resource(client: Any) -> bool:
+    """A boto3 resource (``boto3.resource("dynamodb")`` or one of its ``Table`` objects): its
+    ``meta`` holds the client it wraps, a client's own ``meta`` does not."""
+    meta = getattr(client, "meta", None)
+    return meta is not None and hasattr(meta, "client") and not hasattr(meta, "service_model")
+
+
 class HandleCore:
     """What a counter handle does, as steps, whatever the I/O style (see :class:`Counter`)."""
 
@@ -349,6 +356,14 @@ class StoreCore(Generic[_H, _C]):
     ) -> None:
         if not isinstance(table_name, str) or not 3 <= len(table_name) <= 255:
             raise InvalidInput("table_name must be a str of 3 to 255 characters")
+        if _is_resource(client):
+            # A Table (or the service resource) has update_item too, with other arguments:
+            # it would fail on the first request, far from here.
+            raise InvalidInput(
+                "client must be a DynamoDB client, not a boto3 resource "
+                f"({type(client).__name__}): pass a client: boto3.client('dynamodb'), or "
+                "table.meta.client"
+            )
         if client is None or not hasattr(client, "update_item"):
             raise InvalidInput("client must be a boto3 DynamoDB client")
         v.check_attribute_name(partition_key, what="partition_key")

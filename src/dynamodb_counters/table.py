@@ -446,7 +446,8 @@ def _check_ttl_attribute(run: _Run, ttl: _Ttl) -> None:
         raise InvalidInput(
             f"table {run.table!r} has TTL on attribute {ttl.attribute!r}, but this store writes "
             f"markers with {attribute!r}, so they would never expire: "
-            f"pass ttl_attribute={ttl.attribute!r}"
+            f"pass ttl_attribute={ttl.attribute!r} (on the command line: "
+            f"--ttl-attribute {ttl.attribute})"
         )
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._endpoints import check_endpoint
 from ..errors import CounterError, InvalidInput
 from ..faults import FaultPlan
 from ..report.files import replace_file
@@ -417,6 +418,7 @@ def _flash_write_limit(given: float | str | None) -> float | None:
 def run_bench(args: argparse.Namespace) -> int:
     """``dynamodb-counters bench``: returns the exit code."""
     try:
+        check_endpoint(args.endpoint_url)
         if args.scenario == FLASH_SALE:
             flash = flash_options_from_args(args)
             return _execute_flash(

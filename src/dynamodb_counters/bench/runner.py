@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import platform
 import queue
-import re
 import signal
 import threading
 import time
@@ -51,6 +50,8 @@ from .. import (
     InvalidInput,
     ThresholdExceeded,
 )
+from .._endpoints import check_endpoint
+from .._endpoints import redact as redact  # re-exported: the bench and its tests use it
 from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
 from ..report.schema import (
@@ -124,14 +125,6 @@ class BenchInterrupted(KeyboardInterrupt):
 class ExistingTable(CounterError):
     """The bench's table exists and this run did not create it: the bench writes there only
     when told (``Backend.use_existing_table``, ``--use-existing-table``)."""
-
-
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"']*@")
-
-
-def redact(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -221,7 +214,10 @@ def open_backend_at(backend: Backend) -> Iterator[Connection]:
     import boto3
 
     region = backend.region or boto3.Session().region_name or "us-east-1"
-    dummy = backend.endpoint_url is not None and boto3.Session().get_credentials() is None
+    # Dummy credentials for a plain-HTTP endpoint on this machine (never the user's own: see
+    # dynamodb_counters._endpoints), and for any endpoint when the user has none.
+    endpoint, local = check_endpoint(backend.endpoint_url)
+    dummy = local or (endpoint is not None and boto3.Session().get_credentials() is None)
     kind = "aws" if backend.endpoint_url is None else "endpoint"
     yield Connection(kind, backend.endpoint_url, region, dummy)
 

@@ -288,13 +288,16 @@ class WindowOption:
 
     @property
     def parse(self) -> Callable[[str], Any]:
-        """How the CLI reads it (durations in seconds)."""
-        return float if self.kind == "duration" else int
+        """How the CLI reads it (durations: seconds, or ``30s``, ``10m``, ``1h``, ``7d``)."""
+        return v.duration if self.kind == "duration" else int
 
 
 #: ``marker``'s and ``sharded``'s window: how long the evidence of a request id lives.
 MARKER_TTL = WindowOption(
-    "marker_ttl", timedelta(days=7), "how long a marker lives (seconds)", kind="duration"
+    "marker_ttl",
+    timedelta(days=7),
+    "how long a marker lives (seconds, or 30s, 10m, 1h, 7d)",
+    kind="duration",
 )
 
 
