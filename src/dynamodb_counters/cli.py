@@ -201,7 +201,9 @@ def cmd_table_enable_ttl(args: argparse.Namespace) -> int:
 def cmd_iam_policy(args: argparse.Namespace) -> int:
     from . import iam
 
-    operations = list(args.operation or iam.COUNTER_OPERATIONS)
+    operations = list(args.operation or iam.DEFAULT_OPERATIONS)
+    if args.list_counters and "counters" not in operations:
+        operations.append("counters")
     if args.manage_table:
         operations += list(iam.TABLE_OPERATIONS)
     elif args.check_table:
@@ -216,6 +218,13 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
         sort_key=not args.no_sort_key,
     )
     print(json.dumps(document, indent=2))
+    if args.counter_prefix:
+        listed = "counters" in operations
+        print(
+            f"dynamodb-counters: note: {iam.SCAN_NOTE}"
+            + ("" if listed else "; it is left out of this policy (--list-counters adds it)"),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -259,7 +268,14 @@ def _add_table_commands(commands: Any) -> None:
         "--operation",
         action="append",
         choices=list(COUNTER_OPERATIONS),
-        help="a counter operation the application uses (repeat; default: all)",
+        help="a counter operation the application uses (repeat; default: all but counters, "
+        "the listing)",
+    )
+    p.add_argument(
+        "--list-counters",
+        action="store_true",
+        help="add what store.counters() (`counter list`) needs: a Scan, which a "
+        "--counter-prefix cannot restrict",
     )
     p.add_argument("--region", default="*", help="the table's region (default: any)")
     p.add_argument("--account", default="*", help="the 12-digit account id (default: any)")

@@ -32,6 +32,7 @@ from .strategies import STRATEGIES
 
 __all__ = [
     "COUNTER_OPERATIONS",
+    "DEFAULT_OPERATIONS",
     "OPERATIONS",
     "TABLE_OPERATIONS",
     "Use",
@@ -63,50 +64,62 @@ ANY = "*"
 
 _SIDE_QUERY = Use("Query", sort_key_only=True)
 _SNAPSHOT = Use("TransactGetItems", ("Get",))
+#: A handle's first operation reads the counter item (its stored definition and incarnation):
+#: every operation of a fresh process sends it once, whatever the strategy.
+_FIRST_USE = Use("GetItem")
 
-#: Library operation -> strategy (or :data:`ANY`) -> the requests it sends. Keep it to what the
-#: code does: the test fails on an action no operation sends as on one the policy lacks.
+#: Library operation -> strategy (or :data:`ANY`) -> the requests it sends in a fresh process.
+#: Keep it to what the code does: the test fails on an action no operation sends as on one the
+#: policy lacks.
 OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
     "create": {ANY: (Use("PutItem"),), "sharded": (Use("TransactWriteItems", ("Put",)),)},
     "add": {
-        "atomic": (Use("UpdateItem"),),
-        "occ": (Use("GetItem"), Use("UpdateItem")),
-        "occ_history": (Use("GetItem"), Use("UpdateItem")),
-        "transaction": (Use("TransactWriteItems", ("Update",)),),
-        "marker": (Use("TransactWriteItems", ("Update", "Put")),),
-        "collection": (Use("TransactWriteItems", ("ConditionCheck", "Put")),),
-        "set": (Use("UpdateItem"),),
+        "atomic": (_FIRST_USE, Use("UpdateItem")),
+        "occ": (_FIRST_USE, Use("UpdateItem")),
+        "occ_history": (_FIRST_USE, Use("UpdateItem")),
+        "transaction": (_FIRST_USE, Use("TransactWriteItems", ("Update",))),
+        "marker": (_FIRST_USE, Use("TransactWriteItems", ("Update", "Put"))),
+        "collection": (_FIRST_USE, Use("TransactWriteItems", ("ConditionCheck", "Put"))),
+        "set": (_FIRST_USE, Use("UpdateItem")),
         # A dry shard: a snapshot of the shards and the marker, then the move.
-        "sharded": (Use("TransactWriteItems", ("Update", "Put")), Use("BatchGetItem"), _SNAPSHOT),
+        "sharded": (
+            _FIRST_USE,
+            Use("TransactWriteItems", ("Update", "Put")),
+            Use("BatchGetItem"),
+            _SNAPSHOT,
+        ),
     },
     "value": {
-        ANY: (Use("GetItem"),),
-        "collection": (Use("Query"), Use("GetItem")),
-        "sharded": (_SNAPSHOT,),
+        ANY: (_FIRST_USE,),
+        "collection": (_FIRST_USE, Use("Query")),
+        "sharded": (_FIRST_USE, _SNAPSHOT),
     },
     # The sweep of markers and deltas runs for every strategy: items of the counter's name may
     # be there whatever the strategy (a delete whose answer was lost, older releases).
     "delete": {
         ANY: (
+            _FIRST_USE,
             Use("DeleteItem"),
             _SIDE_QUERY,
-            Use("GetItem", sort_key_only=True),
             Use("BatchWriteItem", sort_key_only=True),
         ),
         "sharded": (
+            _FIRST_USE,
             Use("TransactWriteItems", ("Delete",)),
             _SIDE_QUERY,
-            Use("GetItem", sort_key_only=True),
             Use("BatchWriteItem", sort_key_only=True),
         ),
     },
     "inspect": {
-        ANY: (Use("GetItem"), _SIDE_QUERY),
-        "collection": (Use("GetItem"), Use("Query")),
-        "sharded": (Use("GetItem"), _SNAPSHOT, _SIDE_QUERY),
+        ANY: (_FIRST_USE, _SIDE_QUERY),
+        "collection": (_FIRST_USE, Use("Query")),
+        "sharded": (_FIRST_USE, _SNAPSHOT, _SIDE_QUERY),
     },
-    "compact": {"collection": (Use("Query"), Use("TransactWriteItems", ("Update", "Delete")))},
-    # A scan names no key: with counter prefixes it still reads the whole table.
+    "compact": {
+        "collection": (_FIRST_USE, Use("Query"), Use("TransactWriteItems", ("Update", "Delete")))
+    },
+    # Not in the default policy (see :func:`policy`): a Scan names no key, so with counter
+    # prefixes it still reads the whole table.
     "counters": {ANY: (Use("Scan"),)},
     "values": {
         ANY: (Use("BatchGetItem"),),
@@ -129,6 +142,14 @@ TABLE_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
 }
 
 COUNTER_OPERATIONS = tuple(OPERATIONS)
+#: Operations a policy holds unless told otherwise: all but listing (``store.counters()``),
+#: whose Scan reads every item of the table and which ``dynamodb:LeadingKeys`` cannot restrict.
+DEFAULT_OPERATIONS = tuple(op for op in OPERATIONS if op != "counters")
+#: Said on stderr by ``iam-policy`` when a counter prefix is given (a policy is JSON only).
+SCAN_NOTE = (
+    "listing counters (store.counters(), `counter list`) sends a Scan, which "
+    "dynamodb:LeadingKeys cannot restrict to the prefix: it reads the whole table"
+)
 
 # IAM actions that DynamoDB authorises per item, so dynamodb:LeadingKeys can restrict them.
 _KEYED_ACTIONS = frozenset(
@@ -197,8 +218,9 @@ def policy(
     Args:
         table: the table's name.
         strategies: strategy ids (default: all).
-        operations: library operations: any of :data:`OPERATIONS` (default: all of them) and of
-            :data:`TABLE_OPERATIONS` (none by default).
+        operations: library operations: any of :data:`OPERATIONS` (default: all but
+            ``counters``, :data:`DEFAULT_OPERATIONS`) and of :data:`TABLE_OPERATIONS` (none by
+            default).
         region: the table's region, or ``"*"``.
         account: the 12-digit account id, or ``"*"``.
         counter_prefixes: when every counter name starts with one of these, item actions are
@@ -223,7 +245,7 @@ def policy(
         if strategy not in STRATEGIES:
             known = ", ".join(STRATEGIES)
             raise InvalidInput(f"unknown strategy {strategy!r}; choose from {known}")
-    wanted = list(COUNTER_OPERATIONS) if operations is None else list(operations)
+    wanted = list(DEFAULT_OPERATIONS) if operations is None else list(operations)
     for operation in wanted:
         if operation not in OPERATIONS and operation not in TABLE_OPERATIONS:
             known = ", ".join([*OPERATIONS, *TABLE_OPERATIONS])
