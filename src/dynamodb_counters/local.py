@@ -23,6 +23,8 @@ What it guarantees, and how:
   ``127.0.0.1``. The port is held from the moment it is chosen, so only our engine can answer.
 * **One engine per data folder.** A lock file in the folder (``.dynamodb-counters.lock``) is
   held by Python and inherited by Java for as long as either runs.
+* **Private data.** A data folder it creates is ``0700``; Java runs with umask ``077``, so the
+  files it writes there (the SQLite data file, journals) are ``0600``, as is the lock file.
 * **No orphan.** Java exits when the Python process that started it ends, however it ends
   (SIGKILL included): it holds the read end of a pipe whose write end only Python has. Work
   folders left by a killed parent are removed by the next start.
@@ -479,13 +481,18 @@ class DynamoDBLocal:
             return
         path = self.db_path
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Private: the tables' contents are nobody else's to read (mkdir's mode is
+                # masked by the umask, so set it after).
+                path.mkdir(parents=True)
+                path.chmod(0o700)
             # SQLite needs to create its journal beside the data file, and to write that file.
             data = path / "shared-local-instance.db"
             for needed in (path, data) if data.exists() else (path,):
                 if not os.access(needed, os.W_OK):
                     raise PermissionError(errno.EACCES, "not writable", str(needed))
-            lock = open(path / _DATA_LOCK, "ab")  # noqa: SIM115 -- held for the engine's life
+            # Held for the engine's life.
+            lock = os.fdopen(os.open(path / _DATA_LOCK, os.O_WRONLY | os.O_CREAT, 0o600), "ab")
         except OSError as exc:
             raise LocalEngineError(
                 f"cannot keep DynamoDB Local's data in {path}: {_reason(exc)}"
@@ -553,6 +560,8 @@ class DynamoDBLocal:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 pass_fds=inherited,
+                # What it writes (the data file and its journals) is readable by this user only.
+                umask=0o077,
             )
         finally:
             # Only Java holds the socket now: if it dies, clients are refused, not left hanging.
