@@ -539,8 +539,8 @@ def test_create_recognises_its_own_write_after_lost_answers(
     store = store_on(client, table)
     retried: list[CallRecord] = []
     store.add_listener(lambda r: retried.append(r) if r.sdk_retries else None)
-    # sharded creates its counter item and shards in one transaction.
-    operation = "TransactWriteItems" if strategy == "sharded" else "PutItem"
+    # Strategies whose adds are transactions create in one (sharded: the item and its shards).
+    operation = "TransactWriteItems" if STRATEGIES[strategy].transactional else "PutItem"
     # 0.4: enough lost answers in 12 creates, without botocore backing off for a minute.
     plan = FaultPlan(lost_answer_rate=0.4, seed=3, operations=frozenset({operation}))
     # The rate may by chance never fire (bodies hold random tokens): the first answer is lost

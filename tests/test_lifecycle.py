@@ -807,3 +807,38 @@ def test_the_strategy_property_is_the_stored_one(store: CounterStore) -> None:
     assert store.counter("c").strategy == "marker"
     with pytest.raises(DefinitionMismatch):
         _ = store.counter("c", strategy="atomic").strategy
+
+
+# -- issue 18, item 11: an engine without transactions ------------------------------------------
+
+TRANSACTIONAL = ["transaction", "marker", "collection", "sharded"]
+
+
+def test_the_transactional_strategies_are_the_four_that_need_transactions() -> None:
+    assert [name for name, cls in STRATEGIES.items() if cls.transactional] == TRANSACTIONAL
+
+
+@pytest.mark.parametrize("strategy", TRANSACTIONAL)
+def test_an_engine_without_transactions_is_refused_before_anything_is_written(
+    own_client: Any, client: Any, table: str, strategy: str
+) -> None:
+    """dynalite answers TransactWriteItems with UnknownOperationException and no message:
+    create() succeeded and left a counter no add could change, and add() raised botocore's
+    bare error."""
+    from test_table import _unknown_operation
+
+    for operation in ("TransactWriteItems", "TransactGetItems"):
+        own_client.meta.events.register(f"before-send.dynamodb.{operation}", _unknown_operation)
+    on_dynalite = CounterStore(own_client, table).counter("c", strategy=strategy)
+    with pytest.raises(NotSupported) as caught:
+        on_dynalite.create(initial=5)
+    assert str(caught.value) == (
+        "this DynamoDB engine does not support TransactWriteItems (UnknownOperationException), "
+        f"which strategy {strategy!r} needs; use DynamoDB, DynamoDB Local or another strategy"
+    )
+    assert scan_all(client, table) == []  # nothing written
+    # A counter made elsewhere: its adds say the same, and nothing changes.
+    CounterStore(client, table).counter("c", strategy=strategy).create(initial=5)
+    with pytest.raises(NotSupported, match="does not support TransactWriteItems"):
+        CounterStore(own_client, table).counter("c").add(1, request_id="r1")
+    assert CounterStore(client, table).counter("c").value() == 5

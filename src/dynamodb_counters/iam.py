@@ -72,7 +72,15 @@ _FIRST_USE = Use("GetItem")
 #: Keep it to what the code does: the test fails on an action no operation sends as on one the
 #: policy lacks.
 OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
-    "create": {ANY: (Use("PutItem"),), "sharded": (Use("TransactWriteItems", ("Put",)),)},
+    # Strategies whose adds are transactions create in one too (an engine without them
+    # refuses before the counter exists).
+    "create": {
+        ANY: (Use("PutItem"),),
+        **dict.fromkeys(
+            ("transaction", "marker", "collection", "sharded"),
+            (Use("TransactWriteItems", ("Put",)),),
+        ),
+    },
     "add": {
         "atomic": (_FIRST_USE, Use("UpdateItem")),
         "occ": (_FIRST_USE, Use("UpdateItem")),

@@ -91,6 +91,7 @@ from ..errors import (
     ThresholdExceeded,
 )
 from ..results import AddResult, CounterDefinition
+from ..table import UNSUPPORTED_CODES
 
 _T = TypeVar("_T")
 
@@ -320,6 +321,9 @@ class Strategy:
     idempotent: ClassVar[bool] = False
     supports_thresholds: ClassVar[bool] = True
     needs_sort_key: ClassVar[bool] = False
+    #: Adds are transactions: create() writes through TransactWriteItems too, so an engine
+    #: without transactions (dynalite) refuses before the counter exists, not after.
+    transactional: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities]
     #: Window options (stored in the counter's definition) accepted by ``store.counter(...)``.
     window_options: ClassVar[tuple[WindowOption, ...]] = ()
@@ -638,8 +642,21 @@ class Strategy:
 
     def _request(self, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request outside an add (reads, sweeps)."""
-        answer: dict[str, Any] = yield Send(operation, params, self.counter_name, self.name)
+        try:
+            answer: dict[str, Any] = yield Send(operation, params, self.counter_name, self.name)
+        except ClientError as exc:
+            self._check_supported(operation, exc)
+            raise
         return answer
+
+    def _check_supported(self, operation: str, exc: ClientError) -> None:
+        """An engine without ``operation`` (dynalite has no transactions) answers
+        UnknownOperationException with an empty message: say what is missing, and for what."""
+        if error_code(exc) in UNSUPPORTED_CODES:
+            raise NotSupported(
+                f"this DynamoDB engine does not support {operation} ({error_code(exc)}), which "
+                f"strategy {self.name!r} needs; use DynamoDB, DynamoDB Local or another strategy"
+            ) from exc
 
     def _send(self, call: OpState, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request of an add, keeping the call's request and SDK-retry counts."""
@@ -651,6 +668,7 @@ class Strategy:
                 operation, params, self.counter_name, self.name, retried
             )
         except ClientError as exc:
+            self._check_supported(operation, exc)
             self._note_retries(call, sdk_retries_of(response_of(exc)), retried, write=write)
             if write and is_ambiguous(exc):
                 call.became_ambiguous(exc)
@@ -690,25 +708,25 @@ class Strategy:
     def _put_if_absent(self, call: OpState, item: dict[str, Any]) -> Steps[dict[str, Any] | None]:
         """Put ``item`` unless an item with its key exists; returns the existing item, if any.
 
-        An engine that does not return the item on a failed condition gets it read.
+        An engine that does not return the item on a failed condition gets it read. A
+        :attr:`transactional` strategy puts it in a transaction of one (see there).
         """
+        put = self._put_new_side_item(item)
         try:
-            yield from self._send(
-                call,
-                "PutItem",
-                {
-                    "TableName": self.layout.table,
-                    "Item": item,
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
-                    # The existing item tells a replay from our own lost write, for free.
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                },
-            )
+            if self.transactional:
+                yield from self._send(call, "TransactWriteItems", {"TransactItems": [put]})
+            else:
+                yield from self._send(call, "PutItem", put["Put"])
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) == "TransactionCanceledException":
+                (reason,) = self._cancellation_reasons(exc) or [{}]
+                if reason.get("Code") != "ConditionalCheckFailed":
+                    raise
+                found = reason.get("Item")
+            elif error_code(exc) == "ConditionalCheckFailedException":
+                found = response_of(exc).get("Item")
+            else:
                 raise
-            found = response_of(exc).get("Item")
             if found is None:
                 key = {k: item[k] for k in self._key_names()}
                 found = yield from self._read_item(key=key, call=call)

@@ -98,6 +98,7 @@ class ShardedCounter(Strategy):
     """A counter summed over shard items, its bounds held by escrow."""
 
     name = "sharded"
+    transactional = True
     idempotent = True
     window_options = (SHARDS, MARKER_TTL)
     capabilities = Capabilities(
