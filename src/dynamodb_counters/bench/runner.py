@@ -369,6 +369,7 @@ class Bench:
         self.client = connection.client(sdk=options.sdk, pool=pool)
         self.run_id = uuid.uuid4().hex[:12]
         self.created_table = False
+        self._table_is_ours = False
         self._sizes = {}
         self.table = options.backend.table or f"dynamodb-counters-bench-{self.run_id}"
         self.plans = [
@@ -394,16 +395,18 @@ class Bench:
                 raise self._refusal()
             self._check_keys(existing)  # and nothing else: its settings are its owner's
             return
-        created: list[bool] = []
 
         def note(record: CallRecord) -> None:
             # Only our own successful CreateTable makes the table ours: one that another
-            # process created between our check and our create answers ResourceInUse.
-            if record.operation == "CreateTable":
-                created.append(record.error_code is None)
+            # process created between our check and our create answers ResourceInUse. Noted
+            # at once, so that a set-up stopped after it (an error, Ctrl-C) deletes it too.
+            if record.operation == "CreateTable" and record.error_code is None:
+                self.created_table = True
 
+        # A table under the run's own name (the default) is this run's whoever saw the answer:
+        # stopped during its CreateTable, the cleanup still tries to delete it.
+        self._table_is_ours = self.options.backend.table is None
         CounterStore(self.observer, self.table, on_call=note).ensure_table()
-        self.created_table = any(created)
         if not self.created_table and not use_existing:
             raise self._refusal()
 
@@ -450,7 +453,8 @@ class Bench:
         may be the reason the run stopped) and note what was left in :attr:`left_behind`."""
         if self.options.backend.embedded:
             return
-        drop_table = self.created_table and not self.options.backend.keep_table
+        ours = self.created_table or self._table_is_ours
+        drop_table = ours and not self.options.backend.keep_table
         client = self.observer
         if budget is not None:
             client = self.connection.client(
