@@ -116,6 +116,8 @@ def _perform(operation: str, counter: Counter, store: CounterStore, strategy: st
             counter.add(-1)
     elif operation == "values":
         getattr(store, operation)([counter.name])
+    elif operation == "counters_scan":
+        assert list(store.counters(scan=True)) == [counter.name]
     elif hasattr(Counter, operation):
         getattr(counter, operation)()
     else:
@@ -190,6 +192,17 @@ def test_policy_is_exactly_what_each_operation_sends(
                 assert condition == {"dynamodb:LeadingKeys": [f"{PREFIX}*"]}
             scans = statement(document, "CounterScans")
             assert scans is None or "Condition" not in scans
+            # A Scan of the listing index is allowed on the index's ARN, and only there.
+            for record in records:
+                if record.operation == "Scan":
+                    index = record.params.get("IndexName")
+                    allowed = statement(
+                        document, "CounterScans" if index is None else "CounterList"
+                    )
+                    assert allowed is not None and "Condition" not in allowed
+                    assert allowed["Resource"].endswith(
+                        f":table/{store.table_name}" + ("" if index is None else f"/index/{index}")
+                    )
             for record in records:
                 for key in leading_keys(record, "pk"):
                     assert key.startswith(PREFIX), (operation, record.operation, key)
@@ -418,16 +431,19 @@ def test_the_default_policy_leaves_listing_out_and_says_why_with_a_prefix() -> N
         f"dynamodb-counters: note: {iam.SCAN_NOTE}; it is left out of this policy "
         "(--list-counters adds it)"
     ]
-    listed = _cli(
-        "--table",
-        "counters",
-        "--strategy",
-        "atomic",
-        "--counter-prefix",
-        "shop#",
-        "--list-counters",
-    )
-    scans = statement(json.loads(listed.stdout), "CounterScans")
-    assert scans is not None and scans["Action"] == ["dynamodb:Scan"]
-    assert "Condition" not in scans
+    flags = ["--table", "counters", "--strategy", "atomic", "--counter-prefix", "shop#"]
+    listed = _cli(*flags, "--list-counters")
+    assert statement(json.loads(listed.stdout), "CounterList") == {
+        "Sid": "CounterList",
+        "Effect": "Allow",
+        "Action": ["dynamodb:Scan"],
+        "Resource": "arn:aws:dynamodb:*:*:table/counters/index/counter-list",
+    }
     assert listed.stderr.strip().splitlines() == [f"dynamodb-counters: note: {iam.SCAN_NOTE}"]
+    whole = _cli(*flags, "--list-counters", "scan")
+    assert statement(json.loads(whole.stdout), "CounterScans") == {
+        "Sid": "CounterScans",
+        "Effect": "Allow",
+        "Action": ["dynamodb:Scan"],
+        "Resource": "arn:aws:dynamodb:*:*:table/counters",
+    }

@@ -161,7 +161,7 @@ def test_a_table_it_creates_gets_ttl(client: Any) -> None:
             report = CounterStore(client, name, ttl_attribute="ttl").ensure_table()
         assert report.created
         assert report.changes == (
-            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
             f"turned TTL on for attribute 'ttl' of table {name!r}",
         )
         assert ttl_of(client, name) == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
@@ -245,7 +245,7 @@ def test_the_cli_has_the_flag_its_ttl_advice_names(
         TableName=foreign,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
     )
-    where = ["--endpoint-url", ddb.endpoint_url, "--table", foreign, "--no-sort-key"]
+    where = ["--endpoint-url", ddb.endpoint_url, "--table", foreign]
 
     def check(*extra: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "dynamodb_counters", "table", "check", *where, *extra]
@@ -304,7 +304,7 @@ def test_a_lost_answer_while_creating_still_reports_the_truth(
         assert lost == [operation]
         assert (report.created, report.ttl_status, report.warnings) == (True, "ENABLED", ())
         assert report.changes == (
-            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
             f"turned TTL on for attribute 'expires_at' of table {name!r}",
         )
         assert ttl_of(engine, name)["TimeToLiveStatus"] == "ENABLED"
@@ -472,7 +472,9 @@ def test_engine_without_ttl_creates_the_table_and_warns(no_ttl_client: Any) -> N
         )
         assert report.created
         assert (report.ttl_status, report.ttl_attribute) == ("UNSUPPORTED", None)
-        assert report.changes == (f"created table {name!r} (pk S, sk S, on-demand)",)
+        assert report.changes == (
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
+        )
         # An existing table on that engine: the same warning, from DescribeTimeToLive.
         with pytest.warns(TableWarning, match=r"DescribeTimeToLive: UnknownOperationException"):
             again = CounterStore(no_ttl_client, name).ensure_table()
@@ -559,7 +561,7 @@ def test_cli_concurrent_table_create_all_succeed(ddb: DynamoDBLocal, client: Any
         creators = [out for _, out, _ in results if "created table" in out]
         assert len(creators) == 1
         assert creators[0].splitlines() == [
-            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
             f"turned TTL on for attribute 'expires_at' of table {name!r}",
             f"table {name!r} is ACTIVE; TTL ENABLED on 'expires_at'",
         ]

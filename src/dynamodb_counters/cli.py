@@ -138,7 +138,7 @@ def cmd_counter_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_counter_list(args: argparse.Namespace) -> int:
-    names = _store(args).counters()
+    names = _store(args).counters(scan=args.scan)
     if args.json:
         print(json.dumps(sorted(names)))
         return 0
@@ -202,8 +202,10 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
     from . import iam
 
     operations = list(args.operation or iam.DEFAULT_OPERATIONS)
-    if args.list_counters and "counters" not in operations:
-        operations.append("counters")
+    if args.list_counters is not None:
+        listing = "counters" if args.list_counters == "index" else "counters_scan"
+        if listing not in operations:
+            operations.append(listing)
     if args.manage_table:
         operations += list(iam.TABLE_OPERATIONS)
     elif args.check_table:
@@ -219,7 +221,7 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
     )
     print(json.dumps(document, indent=2))
     if args.counter_prefix:
-        listed = "counters" in operations
+        listed = bool({"counters", "counters_scan"} & set(operations))
         print(
             f"dynamodb-counters: note: {iam.SCAN_NOTE}"
             + ("" if listed else "; it is left out of this policy (--list-counters adds it)"),
@@ -273,9 +275,12 @@ def _add_table_commands(commands: Any) -> None:
     )
     p.add_argument(
         "--list-counters",
-        action="store_true",
-        help="add what store.counters() (`counter list`) needs: a Scan, which a "
-        "--counter-prefix cannot restrict",
+        nargs="?",
+        const="index",
+        choices=["index", "scan"],
+        help="add what store.counters() (`counter list`) needs: a Scan of the table's listing "
+        "index (index, the default), or of the whole table (scan: a table made without the "
+        "index); no --counter-prefix can restrict a Scan",
     )
     p.add_argument("--region", default="*", help="the table's region (default: any)")
     p.add_argument("--account", default="*", help="the 12-digit account id (default: any)")
@@ -450,6 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = counter_commands.add_parser("list", help="list the counters in the table")
     _add_connection(p)
+    p.add_argument(
+        "--scan",
+        action="store_true",
+        help="scan the whole table, not its listing index: also lists items written by other "
+        "code (and works on a table made without the index anyway)",
+    )
     p.set_defaults(func=cmd_counter_list)
     p = counter_commands.add_parser("inspect", help="show the stored item and side items")
     _add_counter_args(p)

@@ -8,7 +8,8 @@ the policy from it:
 * **Actions.** One per API operation, except transactions, which IAM authorises item by item:
   a ``TransactWriteItems`` with an ``Update`` and a ``Put`` needs ``dynamodb:UpdateItem`` and
   ``dynamodb:PutItem`` (there is no ``dynamodb:TransactWriteItems`` action).
-* **Resource.** The table's ARN; no index ARN (the library uses none).
+* **Resource.** The table's ARN; listing (``store.counters()``) scans the sparse index
+  :data:`~dynamodb_counters.table.LIST_INDEX`, whose ARN is the resource of its statement.
 * **``dynamodb:LeadingKeys``.** Counter names are arbitrary, so a condition on the partition key
   helps only when the caller's names share a prefix: ``counter_prefixes=["shop#"]`` limits every
   item action to partition keys starting with it. That covers everything a counter keeps: in a
@@ -29,6 +30,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .strategies import STRATEGIES
+from .table import LIST_INDEX
 
 __all__ = [
     "COUNTER_OPERATIONS",
@@ -52,11 +54,13 @@ class Use:
         items: for transactions, the kinds of item actions in it (``"Put"``, ``"Update"``,
             ``"Delete"``, ``"ConditionCheck"``, ``"Get"``).
         sort_key_only: sent only in a table with a sort key.
+        index: the index it reads (its ARN is the resource), or None for the table.
     """
 
     api: str
     items: tuple[str, ...] = ()
     sort_key_only: bool = False
+    index: str | None = None
 
 
 #: Any strategy (entries for a named strategy take its place).
@@ -126,9 +130,12 @@ OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
     "compact": {
         "collection": (_FIRST_USE, Use("Query"), Use("TransactWriteItems", ("Update", "Delete")))
     },
-    # Not in the default policy (see :func:`policy`): a Scan names no key, so with counter
-    # prefixes it still reads the whole table.
-    "counters": {ANY: (Use("Scan"),)},
+    # Not in the default policy (see :func:`policy`): a Scan names no key, so no counter prefix
+    # restricts it. ``counters``: the sparse index of a table made by ensure_table() (every
+    # counter's key); ``counters_scan``: the whole table (a table without the index, or
+    # ``counters(scan=True)``).
+    "counters": {ANY: (Use("Scan", index=LIST_INDEX),)},
+    "counters_scan": {ANY: (Use("Scan"),)},
     "values": {
         ANY: (Use("BatchGetItem"),),
         "collection": (Use("BatchGetItem"), Use("Query"), Use("GetItem")),
@@ -152,11 +159,12 @@ TABLE_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
 COUNTER_OPERATIONS = tuple(OPERATIONS)
 #: Operations a policy holds unless told otherwise: all but listing (``store.counters()``),
 #: whose Scan reads every item of the table and which ``dynamodb:LeadingKeys`` cannot restrict.
-DEFAULT_OPERATIONS = tuple(op for op in OPERATIONS if op != "counters")
+DEFAULT_OPERATIONS = tuple(op for op in OPERATIONS if op not in ("counters", "counters_scan"))
 #: Said on stderr by ``iam-policy`` when a counter prefix is given (a policy is JSON only).
 SCAN_NOTE = (
     "listing counters (store.counters(), `counter list`) sends a Scan, which "
-    "dynamodb:LeadingKeys cannot restrict to the prefix: it reads the whole table"
+    "dynamodb:LeadingKeys cannot restrict to the prefix: it reads every counter's name (of "
+    f"the index {LIST_INDEX!r}), or with --list-counters scan every item of the table"
 )
 
 # IAM actions that DynamoDB authorises per item, so dynamodb:LeadingKeys can restrict them.
@@ -268,6 +276,7 @@ def policy(
 
     item_actions: set[str] = set()
     table_actions: set[str] = set()
+    index_actions: dict[str, set[str]] = {}
     for operation in wanted:
         if operation in TABLE_OPERATIONS:
             for use in TABLE_OPERATIONS[operation]:
@@ -275,7 +284,10 @@ def policy(
             continue
         for strategy in chosen:
             for use in uses_of(operation, strategy, sort_key=sort_key):
-                item_actions.update(actions_for(use))
+                if use.index is not None:
+                    index_actions.setdefault(use.index, set()).update(actions_for(use))
+                else:
+                    item_actions.update(actions_for(use))
     resource = table_arn(table, region=region, account=account)
     statements: list[dict[str, Any]] = []
     keyed = sorted(item_actions & _KEYED_ACTIONS)
@@ -300,6 +312,16 @@ def policy(
                 "Effect": "Allow",
                 "Action": [f"dynamodb:{a}" for a in unkeyed],
                 "Resource": resource,
+            }
+        )
+    for index, actions in sorted(index_actions.items()):
+        statements.append(
+            {
+                # The listing index: a Scan names no key either, so no prefix condition.
+                "Sid": "CounterList",
+                "Effect": "Allow",
+                "Action": [f"dynamodb:{a}" for a in sorted(actions)],
+                "Resource": f"{resource}/index/{index}",
             }
         )
     if table_actions:

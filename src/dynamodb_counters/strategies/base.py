@@ -121,6 +121,8 @@ _NOT_APPLIED_CODES = frozenset(
 )
 
 
+#: Items a sweep reads (and may delete) per page: its memory, whatever the counter's history.
+PAGE_ITEMS = 500
 _READS = frozenset({"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"})
 
 
@@ -591,32 +593,58 @@ class Strategy:
 
         A side item carries the incarnation it was written for and its key is unique to that
         incarnation; once the counter item shows another incarnation (or none), the side item
-        can never count again. The collection is read first and the counter item after it: a
-        side item written for a newer incarnation exists only after that incarnation's counter
-        item does, so it is never taken for garbage.
+        can never count again. The collection is read a page at a time, and the counter item
+        after each page: a side item written for a newer incarnation exists only after that
+        incarnation's counter item does, so it is never taken for garbage.
         """
         sk = self.layout.sort_key
         assert sk is not None
-        side = [
-            (sort_value, item.get(INCARNATION, {}).get("S"))
-            for sort_value, item in (yield from self._collection(INCARNATION))
-            if sort_value.startswith(SWEPT_PREFIXES)
-        ]
-        if not side:
-            return 0
-        current = yield from self._read_item()
-        living: str | None = "-" if current is None else current.get(INCARNATION, {}).get("S")
-        keys = [
-            {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": sort_value}}
-            for sort_value, incarnation in side
-            # A counter item without an incarnation (first release) owns side items without one.
-            if incarnation != living and not (living is None and incarnation is None)
-        ]
-        yield from self._batch_delete(keys)
-        return len(keys)
+        names = {"#pk": self.layout.partition_key, "#sk": sk, "#inc": INCARNATION}
+        params: dict[str, Any] = {
+            "TableName": self.layout.table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
+            "ProjectionExpression": "#pk, #sk, #inc",
+            "ConsistentRead": True,
+        }
+        return self._sweep_pages(params, SWEPT_PREFIXES)
+
+    def _sweep_pages(self, params: dict[str, Any], prefixes: tuple[str, ...]) -> Steps[int]:
+        """Delete, a page of :data:`PAGE_ITEMS` at a time, the items of the Query ``params``
+        whose sort key starts with one of ``prefixes`` and whose incarnation is not the living
+        one (see :meth:`sweep`); returns how many. Memory stays one page whatever the history,
+        and a sweep stopped half-way is finished by the next (``delete()`` called again)."""
+        pk, sk = self.layout.partition_key, self.layout.sort_key
+        assert sk is not None
+        removed = 0
+        while True:
+            answer = yield from self._request("Query", {**params, "Limit": PAGE_ITEMS})
+            side = [
+                ({pk: item[pk], sk: item[sk]}, item.get(INCARNATION, {}).get("S"))
+                for item in answer.get("Items", [])
+                if item.get(sk, {}).get("S", "").startswith(prefixes)
+            ]
+            if side:
+                current = yield from self._read_item()  # after the page: see sweep()
+                living = "-" if current is None else current.get(INCARNATION, {}).get("S")
+                stale = [
+                    key
+                    for key, incarnation in side
+                    # A counter item without an incarnation (first release) owns side items
+                    # without one.
+                    if incarnation != living and not (living is None and incarnation is None)
+                ]
+                yield from self._batch_delete(stale)
+                removed += len(stale)
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return removed
+            params = {**params, "ExclusiveStartKey": last}
 
     def inspect(self) -> Steps[dict[str, Any]]:
-        """The counter item (plain Python values) and how many side items it has."""
+        """The counter item (plain Python values) and how many side items it has (counted by
+        DynamoDB, ``Select=COUNT``: nothing held in memory, read units as for reading them)."""
         from boto3.dynamodb.types import TypeDeserializer
 
         from .._keys import DELTA_PREFIX, MARKER_PREFIX
@@ -625,11 +653,8 @@ class Strategy:
         item = yield from self._get_item(consistent=True)
         side = {"markers": 0, "deltas": 0}
         if self.layout.sort_key is not None:
-            for sort_value, _ in (yield from self._collection()):
-                if sort_value.startswith(MARKER_PREFIX):
-                    side["markers"] += 1
-                elif sort_value.startswith(DELTA_PREFIX):
-                    side["deltas"] += 1
+            side["markers"] = yield from self._count(self.counter_name, MARKER_PREFIX)
+            side["deltas"] = yield from self._count(self.counter_name, DELTA_PREFIX)
         return {
             "name": self.counter_name,
             "strategy": self.name,
@@ -637,6 +662,27 @@ class Strategy:
             "item": {k: plain.deserialize(val) for k, val in item.items()},
             **side,
         }
+
+    def _count(self, partition: str, prefix: str) -> Steps[int]:
+        """How many items of ``partition`` have a sort key starting with ``prefix``."""
+        sk = self.layout.sort_key
+        assert sk is not None
+        params: dict[str, Any] = {
+            "TableName": self.layout.table,
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": self.layout.partition_key, "#sk": sk},
+            "ExpressionAttributeValues": {":pk": {"S": partition}, ":prefix": {"S": prefix}},
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        count = 0
+        while True:
+            answer = yield from self._request("Query", params)
+            count += int(answer.get("Count", 0))
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return count
+            params = {**params, "ExclusiveStartKey": last}
 
     # -- helpers for strategies ---------------------------------------------------------------
 
