@@ -418,9 +418,18 @@ def test_readme_shows_the_marker_policy_as_printed() -> None:
     )
 
 
-def test_the_default_policy_leaves_listing_out_and_says_why_with_a_prefix() -> None:
+def test_the_default_policy_leaves_listing_out_and_says_why_with_a_prefix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Issue 18, item 6: the default policy allowed Scan (every item of the table, whatever
     the prefix) although few applications list counters."""
+    from dynamodb_counters.cli import main
+
+    def _cli(*args: str) -> subprocess.CompletedProcess[str]:  # in-process: no interpreter
+        code = main(["iam-policy", *args])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
     assert "counters" not in iam.DEFAULT_OPERATIONS
     plain = _cli("--table", "counters", "--strategy", "atomic")
     assert "Scan" not in policy_actions(json.loads(plain.stdout))

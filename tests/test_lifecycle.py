@@ -782,6 +782,9 @@ def foreign_table(client: Any) -> Iterator[str]:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
     yield name
     client.delete_table(TableName=name)
 
