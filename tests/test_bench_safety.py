@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 from conftest import new_table_name, scan_all
 from dynamodb_counters import CounterStore
@@ -24,6 +25,7 @@ from dynamodb_counters.bench.runner import (
     READ_TIMEOUT,
     Bench,
     BenchFailed,
+    BenchInterrupted,
     Connection,
     ExistingTable,
     redact,
@@ -185,6 +187,40 @@ def test_a_table_created_by_someone_else_after_the_check_is_not_deleted(
         assert table in _tables(client), use_existing
         assert scan_all(client, table) == [_neighbour(client)]
         client.delete_table(TableName=table)
+
+
+@pytest.mark.parametrize("stop", ["error", "ctrl-c", "ctrl-c-during-create-table"])
+def test_a_set_up_that_fails_after_create_table_deletes_the_table(
+    ddb: DynamoDBLocal, client: Any, stop: str
+) -> None:
+    """Issue 18, item 8: the table was left behind, named nowhere."""
+    from dynamodb_counters.faults import _error_response
+
+    options = BenchOptions(
+        strategies=("atomic",), workers=1, ops=3, backend=Backend(endpoint_url=ddb.endpoint_url)
+    )
+    bench = Bench(options, Connection("endpoint", ddb.endpoint_url, "us-east-1", True))
+
+    def after_create_table(request: Any, **_: Any) -> Any:  # the next request: TTL on
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+        return _error_response(request.url, "AccessDeniedException", "not allowed (test)")
+
+    def during_create_table(request: Any, **_: Any) -> Any:  # created; the answer never seen
+        URLLib3Session().send(request)
+        raise KeyboardInterrupt
+
+    during = stop == "ctrl-c-during-create-table"
+    bench.observer.meta.events.register(
+        "before-send.dynamodb." + ("CreateTable" if during else "UpdateTimeToLive"),
+        during_create_table if during else after_create_table,
+    )
+    with pytest.raises(BenchFailed if stop == "error" else BenchInterrupted) as stopped:
+        bench.run()
+    failure = stopped.value
+    assert isinstance(failure, BenchFailed | BenchInterrupted)
+    assert failure.results["run"]["left_behind"] == []
+    assert bench.table not in _tables(client)
 
 
 def test_concurrent_benches_on_one_endpoint_do_not_interfere(

@@ -159,6 +159,57 @@ def test_ctrl_c_stops_a_bench_whose_engine_is_paused(
             _assert_stopped(_interrupt(bench, "SIGINT"), bench)
 
 
+def _java_child(pid: int) -> int | None:
+    """The pid of ``pid``'s Java child (its embedded engine), once started."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{child}/comm").read_text().strip() == "java":
+                    return int(child)
+    return None
+
+
+def test_ctrl_c_stops_a_bench_whose_own_engine_is_paused() -> None:
+    """Issue 18, item 9: with the bench's own embedded engine paused, Ctrl-C took over 10 s
+    (stop() waited that long for a SIGTERM a stopped process cannot act on)."""
+    argv = [sys.executable, "-m", "dynamodb_counters", "bench", "--quiet", "--strategies=atomic"]
+    bench = subprocess.Popen(
+        [*argv, "--workers=2", "--ops=20000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+    )
+    with _reaped(bench):
+        assert wait_for(lambda: _java_child(bench.pid) is not None, 60), bench.poll()
+        java = _java_child(bench.pid)
+        assert java is not None
+        argv = Path(f"/proc/{java}/cmdline").read_bytes().decode().split("\0")
+        engine = DynamoDBLocal(port=int(argv[argv.index("-port") + 1]))  # to ask it, not run it
+        client = engine.client(retries={"total_max_attempts": 1}, read_timeout=2)
+
+        def bench_table_made() -> bool:
+            with contextlib.suppress(Exception):
+                return bool(client.list_tables()["TableNames"])
+            return False
+
+        assert wait_for(bench_table_made, 60), bench.poll()
+        time.sleep(1.0)  # the workers are adding
+        os.kill(java, signal.SIGSTOP)
+        time.sleep(0.5)
+        assert bench.poll() is None
+        stopped = _interrupt(bench, "SIGINT")
+        _assert_stopped(stopped, bench)
+        # The old stop() waited 10 s for Java to act on SIGTERM before killing it: under
+        # that, whatever the load, it was not that wait.
+        assert stopped[1] < 10.0, stopped
+        assert (
+            not Path(f"/proc/{java}").exists()
+            or "State:\tZ" in Path(f"/proc/{java}/status").read_text()
+        )
+
+
 # -- what a stopped bench keeps --------------------------------------------------------------
 
 

@@ -128,8 +128,10 @@ def test_missing_table_hints_ensure_table(ddb: DynamoDBLocal) -> None:
 
 
 def test_unreachable_endpoint() -> None:
-    done = run("counter", "get", "x", "--endpoint-url", "http://127.0.0.1:9")
-    assert_one_line_error(done, "cannot reach http://127.0.0.1:9")
+    # Issue 18, item 7: a password in the URL was printed in the error line.
+    done = run("counter", "get", "x", "--endpoint-url", "http://me:s3cret@127.0.0.1:9")
+    assert_one_line_error(done, "cannot reach http://***@127.0.0.1:9")
+    assert "s3cret" not in done.stderr
 
 
 def test_missing_region_and_credentials(tmp_path: Any) -> None:
@@ -249,42 +251,102 @@ def test_region_comes_from_aws_region(ddb: DynamoDBLocal) -> None:
     assert_one_line_error(done, "cannot reach")
 
 
-def test_real_credentials_never_go_to_a_plain_http_loopback_port(tmp_path: Any) -> None:
-    """Issue 12, finding 6: whatever listens on a loopback port must not get signed requests
-    made with the user's real credentials."""
-    received: list[bytes] = []
+def first_request_to(*command: str, host: str = "127.0.0.1") -> bytes:
+    """The first request the command sends to a port on this machine, with real-looking
+    credentials in its environment; ``{port}`` in the command is the listening port."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
-    server.settimeout(30)
     port = server.getsockname()[1]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAREALKEY123", "AWS_SECRET_ACCESS_KEY": "s"}
+    argv = [a.replace("{port}", str(port)).replace("{host}", host) for a in command]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dynamodb_counters",
-            "counter",
-            "get",
-            "x",
-            "--endpoint-url",
-            f"http://127.0.0.1:{port}",
-        ],
+        [sys.executable, "-m", "dynamodb_counters", *argv],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        conn, _ = server.accept()
+        server.settimeout(0.5)
+        while True:  # until it connects; a command that ended without sending fails at once
+            try:
+                conn, _ = server.accept()
+                break
+            except TimeoutError:
+                assert proc.poll() is None, "the command ended without sending a request"
         conn.settimeout(10)
-        received.append(conn.recv(65536))
+        received = conn.recv(65536)
         conn.close()
     finally:
         proc.kill()
         proc.wait()
         server.close()
-    assert b"Authorization" in received[0]
-    assert b"AKIAREALKEY123" not in received[0]
+    return received
+
+
+# Every spelling of this machine that reaches the listener on 127.0.0.1 (issue 18, item 7:
+# only "localhost", "::1" and "127.*" were recognised).
+LOCAL_SPELLINGS = ["127.0.0.1", "0.0.0.0", "2130706433"]
+
+
+@pytest.mark.parametrize("host", LOCAL_SPELLINGS)
+def test_real_credentials_never_go_to_a_plain_http_loopback_port(host: str) -> None:
+    """Issue 12, finding 6: whatever listens on a loopback port must not get signed requests
+    made with the user's real credentials."""
+    received = first_request_to(
+        "counter", "get", "x", "--endpoint-url", "http://{host}:{port}", host=host
+    )
+    assert b"Authorization" in received
+    assert b"AKIAREALKEY123" not in received
+
+
+def test_the_bench_sends_no_real_credentials_to_a_loopback_port() -> None:
+    """Issue 18, item 7: the bench sent them whenever the user had credentials."""
+    received = first_request_to(
+        "bench", "--endpoint-url", "http://127.0.0.1:{port}", "--quiet", "--strategies", "atomic"
+    )
+    assert b"Authorization" in received
+    assert b"AKIAREALKEY123" not in received
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "127.9.8.7", "127.1", "2130706433", "0x7f000001", "0.0.0.0", "0", "::1",
+     "[::1]", "::", "::ffff:127.0.0.1", "[::ffff:127.0.0.1]", "::ffff:0.0.0.0", "LOCALHOST",
+     "localhost.", "db.localhost", "fe80::1%lo"],
+)  # fmt: skip
+def test_every_spelling_of_this_machine_is_local(host: str) -> None:
+    from dynamodb_counters._endpoints import is_local_host
+
+    assert is_local_host(host.strip("[]")) is (host != "fe80::1%lo")
+
+
+@pytest.mark.parametrize(
+    "host", ["10.0.0.1", "dynamodb.us-east-1.amazonaws.com", "::ffff:10.0.0.1", "128.0.0.1", "x"]
+)
+def test_other_hosts_are_not_local(host: str) -> None:
+    from dynamodb_counters._endpoints import check_endpoint, is_local_host
+
+    assert not is_local_host(host)
+    assert check_endpoint("https://127.0.0.1:8000") == ("https://127.0.0.1:8000", False)
+    assert check_endpoint("http://[::ffff:127.0.0.1]:8000")[1] is True
+
+
+URL_WITH_PASSWORD = "http://me:s3cret@127.0.0.1:9"
+
+
+def test_a_password_in_the_endpoint_is_never_printed() -> None:
+    """Issue 18, item 7: the error line printed the URL with its password."""
+    done = run(
+        "bench", "--quiet", "--strategies=atomic", "--sdk-max-attempts=1",
+        "--endpoint-url", URL_WITH_PASSWORD,
+    )  # fmt: skip
+    assert "s3cret" not in done.stderr
+    assert_one_line_error(done, "http://***@127.0.0.1:9")
+    for command in (["counter", "get", "x"], ["bench"]):
+        malformed = run(*command, "--endpoint-url", "http://me:s3cret@127.0.0.1:99999")
+        assert "s3cret" not in malformed.stderr
+        assert_one_line_error(malformed, "'http://***@127.0.0.1:99999' is not a valid URL")
 
 
 def test_a_broken_pipe_is_one_line(target: list[str]) -> None:
@@ -340,3 +402,31 @@ def test_holds_and_reclaim(target: list[str], client: Any, monkeypatch: pytest.M
     assert seats.value() == 3
     CounterStore(client, target[-1]).counter("plain", strategy="atomic").create(initial=1)
     assert_one_line_error(run("counter", "holds", "plain", *target), "cannot hold")
+
+
+# -- issue 18, item 10 ----------------------------------------------------------------------------
+
+
+def test_bench_with_a_malformed_endpoint_is_one_line() -> None:
+    done = run("bench", "--endpoint-url", "not-a-url", "--quiet")
+    assert_one_line_error(done, "--endpoint-url 'not-a-url' is not a valid URL")
+
+
+def test_durations_have_one_syntax(target: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`advise` printed marker_ttl=1h, which `counter create --marker-ttl 1h` refused."""
+    from dynamodb_counters.cli import main
+
+    assert (
+        main(["counter", "create", "m", "--strategy", "marker", "--marker-ttl", "1h", *target]) == 0
+    )
+    assert main(["counter", "inspect", "m", "--json", *target]) == 0
+    shown = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert shown["definition"]["options"] == {"marker_ttl": 3600.0}
+    assert main(["counter", "get", "m", "--marker-ttl", "3600", *target]) == 0
+    assert main(["counter", "get", "m", "--marker-ttl", "60m", *target]) == 0
+    assert main(["counter", "get", "m", "--marker-ttl", "2h", *target]) == 1  # stored: 1h
+    assert "marker_ttl" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["counter", "get", "m", "--marker-ttl", "1w", *target])
+    assert usage.value.code == 2
+    assert "invalid duration value: '1w'" in capsys.readouterr().err

@@ -121,6 +121,8 @@ def _perform(operation: str, counter: Counter, store: CounterStore, strategy: st
         getattr(store, operation)([counter.name])
     elif operation in ("reserve", "commit", "cancel", "holds", "reclaim"):
         _perform_hold(operation, counter)
+    elif operation == "counters_scan":
+        assert list(store.counters(scan=True)) == [counter.name]
     elif hasattr(Counter, operation):
         getattr(counter, operation)()
     else:
@@ -187,8 +189,13 @@ def record_operations(
                 TableName=table,
                 Item={"pk": {"S": counter.name}, "sk": {"S": MARKER_PREFIX + "0" * 32}},
             )
+        # A fresh process: a new store and handle, which read the counter item on first use
+        # (issue 18, item 6: the policy missed that GetItem).
+        fresh = CounterStore(client, table, sort_key="sk" if sort_key else None)
+        fresh.add_listener(records.append)
+        handle = counter if operation == "create" else fresh.counter(counter.name)
         start = len(records)
-        _perform(operation, counter, store, strategy)
+        _perform(operation, handle, fresh, strategy)
         seen[operation] = records[start:]
     return store, seen
 
@@ -225,12 +232,28 @@ def test_policy_is_exactly_what_each_operation_sends(
                 assert condition == {"dynamodb:LeadingKeys": [f"{PREFIX}*"]}
             scans = statement(document, "CounterScans")
             assert scans is None or "Condition" not in scans
+            # A Scan of the listing index is allowed on the index's ARN, and only there.
+            for record in records:
+                if record.operation == "Scan":
+                    index = record.params.get("IndexName")
+                    allowed = statement(
+                        document, "CounterScans" if index is None else "CounterList"
+                    )
+                    assert allowed is not None and "Condition" not in allowed
+                    assert allowed["Resource"].endswith(
+                        f":table/{store.table_name}" + ("" if index is None else f"/index/{index}")
+                    )
             for record in records:
                 for key in leading_keys(record, "pk"):
                     assert key.startswith(PREFIX), (operation, record.operation, key)
         # Whole-strategy policy: the union, nothing else.
         everything = set().union(*(needed_actions(r) for rs in seen.values() for r in rs))
-        whole = iam.policy(store.table_name, strategies=[strategy], sort_key=sort_key)
+        whole = iam.policy(
+            store.table_name,
+            strategies=[strategy],
+            operations=list(iam.OPERATIONS),
+            sort_key=sort_key,
+        )
         assert policy_actions(whole) == everything
     finally:
         client.delete_table(TableName=store.table_name)
@@ -319,13 +342,6 @@ def test_marker_policy_as_printed() -> None:
                 ],
                 "Resource": "arn:aws:dynamodb:eu-west-1:123456789012:table/counters",
             },
-            {
-                # store.counters(): a Scan names no key, so it gets a statement of its own.
-                "Sid": "CounterScans",
-                "Effect": "Allow",
-                "Action": ["dynamodb:Scan"],
-                "Resource": "arn:aws:dynamodb:eu-west-1:123456789012:table/counters",
-            },
         ],
     }
 
@@ -407,7 +423,7 @@ def test_cli_prints_the_policy() -> None:
     assert json.loads(done.stdout) == iam.policy(
         "counters",
         strategies=["marker", "atomic"],
-        operations=[*iam.OPERATIONS, *iam.TABLE_OPERATIONS],
+        operations=[*iam.DEFAULT_OPERATIONS, *iam.TABLE_OPERATIONS],
         region="us-east-1",
         account="123456789012",
         counter_prefixes=["shop#"],
@@ -419,7 +435,6 @@ def test_cli_prints_the_policy() -> None:
     pk_only = _cli("--table", "t1x", "--strategy", "marker", "--no-sort-key")
     assert policy_actions(json.loads(pk_only.stdout)) == {
         "BatchGetItem",
-        "Scan",
         "DeleteItem",
         "GetItem",
         "PutItem",
@@ -442,3 +457,43 @@ def test_readme_shows_the_marker_policy_as_printed() -> None:
     assert json.loads(block) == iam.policy(
         "counters", strategies=["marker"], region="us-east-1", account="123456789012"
     )
+
+
+def test_the_default_policy_leaves_listing_out_and_says_why_with_a_prefix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 18, item 6: the default policy allowed Scan (every item of the table, whatever
+    the prefix) although few applications list counters."""
+    from dynamodb_counters.cli import main
+
+    def _cli(*args: str) -> subprocess.CompletedProcess[str]:  # in-process: no interpreter
+        code = main(["iam-policy", *args])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    assert "counters" not in iam.DEFAULT_OPERATIONS
+    plain = _cli("--table", "counters", "--strategy", "atomic")
+    assert "Scan" not in policy_actions(json.loads(plain.stdout))
+    assert plain.stderr == ""
+    prefixed = _cli("--table", "counters", "--strategy", "atomic", "--counter-prefix", "shop#")
+    assert "Scan" not in policy_actions(json.loads(prefixed.stdout))
+    assert prefixed.stderr.strip().splitlines() == [
+        f"dynamodb-counters: note: {iam.SCAN_NOTE}; it is left out of this policy "
+        "(--list-counters adds it)"
+    ]
+    flags = ["--table", "counters", "--strategy", "atomic", "--counter-prefix", "shop#"]
+    listed = _cli(*flags, "--list-counters")
+    assert statement(json.loads(listed.stdout), "CounterList") == {
+        "Sid": "CounterList",
+        "Effect": "Allow",
+        "Action": ["dynamodb:Scan"],
+        "Resource": "arn:aws:dynamodb:*:*:table/counters/index/counter-list",
+    }
+    assert listed.stderr.strip().splitlines() == [f"dynamodb-counters: note: {iam.SCAN_NOTE}"]
+    whole = _cli(*flags, "--list-counters", "scan")
+    assert statement(json.loads(whole.stdout), "CounterScans") == {
+        "Sid": "CounterScans",
+        "Effect": "Allow",
+        "Action": ["dynamodb:Scan"],
+        "Resource": "arn:aws:dynamodb:*:*:table/counters",
+    }

@@ -704,7 +704,11 @@ def test_counters_lists_counters_only(store: CounterStore, client: Any) -> None:
         counter = make(store, strategy, name=f"n{i}", initial=i)
         counter.add(1, request_id=rid(strategy, "r"))
     plain_counter_item(client, store.table_name, "theirs", quantity={"N": "4"})
-    assert sorted(store.counters()) == sorted([f"n{i}" for i in range(len(ALL))] + ["theirs"])
+    made = [f"n{i}" for i in range(len(ALL))]
+    # The listing index holds what create() made; an item written by other code is listed by
+    # a scan of the table (issue 18, item 12).
+    assert sorted(store.counters()) == made
+    assert sorted(store.counters(scan=True)) == sorted([*made, "theirs"])
 
 
 def test_counters_pages_through_a_big_table(store: CounterStore, client: Any) -> None:
@@ -712,8 +716,150 @@ def test_counters_pages_through_a_big_table(store: CounterStore, client: Any) ->
         plain_counter_item(client, store.table_name, f"big{i}", pad={"S": "x" * 40_000})
     calls: list[CallRecord] = []
     store.add_listener(calls.append)
-    assert sorted(store.counters()) == sorted(f"big{i}" for i in range(30))
+    assert sorted(store.counters(scan=True)) == sorted(f"big{i}" for i in range(30))
     assert [c.operation for c in calls].count("Scan") > 1  # 30 x 40 KB > one 1 MB page
+
+
+# -- issue 18, item 12: costs that grow with history ---------------------------------------------
+
+
+@pytest.mark.parametrize("sort_key", ["sk", None], ids=["pk+sk", "pk-only"])
+def test_counters_reads_counter_items_only(client: Any, sort_key: str | None) -> None:
+    """It scanned the whole table: with 20,000 markers, 20,004 items read for 3 names."""
+    table = new_table_name("listing")
+    store = CounterStore(client, table, sort_key=sort_key)
+    assert store.ensure_table().counter_index is True
+    try:
+        seats = make(store, "marker", name="seats", initial=100)
+        for i in range(40):
+            seats.add(-1, request_id=f"order-{i}")
+        make(store, "sharded", name="hot", initial=8).add(-1, request_id="h")
+        make(store, "atomic", name="plain", initial=1)
+        assert len(scan_all(client, table)) == 3 + 40 + 8 + 1  # counters, markers, shards...
+        calls: list[CallRecord] = []
+        reader = CounterStore(client, table, sort_key=sort_key, on_call=calls.append)
+        assert sorted(reader.counters()) == ["hot", "plain", "seats"]
+        (scan,) = calls
+        assert scan.params["IndexName"] == "counter-list"
+        # Read units: one page of the index's entries (keys only), 0.5 per 4 KB.
+        assert scan.consumed_capacity["CapacityUnits"] == 0.5
+    finally:
+        client.delete_table(TableName=table)
+
+
+def test_counters_falls_back_to_a_scan_on_a_table_without_the_index(
+    client: Any, foreign_table: str
+) -> None:
+    """A table made before the index (or by other code) is scanned, as stated; once."""
+    store = CounterStore(client, foreign_table)
+    assert store.ensure_table().counter_index is False
+    make(store, "marker", name="seats", initial=3).add(-1, request_id="r")
+    calls: list[CallRecord] = []
+    store.add_listener(calls.append)
+    assert list(store.counters()) == ["seats"]
+    assert [(c.operation, c.params.get("IndexName"), c.error_code) for c in calls] == [
+        ("Scan", "counter-list", "ValidationException"),
+        ("Scan", None, None),
+    ]
+    calls.clear()
+    assert list(store.counters()) == ["seats"]
+    assert [(c.operation, c.params.get("IndexName")) for c in calls] == [("Scan", None)]
+
+
+@pytest.fixture
+def foreign_table(client: Any) -> Iterator[str]:
+    """A pk+sk table created without the listing index (an earlier release's, or by hand)."""
+    name = new_table_name("no-index")
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    yield name
+    client.delete_table(TableName=name)
+
+
+MARKERS = 23
+
+
+def _with_markers(store: CounterStore, strategy: str) -> Any:
+    counter = make(store, strategy, name="busy", initial=100)
+    for i in range(MARKERS):
+        counter.add(-1, request_id=f"order-{i}")
+    return counter
+
+
+@pytest.mark.parametrize("strategy", ["marker", "collection", "sharded:2"])
+def test_delete_streams_its_items_in_pages(
+    store: CounterStore, client: Any, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """delete() loaded every marker or delta into memory first (tens of GB for a busy
+    marker counter): now a page at a time, each page deleted before the next is read."""
+    from dynamodb_counters.strategies import base
+
+    monkeypatch.setattr(base, "PAGE_ITEMS", 5)
+    _with_markers(store, strategy)
+    calls: list[CallRecord] = []
+    CounterStore(client, store.table_name, on_call=calls.append).counter("busy").delete()
+    queries = [c for c in calls if c.operation == "Query"]
+    assert {c.params["Limit"] for c in queries} == {5}
+    assert len(queries) >= MARKERS // 5
+    # A page's deletes are sent before the next page is read: deleting began before reading
+    # ended (it used to read everything, then delete).
+    sequence = [c.operation for c in calls if c.operation in ("Query", "BatchWriteItem")]
+    assert sequence.count("BatchWriteItem") >= MARKERS // 5
+    last_read = len(sequence) - 1 - sequence[::-1].index("Query")
+    assert sequence.index("BatchWriteItem") < last_read
+    assert scan_all(client, store.table_name) == []
+
+
+def test_an_interrupted_delete_is_finished_by_the_next(
+    own_client: Any, client: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dynamodb_counters.strategies import base
+
+    monkeypatch.setattr(base, "PAGE_ITEMS", 5)
+    _with_markers(CounterStore(client, table), "marker")
+
+    def fail_the_second(request: Any, **_: Any) -> Any:
+        fail_the_second.seen += 1  # type: ignore[attr-defined]
+        if fail_the_second.seen == 2:  # type: ignore[attr-defined]
+            return _error_response(request.url, "AccessDeniedException", "stopped (test)")
+        return None
+
+    fail_the_second.seen = 0  # type: ignore[attr-defined]
+    own_client.meta.events.register("before-send.dynamodb.BatchWriteItem", fail_the_second)
+    with pytest.raises(Exception, match="stopped"):
+        CounterStore(own_client, table).counter("busy").delete()
+    left = scan_all(client, table)
+    assert 0 < len(left) < MARKERS  # the counter item and a page are gone, the rest is not
+    with pytest.raises(CounterNotFound):  # delete() again: nothing to delete, the rest swept
+        CounterStore(client, table).counter("busy").delete()
+    assert scan_all(client, table) == []
+
+
+@pytest.mark.parametrize("strategy", ["marker", "collection", "sharded:2"])
+def test_inspect_counts_without_holding_the_items(store: CounterStore, strategy: str) -> None:
+    counter = _with_markers(store, strategy)
+    calls: list[CallRecord] = []
+    store.add_listener(calls.append)
+    shown = counter.inspect()
+    kind = "deltas" if strategy == "collection" else "markers"
+    assert (shown["markers"], shown["deltas"]) == (
+        (0, MARKERS) if kind == "deltas" else (MARKERS, 0)
+    )
+    queries = [c for c in calls if c.operation == "Query" and "Select" in c.params]
+    assert queries and {c.params["Select"] for c in queries} == {"COUNT"}
 
 
 def test_counters_in_a_pk_only_table_leave_markers_out(pk_only_store: CounterStore) -> None:
@@ -807,3 +953,38 @@ def test_the_strategy_property_is_the_stored_one(store: CounterStore) -> None:
     assert store.counter("c").strategy == "marker"
     with pytest.raises(DefinitionMismatch):
         _ = store.counter("c", strategy="atomic").strategy
+
+
+# -- issue 18, item 11: an engine without transactions ------------------------------------------
+
+TRANSACTIONAL = ["transaction", "marker", "collection", "sharded"]
+
+
+def test_the_transactional_strategies_are_the_four_that_need_transactions() -> None:
+    assert [name for name, cls in STRATEGIES.items() if cls.transactional] == TRANSACTIONAL
+
+
+@pytest.mark.parametrize("strategy", TRANSACTIONAL)
+def test_an_engine_without_transactions_is_refused_before_anything_is_written(
+    own_client: Any, client: Any, table: str, strategy: str
+) -> None:
+    """dynalite answers TransactWriteItems with UnknownOperationException and no message:
+    create() succeeded and left a counter no add could change, and add() raised botocore's
+    bare error."""
+    from test_table import _unknown_operation
+
+    for operation in ("TransactWriteItems", "TransactGetItems"):
+        own_client.meta.events.register(f"before-send.dynamodb.{operation}", _unknown_operation)
+    on_dynalite = CounterStore(own_client, table).counter("c", strategy=strategy)
+    with pytest.raises(NotSupported) as caught:
+        on_dynalite.create(initial=5)
+    assert str(caught.value) == (
+        "this DynamoDB engine does not support TransactWriteItems (UnknownOperationException), "
+        f"which strategy {strategy!r} needs; use DynamoDB, DynamoDB Local or another strategy"
+    )
+    assert scan_all(client, table) == []  # nothing written
+    # A counter made elsewhere: its adds say the same, and nothing changes.
+    CounterStore(client, table).counter("c", strategy=strategy).create(initial=5)
+    with pytest.raises(NotSupported, match="does not support TransactWriteItems"):
+        CounterStore(own_client, table).counter("c").add(1, request_id="r1")
+    assert CounterStore(client, table).counter("c").value() == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,20 @@ def test_persistent_engine_keeps_counters_across_restarts(tmp_path: Path) -> Non
     assert not engine.running
     with DynamoDBLocal(port=port, db_path=data) as engine:
         assert CounterStore(engine.client(), "persisted").counter("kept").value() == 7
+        engine.client().create_table(**_PK_ONLY)  # a write of this engine's, into the folder
+    # Issue 18, item 13: the folder was 0755 and its files 0644, readable by every local user.
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir()}
+    assert "shared-local-instance.db" in files
+    assert files == dict.fromkeys(files, 0o600)
+
+
+_PK_ONLY = {
+    "TableName": "another",
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
 
 
 def test_in_memory_engine_starts_empty_and_stops(ddb: DynamoDBLocal) -> None:

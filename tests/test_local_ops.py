@@ -8,6 +8,7 @@ engine, or fails or hangs the way npm does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -232,30 +233,41 @@ def test_second_engine_on_the_same_data_folder_is_refused(tmp_path: Path) -> Non
 # -- 9.3: no Java outlives its parent ------------------------------------------------------------
 
 CHILD = """\
-import json, sys, time
+import json, os, sys, time
 from dynamodb_counters.local import DynamoDBLocal
 engine = DynamoDBLocal().start()
+forked = os.fork() if {fork} else None
+if forked == 0:  # a worker forked after the start: it outlives its parent
+    time.sleep(600)
+    os._exit(0)
 print(json.dumps({{"pid": engine._process.pid, "port": engine.port,
-                  "workdir": str(engine._workdir)}}), flush=True)
+                  "workdir": str(engine._workdir), "forked": forked}}), flush=True)
 if {exit_without_stop}:
     sys.exit(0)
 time.sleep(600)
 """
 
 
-@pytest.mark.parametrize("ending", ["sigkill", "exit_without_stop"])
+@pytest.mark.parametrize("ending", ["sigkill", "exit_without_stop", "sigkill_after_fork"])
 def test_java_does_not_outlive_the_python_that_started_it(ending: str) -> None:
-    code = CHILD.format(exit_without_stop=ending == "exit_without_stop")
+    """Issue 18, item 9: a child forked after the start inherited the lifeline, and Java
+    outlived its SIGKILLed parent as long as the child lived."""
+    code = CHILD.format(
+        exit_without_stop=ending == "exit_without_stop", fork=ending == "sigkill_after_fork"
+    )
     child = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert child.stdout is not None
+    forked: list[int] = []
     try:
         started = json.loads(child.stdout.readline() or "{}")
         assert started, child.stderr.read() if child.stderr else ""
         java = int(started["pid"])
         assert alive(java)
-        if ending == "sigkill":
+        if started["forked"]:
+            forked.append(int(started["forked"]))
+        if ending.startswith("sigkill"):
             child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         assert wait_until(lambda: not alive(java), 20), "Java outlived its parent"
@@ -269,6 +281,36 @@ def test_java_does_not_outlive_the_python_that_started_it(ending: str) -> None:
     finally:
         child.kill()
         child.wait()
+        for pid in forked:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_second_ctrl_c_while_a_frozen_engine_stops_still_stops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18, item 9: Ctrl-C during stop()'s wait for a frozen (SIGSTOPped) engine left
+    Java running."""
+    engine = DynamoDBLocal().start()
+    process: Any = engine._process
+    java = process.pid
+    try:
+        os.kill(java, signal.SIGSTOP)
+        waited = process.wait
+
+        def interrupted(timeout: float | None = None) -> int:
+            monkeypatch.setattr(process, "wait", waited)  # the next wait is the real one
+            raise KeyboardInterrupt  # the second Ctrl-C, while stop() waits
+
+        monkeypatch.setattr(process, "wait", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            engine.stop()
+        assert wait_until(lambda: not alive(java), 5), "Java outlived the interrupted stop"
+        assert not engine.running and engine._workdir is None  # and the rest was cleaned up
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(java, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 # -- 12.5 / 9.9: the engine that runs is the engine that was verified ----------------------------

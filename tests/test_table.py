@@ -161,7 +161,7 @@ def test_a_table_it_creates_gets_ttl(client: Any) -> None:
             report = CounterStore(client, name, ttl_attribute="ttl").ensure_table()
         assert report.created
         assert report.changes == (
-            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
             f"turned TTL on for attribute 'ttl' of table {name!r}",
         )
         assert ttl_of(client, name) == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
@@ -229,11 +229,55 @@ def test_ttl_on_another_attribute_is_a_clear_error(client: Any, foreign: str) ->
             store.ensure_table(**options)
         assert str(caught.value) == (
             f"table {foreign!r} has TTL on attribute 'ttl', but this store writes markers with "
-            "'expires_at', so they would never expire: pass ttl_attribute='ttl'"
+            "'expires_at', so they would never expire: pass ttl_attribute='ttl' (on the command "
+            "line: --ttl-attribute ttl)"
         )
     assert ttl_of(client, foreign) == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
     report = CounterStore(client, foreign, ttl_attribute="ttl").ensure_table()
     assert (report.ttl_status, report.ttl_attribute, report.warnings) == ("ENABLED", "ttl", ())
+
+
+def test_the_cli_has_the_flag_its_ttl_advice_names(
+    ddb: DynamoDBLocal, client: Any, foreign: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18, item 10: the advice said ttl_attribute=, which the CLI had no flag for."""
+    from dynamodb_counters.cli import main
+
+    client.update_time_to_live(
+        TableName=foreign,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
+    )
+    where = ["--endpoint-url", ddb.endpoint_url, "--table", foreign]
+
+    def check(*extra: str) -> subprocess.CompletedProcess[str]:  # in-process: no interpreter
+        code = main(["table", "check", *where, *extra])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(extra, code, out, err)
+
+    refused = check()
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith("(on the command line: --ttl-attribute ttl)")
+    followed = check("--ttl-attribute", "ttl")
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout.strip() == f"table {foreign!r} is ACTIVE; TTL ENABLED on 'ttl'"
+
+
+def test_a_boto3_table_resource_is_refused_at_once(ddb: DynamoDBLocal) -> None:
+    """Issue 18, item 10: a Table resource was accepted, then failed on its first request."""
+    import boto3
+
+    resource = boto3.resource(
+        "dynamodb",
+        endpoint_url=ddb.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    for wrong in (resource.Table("counters"), resource):
+        with pytest.raises(InvalidInput) as caught:
+            CounterStore(wrong, "counters")
+        assert "boto3.client('dynamodb'), or table.meta.client" in str(caught.value)
+    CounterStore(resource.Table("counters").meta.client, "counters")  # the advice works
 
 
 @pytest.mark.parametrize("operation", ["CreateTable", "UpdateTimeToLive"])
@@ -263,7 +307,7 @@ def test_a_lost_answer_while_creating_still_reports_the_truth(
         assert lost == [operation]
         assert (report.created, report.ttl_status, report.warnings) == (True, "ENABLED", ())
         assert report.changes == (
-            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
             f"turned TTL on for attribute 'expires_at' of table {name!r}",
         )
         assert ttl_of(engine, name)["TimeToLiveStatus"] == "ENABLED"
@@ -431,7 +475,9 @@ def test_engine_without_ttl_creates_the_table_and_warns(no_ttl_client: Any) -> N
         )
         assert report.created
         assert (report.ttl_status, report.ttl_attribute) == ("UNSUPPORTED", None)
-        assert report.changes == (f"created table {name!r} (pk S, sk S, on-demand)",)
+        assert report.changes == (
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
+        )
         # An existing table on that engine: the same warning, from DescribeTimeToLive.
         with pytest.warns(TableWarning, match=r"DescribeTimeToLive: UnknownOperationException"):
             again = CounterStore(no_ttl_client, name).ensure_table()
@@ -518,7 +564,7 @@ def test_cli_concurrent_table_create_all_succeed(ddb: DynamoDBLocal, client: Any
         creators = [out for _, out, _ in results if "created table" in out]
         assert len(creators) == 1
         assert creators[0].splitlines() == [
-            f"created table {name!r} (pk S, sk S, on-demand)",
+            f"created table {name!r} (pk S, sk S, on-demand, index 'counter-list')",
             f"turned TTL on for attribute 'expires_at' of table {name!r}",
             f"table {name!r} is ACTIVE; TTL ENABLED on 'expires_at'",
         ]

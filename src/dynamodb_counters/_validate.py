@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -106,6 +107,27 @@ def check_duration(value: Any, *, what: str, allow_zero: bool = False) -> timede
     if value < timedelta(0) or (value == timedelta(0) and not allow_zero):
         raise InvalidInput(f"{what} must be {'0 or more' if allow_zero else 'positive'}")
     return value
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration(text: str) -> float:
+    """Seconds in a duration as the command line writes it: ``90`` or ``1.5`` (seconds),
+    ``30s``, ``10m``, ``1h``, ``7d``; the one syntax of every duration flag (and of what
+    ``advise`` prints, e.g. ``marker_ttl=1h``).
+
+    Raises:
+        InvalidInput: anything else (also a ``ValueError``, so argparse says "invalid duration").
+    """
+    found = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise InvalidInput(f"not a duration: {text!r} (seconds, or e.g. 30s, 10m, 1h, 7d)")
+    seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2).lower()]
+    if not math.isfinite(seconds):
+        raise InvalidInput(f"duration {text!r} is too long")
+    return seconds
 
 
 def check_attribute_name(value: Any, *, what: str) -> str:

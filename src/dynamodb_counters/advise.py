@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._validate import duration
 from .bench import metrics as m
+from .errors import InvalidInput
 from .strategies import STRATEGIES
 
 #: One partition takes this many write units per second; an item and the items sharing its
@@ -71,20 +72,17 @@ MAX_SHARDS = 64
 #: The most a counter may have: a snapshot reads every shard and the marker in one transaction.
 SHARD_CEILING = TRANSACTION_ITEMS - 1
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
 
 def parse_window(text: str) -> float:
     """``"30s"``, ``"10m"``, ``"1h"``, ``"7d"`` (seconds if no unit) or ``"forever"`` (inf)."""
     if text.strip().lower() == "forever":
         return math.inf
-    found = _DURATION.match(text)
-    if not found:
+    try:
+        seconds = duration(text)  # the syntax of every duration flag
+    except InvalidInput:
         raise argparse.ArgumentTypeError(
             f"not a window: {text!r} (for example 10m, 1h, 7d or forever)"
-        )
-    seconds = float(found.group(1)) * _SECONDS[found.group(2) or "s"]
+        ) from None
     if seconds <= 0:
         raise argparse.ArgumentTypeError("a window must be longer than 0")
     return seconds

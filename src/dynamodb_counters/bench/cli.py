@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._endpoints import check_endpoint
 from ..errors import CounterError, InvalidInput
 from ..faults import FaultPlan
 from ..report.files import replace_file
@@ -425,6 +426,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
         return api_quota(args)
     try:
+        check_endpoint(args.endpoint_url)
         if args.scenario == CHECKOUT:
             return run_checkout_cli(args)
         if args.scenario == FLASH_SALE:

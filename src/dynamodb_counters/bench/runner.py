@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import platform
 import queue
-import re
 import signal
 import threading
 import time
@@ -51,6 +50,8 @@ from .. import (
     InvalidInput,
     ThresholdExceeded,
 )
+from .._endpoints import check_endpoint
+from .._endpoints import redact as redact  # re-exported: the bench and its tests use it
 from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
 from ..report.schema import (
@@ -124,14 +125,6 @@ class BenchInterrupted(KeyboardInterrupt):
 class ExistingTable(CounterError):
     """The bench's table exists and this run did not create it: the bench writes there only
     when told (``Backend.use_existing_table``, ``--use-existing-table``)."""
-
-
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"']*@")
-
-
-def redact(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -221,7 +214,10 @@ def open_backend_at(backend: Backend) -> Iterator[Connection]:
     import boto3
 
     region = backend.region or boto3.Session().region_name or "us-east-1"
-    dummy = backend.endpoint_url is not None and boto3.Session().get_credentials() is None
+    # Dummy credentials for a plain-HTTP endpoint on this machine (never the user's own: see
+    # dynamodb_counters._endpoints), and for any endpoint when the user has none.
+    endpoint, local = check_endpoint(backend.endpoint_url)
+    dummy = local or (endpoint is not None and boto3.Session().get_credentials() is None)
     kind = "aws" if backend.endpoint_url is None else "endpoint"
     yield Connection(kind, backend.endpoint_url, region, dummy)
 
@@ -373,6 +369,7 @@ class Bench:
         self.client = connection.client(sdk=options.sdk, pool=pool)
         self.run_id = uuid.uuid4().hex[:12]
         self.created_table = False
+        self._table_is_ours = False
         self._sizes = {}
         self.table = options.backend.table or f"dynamodb-counters-bench-{self.run_id}"
         self.plans = [
@@ -398,16 +395,18 @@ class Bench:
                 raise self._refusal()
             self._check_keys(existing)  # and nothing else: its settings are its owner's
             return
-        created: list[bool] = []
 
         def note(record: CallRecord) -> None:
             # Only our own successful CreateTable makes the table ours: one that another
-            # process created between our check and our create answers ResourceInUse.
-            if record.operation == "CreateTable":
-                created.append(record.error_code is None)
+            # process created between our check and our create answers ResourceInUse. Noted
+            # at once, so that a set-up stopped after it (an error, Ctrl-C) deletes it too.
+            if record.operation == "CreateTable" and record.error_code is None:
+                self.created_table = True
 
+        # A table under the run's own name (the default) is this run's whoever saw the answer:
+        # stopped during its CreateTable, the cleanup still tries to delete it.
+        self._table_is_ours = self.options.backend.table is None
         CounterStore(self.observer, self.table, on_call=note).ensure_table()
-        self.created_table = any(created)
         if not self.created_table and not use_existing:
             raise self._refusal()
 
@@ -454,7 +453,8 @@ class Bench:
         may be the reason the run stopped) and note what was left in :attr:`left_behind`."""
         if self.options.backend.embedded:
             return
-        drop_table = self.created_table and not self.options.backend.keep_table
+        ours = self.created_table or self._table_is_ours
+        drop_table = ours and not self.options.backend.keep_table
         client = self.observer
         if budget is not None:
             client = self.connection.client(

@@ -84,8 +84,12 @@ from ..errors import (
     ThresholdExceeded,
 )
 from ..results import AddResult, CounterDefinition
+from ..table import UNSUPPORTED_CODES
 
 _T = TypeVar("_T")
+
+#: Items a sweep reads (and may delete) per page: its memory, whatever the counter's history.
+PAGE_ITEMS = 500
 
 
 class Reincarnated(Exception):
@@ -218,13 +222,16 @@ class WindowOption:
 
     @property
     def parse(self) -> Callable[[str], Any]:
-        """How the CLI reads it (durations in seconds)."""
-        return float if self.kind == "duration" else int
+        """How the CLI reads it (durations: seconds, or ``30s``, ``10m``, ``1h``, ``7d``)."""
+        return v.duration if self.kind == "duration" else int
 
 
 #: ``marker``'s and ``sharded``'s window: how long the evidence of a request id lives.
 MARKER_TTL = WindowOption(
-    "marker_ttl", timedelta(days=7), "how long a marker lives (seconds)", kind="duration"
+    "marker_ttl",
+    timedelta(days=7),
+    "how long a marker lives (seconds, or 30s, 10m, 1h, 7d)",
+    kind="duration",
 )
 
 
@@ -247,6 +254,9 @@ class Strategy:
     idempotent: ClassVar[bool] = False
     supports_thresholds: ClassVar[bool] = True
     needs_sort_key: ClassVar[bool] = False
+    #: Adds are transactions: create() writes through TransactWriteItems too, so an engine
+    #: without transactions (dynalite) refuses before the counter exists, not after.
+    transactional: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities]
     #: Window options (stored in the counter's definition) accepted by ``store.counter(...)``.
     window_options: ClassVar[tuple[WindowOption, ...]] = ()
@@ -388,9 +398,9 @@ class Strategy:
     def _put_new(self, call: OpState, item: dict[str, Any]) -> Steps[None]:
         try:
             yield from self._create_transaction(call, [self._put_new_side_item(item)])
-        except ClientError as exc:
-            if error_code(exc) != "UnknownOperationException":
-                raise
+        except NotSupported:
+            if self.transactional:
+                raise  # its adds need transactions too: refused before anything is written
             # An engine without transactions: a plain conditional put (its re-send after a lost
             # answer could bring back an incarnation deleted meanwhile; nothing prevents that
             # there).
@@ -574,32 +584,58 @@ class Strategy:
 
         A side item carries the incarnation it was written for and its key is unique to that
         incarnation; once the counter item shows another incarnation (or none), the side item
-        can never count again. The collection is read first and the counter item after it: a
-        side item written for a newer incarnation exists only after that incarnation's counter
-        item does, so it is never taken for garbage.
+        can never count again. The collection is read a page at a time, and the counter item
+        after each page: a side item written for a newer incarnation exists only after that
+        incarnation's counter item does, so it is never taken for garbage.
         """
         sk = self.layout.sort_key
         assert sk is not None
-        side = [
-            (sort_value, item.get(INCARNATION, {}).get("S"))
-            for sort_value, item in (yield from self._collection(INCARNATION))
-            if sort_value.startswith(SWEPT_PREFIXES)
-        ]
-        if not side:
-            return 0
-        current = yield from self._read_item()
-        living: str | None = "-" if current is None else current.get(INCARNATION, {}).get("S")
-        keys = [
-            {self.layout.partition_key: {"S": self.counter_name}, sk: {"S": sort_value}}
-            for sort_value, incarnation in side
-            # A counter item without an incarnation (first release) owns side items without one.
-            if incarnation != living and not (living is None and incarnation is None)
-        ]
-        yield from self._batch_delete(keys)
-        return len(keys)
+        names = {"#pk": self.layout.partition_key, "#sk": sk, "#inc": INCARNATION}
+        params: dict[str, Any] = {
+            "TableName": self.layout.table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":pk": {"S": self.counter_name}},
+            "ProjectionExpression": "#pk, #sk, #inc",
+            "ConsistentRead": True,
+        }
+        return self._sweep_pages(params, SWEPT_PREFIXES)
+
+    def _sweep_pages(self, params: dict[str, Any], prefixes: tuple[str, ...]) -> Steps[int]:
+        """Delete, a page of :data:`PAGE_ITEMS` at a time, the items of the Query ``params``
+        whose sort key starts with one of ``prefixes`` and whose incarnation is not the living
+        one (see :meth:`sweep`); returns how many. Memory stays one page whatever the history,
+        and a sweep stopped half-way is finished by the next (``delete()`` called again)."""
+        pk, sk = self.layout.partition_key, self.layout.sort_key
+        assert sk is not None
+        removed = 0
+        while True:
+            answer = yield from self._request("Query", {**params, "Limit": PAGE_ITEMS})
+            side = [
+                ({pk: item[pk], sk: item[sk]}, item.get(INCARNATION, {}).get("S"))
+                for item in answer.get("Items", [])
+                if item.get(sk, {}).get("S", "").startswith(prefixes)
+            ]
+            if side:
+                current = yield from self._read_item()  # after the page: see sweep()
+                living = "-" if current is None else current.get(INCARNATION, {}).get("S")
+                stale = [
+                    key
+                    for key, incarnation in side
+                    # A counter item without an incarnation (first release) owns side items
+                    # without one.
+                    if incarnation != living and not (living is None and incarnation is None)
+                ]
+                yield from self._batch_delete(stale)
+                removed += len(stale)
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return removed
+            params = {**params, "ExclusiveStartKey": last}
 
     def inspect(self) -> Steps[dict[str, Any]]:
-        """The counter item (plain Python values) and how many side items it has."""
+        """The counter item (plain Python values) and how many side items it has (counted by
+        DynamoDB, ``Select=COUNT``: nothing held in memory, read units as for reading them)."""
         from boto3.dynamodb.types import TypeDeserializer
 
         from .._keys import DELTA_PREFIX, MARKER_PREFIX
@@ -608,11 +644,8 @@ class Strategy:
         item = yield from self._get_item(consistent=True)
         side = {"markers": 0, "deltas": 0}
         if self.layout.sort_key is not None:
-            for sort_value, _ in (yield from self._collection()):
-                if sort_value.startswith(MARKER_PREFIX):
-                    side["markers"] += 1
-                elif sort_value.startswith(DELTA_PREFIX):
-                    side["deltas"] += 1
+            side["markers"] = yield from self._count(self.counter_name, MARKER_PREFIX)
+            side["deltas"] = yield from self._count(self.counter_name, DELTA_PREFIX)
         return {
             "name": self.counter_name,
             "strategy": self.name,
@@ -621,12 +654,46 @@ class Strategy:
             **side,
         }
 
+    def _count(self, partition: str, prefix: str) -> Steps[int]:
+        """How many items of ``partition`` have a sort key starting with ``prefix``."""
+        sk = self.layout.sort_key
+        assert sk is not None
+        params: dict[str, Any] = {
+            "TableName": self.layout.table,
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": self.layout.partition_key, "#sk": sk},
+            "ExpressionAttributeValues": {":pk": {"S": partition}, ":prefix": {"S": prefix}},
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        count = 0
+        while True:
+            answer = yield from self._request("Query", params)
+            count += int(answer.get("Count", 0))
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return count
+            params = {**params, "ExclusiveStartKey": last}
+
     # -- helpers for strategies ---------------------------------------------------------------
 
     def _request(self, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request outside an add (reads, sweeps)."""
-        answer: dict[str, Any] = yield Send(operation, params, self.counter_name, self.name)
+        try:
+            answer: dict[str, Any] = yield Send(operation, params, self.counter_name, self.name)
+        except ClientError as exc:
+            self._check_supported(operation, exc)
+            raise
         return answer
+
+    def _check_supported(self, operation: str, exc: ClientError) -> None:
+        """An engine without ``operation`` (dynalite has no transactions) answers
+        UnknownOperationException with an empty message: say what is missing, and for what."""
+        if error_code(exc) in UNSUPPORTED_CODES:
+            raise NotSupported(
+                f"this DynamoDB engine does not support {operation} ({error_code(exc)}), which "
+                f"strategy {self.name!r} needs; use DynamoDB, DynamoDB Local or another strategy"
+            ) from exc
 
     def _send(self, call: OpState, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request of an add, keeping the call's request and SDK-retry counts."""
@@ -638,6 +705,7 @@ class Strategy:
                 operation, params, self.counter_name, self.name, retried
             )
         except ClientError as exc:
+            self._check_supported(operation, exc)
             self._note_retries(call, sdk_retries_of(response_of(exc)), retried, write=write)
             if write and is_ambiguous(exc):
                 call.became_ambiguous(exc)
@@ -677,25 +745,25 @@ class Strategy:
     def _put_if_absent(self, call: OpState, item: dict[str, Any]) -> Steps[dict[str, Any] | None]:
         """Put ``item`` unless an item with its key exists; returns the existing item, if any.
 
-        An engine that does not return the item on a failed condition gets it read.
+        An engine that does not return the item on a failed condition gets it read. A
+        :attr:`transactional` strategy puts it in a transaction of one (see there).
         """
+        put = self._put_new_side_item(item)
         try:
-            yield from self._send(
-                call,
-                "PutItem",
-                {
-                    "TableName": self.layout.table,
-                    "Item": item,
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": self.layout.partition_key},
-                    # The existing item tells a replay from our own lost write, for free.
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                },
-            )
+            if self.transactional:
+                yield from self._send(call, "TransactWriteItems", {"TransactItems": [put]})
+            else:
+                yield from self._send(call, "PutItem", put["Put"])
         except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) == "TransactionCanceledException":
+                (reason,) = self._cancellation_reasons(exc) or [{}]
+                if reason.get("Code") != "ConditionalCheckFailed":
+                    raise
+                found = reason.get("Item")
+            elif error_code(exc) == "ConditionalCheckFailedException":
+                found = response_of(exc).get("Item")
+            else:
                 raise
-            found = response_of(exc).get("Item")
             if found is None:
                 key = {k: item[k] for k in self._key_names()}
                 found = yield from self._read_item(key=key, call=call)

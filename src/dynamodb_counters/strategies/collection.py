@@ -50,6 +50,7 @@ class CollectionCounter(Strategy):
     """One item per add, summed on read."""
 
     name = "collection"
+    transactional = True
     idempotent = True
     supports_thresholds = False
     needs_sort_key = True

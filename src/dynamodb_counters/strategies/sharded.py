@@ -115,6 +115,7 @@ class ShardedCounter(Holds):
     """A counter summed over shard items, its bounds held by escrow."""
 
     name = "sharded"
+    transactional = True
     idempotent = True
     window_options = (SHARDS, MARKER_TTL)
     capabilities = Capabilities(
@@ -527,51 +528,28 @@ class ShardedCounter(Holds):
 
     def sweep(self) -> Steps[int]:
         """Delete markers and holds under the counter's name and on its shards' partitions that
-        belong to no living incarnation (read before the counter item, as the base explains)."""
+        belong to no living incarnation, a page at a time (read before the counter item, as the
+        base explains)."""
         removed = yield from super().sweep()
         sk = self.layout.sort_key
         assert sk is not None
-        found: list[tuple[dict[str, Any], dict[str, Any]]] = []
         side = tuple(SHARD_PREFIX + prefix for prefix in (MARKER_PREFIX, HOLD_PREFIX, ENDED_PREFIX))
         for i in range(self.shards):
-            # One Query of the shard's partition: its markers and holds (not the shard itself).
-            found += [
-                (key, item)
-                for key, item in (yield from self._markers_on(i, SHARD_PREFIX))
-                if key[sk]["S"].startswith(side)
-            ]
-        if not found:
-            return removed
-        current = yield from self._read_item()
-        living = None if current is None else current.get(INCARNATION, {}).get("S")
-        stale = [key for key, item in found if item.get(INCARNATION, {}).get("S") != living]
-        yield from self._batch_delete(stale)
-        return removed + len(stale)
-
-    def _markers_on(
-        self, shard: int, prefix: str = SHARD_MARKER_PREFIX
-    ) -> Steps[list[tuple[dict[str, Any], dict[str, Any]]]]:
-        """(key, item) of the markers (the items whose sort key starts with ``prefix``) on
-        ``shard``'s partition (a table with a sort key)."""
-        sk = self.layout.sort_key
-        assert sk is not None
-        pk = self._shard_key(shard)[self.layout.partition_key]
-        params: dict[str, Any] = {
-            "TableName": self.layout.table,
-            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
-            "ExpressionAttributeNames": {
-                "#pk": self.layout.partition_key,
-                "#sk": sk,
-                "#inc": INCARNATION,
-            },
-            "ExpressionAttributeValues": {":pk": pk, ":prefix": {"S": prefix}},
-            "ProjectionExpression": "#pk, #sk, #inc",
-            "ConsistentRead": True,
-        }
-        return [
-            ({self.layout.partition_key: item[self.layout.partition_key], sk: item[sk]}, item)
-            for item in (yield from self._query_all(params))
-        ]
+            pk = self._shard_key(i)[self.layout.partition_key]
+            params: dict[str, Any] = {
+                "TableName": self.layout.table,
+                "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+                "ExpressionAttributeNames": {
+                    "#pk": self.layout.partition_key,
+                    "#sk": sk,
+                    "#inc": INCARNATION,
+                },
+                "ExpressionAttributeValues": {":pk": pk, ":prefix": {"S": SHARD_PREFIX}},
+                "ProjectionExpression": "#pk, #sk, #inc",
+                "ConsistentRead": True,
+            }
+            removed += yield from self._sweep_pages(params, side)
+        return removed
 
     def inspect(self) -> Steps[dict[str, Any]]:
         """The counter item, each shard's value, shares and room, and the markers."""
@@ -599,7 +577,8 @@ class ShardedCounter(Holds):
         markers = 0
         if self.layout.sort_key is not None:
             for i in range(self.shards):
-                markers += len((yield from self._markers_on(i)))
+                pk = self._shard_key(i)[self.layout.partition_key]["S"]
+                markers += yield from self._count(pk, SHARD_MARKER_PREFIX)
         return {
             "name": self.counter_name,
             "strategy": self.name,

@@ -29,6 +29,7 @@ class TransactionCounter(Strategy):
     """A one-item transaction made idempotent by its client request token."""
 
     name = "transaction"
+    transactional = True
     idempotent = True
     capabilities = Capabilities(
         idempotent=True,
