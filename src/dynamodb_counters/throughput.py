@@ -222,6 +222,29 @@ class ItemThroughput:
                 self.admitted[slot] = self.admitted.get(slot, 0.0) + units
         return None
 
+    def shortfall(self, charges: list[Charge]) -> list[Charge]:
+        """Like :meth:`take`, but on refusal every charge whose bucket lacks the units (the
+        items a cancelled transaction names), in the order given; empty when all were taken."""
+        wanted: dict[tuple[str, str], float] = {}
+        for kind, _table, item, units in charges:
+            if self.limits[kind] is not None:
+                wanted[(kind, item)] = wanted.get((kind, item), 0.0) + units
+        with self._lock:
+            now = self.clock()
+            short = set()
+            for slot, units in wanted.items():
+                bucket = self._refill(slot, now)
+                if bucket[0] < units and bucket[0] < self.capacity(slot[0]):
+                    short.add(slot)
+            if short:
+                for slot in short:
+                    self.refused[slot[0]] += 1
+                return [c for c in charges if (c[0], c[2]) in short]
+            for slot, units in wanted.items():
+                self._buckets[slot][0] -= units
+                self.admitted[slot] = self.admitted.get(slot, 0.0) + units
+        return []
+
     def drain(self, items: Iterable[str]) -> None:
         """Empty the buckets of ``items`` (item ids, as in ``admitted``), read and write, now:
         items already at their rate when a measurement starts (a sale's counter and shards),
