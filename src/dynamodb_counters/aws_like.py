@@ -549,7 +549,11 @@ class AwsLikeEngine:
     ) -> AWSPreparedRequest:
         """``request`` with another body, signed again as the client signs."""
         dropped = {"authorization", "x-amz-date", "content-length", "x-amz-security-token"}
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in dropped}
+        headers = {
+            k: v.decode() if isinstance(v, bytes) else v
+            for k, v in request.headers.items()
+            if k.lower() not in dropped
+        }
         fresh = AWSRequest(
             method=request.method, url=request.url, headers=headers, data=json.dumps(body)
         )
