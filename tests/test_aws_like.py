@@ -82,7 +82,8 @@ class Attempts:
 
 def _item(client: Any, table: str, pk: str, sk: str = "#counter") -> dict[str, Any] | None:
     found = client.get_item(TableName=table, Key=_key(pk, sk), ConsistentRead=True)
-    return found.get("Item")
+    item: dict[str, Any] | None = found.get("Item")
+    return item
 
 
 @pytest.mark.parametrize(
@@ -111,7 +112,7 @@ def test_a_throttled_single_write_is_retried_by_botocore(
     state.drain([state.partition(table, _key("hot"))])
     with injector, pytest.raises(ClientError) as exc:
         aws.update_item(**_update("hot", table)["Update"])
-    answer = exc.value.response
+    answer: dict[str, Any] = dict(exc.value.response)
     assert answer["Error"]["Code"] == "ProvisionedThroughputExceededException"
     assert answer["ThrottlingReasons"][0]["reason"] == "TableWriteKeyRangeThroughputExceeded"
     assert attempts.seen == 3
