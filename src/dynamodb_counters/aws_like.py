@@ -11,8 +11,9 @@ every key as a partition of its own. With ``FaultPlan(aws_like=AwsLike(...))`` t
    ``None`` on the others; botocore does not retry it. A single-item request over its budget
    gets ``ProvisionedThroughputExceededException`` with ``ThrottlingReasons`` (botocore retries).
 2. **Conflicts.** Every write the injector lets through is *in flight* for ``in_flight``
-   seconds around its sending (the injector sends it itself, half the window before, half
-   after: a model of a request's latency, so that conflicts really happen on 2 cores). Two
+   seconds before the injector sends it itself (a model of the request's way to the item and
+   of a transaction's prepare phase, so that conflicts really happen on 2 cores; the window
+   does not grow with DynamoDB Local's own latency on a loaded machine). Two
    overlapping ``TransactWriteItems`` on one item: the later one is cancelled with
    ``TransactionConflict``; a ``TransactGetItems`` reading an item with any write in flight
    likewise; a single-item write (or a ``BatchWriteItem`` item) on an item inside a running
@@ -118,7 +119,7 @@ class AwsLike:
         read_limit: read units/s per partition (default 3 x ``write_limit``).
         partitions: keys hashed onto this many partitions per table; None: a partition per
             partition key value.
-        in_flight: seconds a write is held in flight around its sending (``float`` or
+        in_flight: seconds a write is held in flight before its sending (``float`` or
             ``timedelta``); 0: conflicts only between truly overlapping requests.
         staleness: how old (seconds) an eventually consistent read's answer may be.
         stale_read_rate: the share (0..1) of eventually consistent reads answered stale when
@@ -467,19 +468,20 @@ class AwsLikeEngine:
         *,
         body: dict[str, Any] | None = None,
     ) -> Deferred:
-        """Send the write held in flight for the model's window (it boarded already)."""
-        half = self.model.in_flight_seconds / 2
+        """Hold the write in flight for the model's window (it boarded already), then send it.
+
+        The window is the model's alone, before the sending: how long DynamoDB Local takes to
+        answer (slow on a loaded machine) never widens it, and it serializes what it runs."""
+        window = self.model.in_flight_seconds
         sent_at = self.state.clock()
 
         def fly() -> AWSResponse:
             try:
-                if half:
-                    time.sleep(half)
-                answer = self.send(request)
-                if half:
-                    time.sleep(half)
+                if window:
+                    time.sleep(window)
             finally:
                 self.state.land(items, kind)
+            answer = self.send(request)
             if body is not None and answer.status_code == 200:
                 self._seen_returned(body, answer, sent_at)
             return answer
