@@ -309,3 +309,153 @@ def test_threads_never_share_a_nonce() -> None:
     for t in threads:
         t.join()
     assert len({n for m in made for n in m}) == 8 * 5000
+
+
+# -- the retry policy (_retry): cancellations AWS documents as "not applied" ----------------
+
+
+def throttled(*codes: str) -> ClientError:
+    """A cancellation for lack of throughput: ``codes`` per item (default: the first throttled,
+    the second not involved)."""
+    return cancelled(*({"Code": c} for c in (codes or ("ThrottlingError", "None"))))
+
+
+@pytest.mark.parametrize("code", ["ThrottlingError", "ProvisionedThroughputExceeded"])
+def test_a_throttled_transaction_is_sent_again_with_the_same_evidence(code: str) -> None:
+    """Same marker key, same nonce, same amount: the second try can only count once."""
+    steps = make("marker").add(-1, request_id="order-1")
+    sent = first_send(steps)
+    pause = steps.throw(throttled(code, "None"))
+    assert isinstance(pause, Sleep) and 0 <= pause.seconds <= 0.02
+    again = until_send(steps)
+    assert (
+        again.params["TransactItems"][1]["Put"]["Item"]
+        == sent.params["TransactItems"][1]["Put"]["Item"]
+    )
+    assert again.params["TransactItems"][0] == sent.params["TransactItems"][0]
+    with pytest.raises(StopIteration) as finished:
+        steps.send({})
+    assert (finished.value.value.applied, finished.value.value.requests) == (True, 2)
+
+
+def test_throttling_that_never_ends_re_raises_dynamodbs_own_error() -> None:
+    steps = make("transaction", max_attempts=3).add(5, request_id="r")
+    sent = first_send(steps)
+    answers = [throttled(), throttled("None", "ProvisionedThroughputExceeded"), throttled()]
+    for answer in answers[:-1]:
+        assert until_send(steps, answer) == sent  # the same request, the same token
+    with pytest.raises(ClientError) as raised:
+        until_send(steps, answers[-1])
+    assert raised.value is answers[-1]  # unchanged: the last answer, as DynamoDB gave it
+
+
+def test_the_last_answer_of_a_lost_budget_decides_what_is_raised() -> None:
+    """Throttles and conflicts share ``max_attempts``: a conflict last is ContentionError."""
+    steps = make("collection", max_attempts=3).add(5, request_id="r")
+    first_send(steps)
+    until_send(steps, throttled())
+    until_send(steps, cancelled({"Code": "TransactionConflict"}, {"Code": "None"}))
+    with pytest.raises(ContentionError):
+        until_send(steps, cancelled({"Code": "None"}, {"Code": "TransactionConflict"}))
+
+
+def test_a_throttle_beside_a_failed_condition_is_read_as_the_condition() -> None:
+    """The marker's own ConditionalCheckFailed beside a throttle: a duplicate, not a retry;
+    the counter's beside a throttle: its bound."""
+    steps = make("marker").add(-1, request_id="order-1")
+    sent = first_send(steps)
+    marker = {**sent.params["TransactItems"][1]["Put"]["Item"], CALL: {"S": "another call"}}
+    with pytest.raises(StopIteration) as finished:
+        steps.throw(
+            cancelled(
+                {"Code": "ThrottlingError"}, {"Code": "ConditionalCheckFailed", "Item": marker}
+            )
+        )
+    assert (finished.value.value.applied, finished.value.value.requests) == (False, 1)
+    steps = make("marker", floor=0).add(-3, request_id="order-2")
+    first_send(steps)
+    item = {"quantity": {"N": "2"}, INCARNATION: {"S": "inc-1"}}
+    with pytest.raises(ThresholdExceeded) as refused:
+        steps.throw(
+            cancelled(
+                {"Code": "ConditionalCheckFailed", "Item": item},
+                {"Code": "ProvisionedThroughputExceeded"},
+            )
+        )
+    assert refused.value.value == 2
+
+
+def test_a_resend_by_botocore_after_a_throttled_cancellation_is_no_ambiguity() -> None:
+    """botocore re-sent the transaction after a throttled cancellation (a retry mode that
+    retries it): the first send applied nothing, so a replay answer is another call's
+    (``applied=False``), not perhaps this call's own (``None``)."""
+    steps = make("transaction").add(5, request_id="r")
+    sent = first_send(steps)
+    assert sent.retried is not None
+    sent.retried.append(throttled())  # what the executor's capture saw botocore retry
+    replay = {
+        "ResponseMetadata": {"RetryAttempts": 1},
+        "ConsumedCapacity": [{"TableName": "counters", "Table": {"ReadCapacityUnits": 2.0}}],
+    }
+    with pytest.raises(StopIteration) as finished:
+        steps.send(replay)
+    assert (finished.value.value.applied, finished.value.value.sdk_retries) == (False, 1)
+
+
+def test_a_throttled_snapshot_is_read_again_never_refused() -> None:
+    """The consistent snapshot that alone may refuse a sharded add is throttled: the add reads
+    again (it saw the counter short, so straight to the snapshot) and moves the stock it finds."""
+    from test_sharded import _canned_shard, _past_a_dry_try, _surveyed
+
+    strategy, _, steps, _ = _past_a_dry_try(-2)
+    snapshot = until_send(steps, _surveyed(strategy, 0, 1))
+    assert snapshot.operation == "TransactGetItems"
+    again = until_send(steps, throttled("None", "ThrottlingError", "None"))
+    assert again.operation == "TransactGetItems" and again.params == snapshot.params
+    shards = [{"Item": _canned_shard(strategy, 0, 0)}, {"Item": _canned_shard(strategy, 1, 5)}]
+    move = until_send(steps, {"Responses": [*shards, {}]})
+    assert [next(iter(i)) for i in move.params["TransactItems"]] == ["Update", "Put", "Update"]
+
+
+@pytest.mark.parametrize(
+    "reasons",
+    [[], [{"Code": "None"}], [{"Code": "TransactionConflict"}, {"Code": "ValidationError"}]],
+    ids=["no reasons", "only None", "conflict beside a validation error"],
+)
+def test_a_cancellation_not_documented_as_not_applied_passes_through(
+    reasons: list[dict[str, Any]],
+) -> None:
+    steps = make("transaction").add(5, request_id="r")
+    first_send(steps)
+    answer = cancelled(*reasons)
+    with pytest.raises(ClientError) as raised:
+        steps.throw(answer)
+    assert raised.value is answer
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "ProvisionedThroughputExceededException"])
+def test_a_single_request_throttled_after_botocores_retries_passes_through(code: str) -> None:
+    """botocore already retried it with its own backoff: the library adds no second layer."""
+    steps = make("atomic").add(1)
+    first_send(steps)
+    throttle = error(code)
+    with pytest.raises(ClientError) as raised:
+        steps.throw(throttle)
+    assert raised.value is throttle
+
+
+def test_a_throttled_move_starts_the_add_again_with_a_new_survey() -> None:
+    """The transaction moving room from a donor is throttled: nothing moved; the add looks again
+    (its dry shard is known: no plain try) and moves what the new survey shows."""
+    from test_sharded import _past_a_dry_try, _surveyed
+
+    strategy, _, steps, survey = _past_a_dry_try(-1)
+    steal = until_send(steps, _surveyed(strategy, 0, 2))
+    assert [next(iter(i)) for i in steal.params["TransactItems"]] == ["Put", "Update"]
+    again = until_send(steps, throttled("None", "ThrottlingError"))
+    assert again == survey  # the survey again, not the dry shard's plain add
+    steal_again = until_send(steps, _surveyed(strategy, 0, 2))
+    assert steal_again.params == steal.params
+    with pytest.raises(StopIteration) as finished:
+        steps.send({})
+    assert (finished.value.value.applied, finished.value.value.requests) == (True, 5)

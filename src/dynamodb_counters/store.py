@@ -284,6 +284,9 @@ class Counter(HandleCore):
             CapacityExceeded: the counter's item cannot grow.
             ContentionError: optimistic retries or transaction conflicts exhausted.
             InvalidInput: a bad amount or request id.
+            botocore.exceptions.ClientError: DynamoDB's own error when it passes through, e.g.
+                ``TransactionCanceledException`` for a transaction still throttled after
+                ``max_attempts`` tries (nothing changed; see :mod:`dynamodb_counters._retry`).
         """
         return self._drive_known(self._add_steps(amount, request_id))
 

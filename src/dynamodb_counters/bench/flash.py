@@ -43,6 +43,7 @@ from typing import Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import STRATEGIES, ContentionError, CounterError, CounterStore, ThresholdExceeded
+from .._retry import was_not_applied
 from ..errors import InvalidInput
 from ..faults import FaultInjector, FaultPlan
 from ..report.schema import SCHEMA, SCHEMA_VERSION, BenchResults
@@ -179,8 +180,8 @@ class _Order:
 
 
 def _not_applied(exc: BaseException) -> bool:
-    if isinstance(exc, ContentionError):
-        return True
+    if isinstance(exc, ContentionError) or was_not_applied(exc):
+        return True  # (was_not_applied: a transaction cancelled only for throttling, too)
     return isinstance(exc, ClientError) and (
         str(exc.response.get("Error", {}).get("Code")) in _NOT_APPLIED
     )

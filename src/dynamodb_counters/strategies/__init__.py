@@ -50,7 +50,8 @@ class CounterOptions(TypedDict, total=False):
     marker_ttl: timedelta | float
     #: sharded: shard items (1 to 99, default 8); fixed for the counter's life.
     shards: int
-    #: Collisions (occ) or transaction conflicts before ContentionError (default 32).
+    #: Tries lost to collisions, conflicts or throttled transactions before ContentionError
+    #: (or, for throttling, DynamoDB's own error); default 32.
     max_attempts: int
     #: Re-tries of an idempotent add whose outcome is unknown (default 3).
     ambiguity_retries: int

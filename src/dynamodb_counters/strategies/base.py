@@ -15,25 +15,15 @@ that yields the requests it needs sent and the pauses it needs taken, receives t
 has the botocore error thrown in), and returns its result. An executor runs it: botocore for
 :class:`~dynamodb_counters.CounterStore`, aiobotocore for ``dynamodb_counters.aio``.
 
-Retry policy (why each branch exists):
-
-* Transaction conflicts (``TransactionConflict`` cancellation reasons,
-  ``TransactionConflictException``): nothing was applied, so any strategy may try again, with
-  backoff, up to ``max_attempts``; then :class:`ContentionError`.
-* Ambiguous failures (a timeout or a dropped connection after botocore's own retries, a 5xx,
-  ``TransactionInProgressException``): the write may or may not have happened. An idempotent
-  strategy tries again with the same request id -- its condition finds out whether the first try
-  landed -- up to ``ambiguity_retries`` times, then re-raises the original error. A
-  non-idempotent strategy re-raises at once: retrying could count twice. Once botocore cannot
-  even connect (``EndpointConnectionError`` after its own retries), no strategy tries again:
-  the endpoint is gone for now, and the caller hears at once (not after ``ambiguity_retries``
-  more rounds of botocore's backoff) and retries later with the same request id.
-* A re-send by botocore itself makes the add ambiguous too, unless every failure botocore
-  retried is one that DynamoDB documents as not applied (throttling, a transaction conflict).
-* When the evidence that would tell whether an ambiguous add landed has left the strategy's
-  window (``occ_history``'s list, ``set``'s generations), the add re-raises the original error:
-  never ``ThresholdExceeded`` for an add that landed, never a second application.
-* Everything else (throttling after the SDK gave up, access denied, ...) passes through.
+Retry policy: :mod:`dynamodb_counters._retry` holds it whole, as a table of "outcome -> applied?
+retried? what is raised at the end" with the reason for each row. In short: what DynamoDB
+documents as not applied (a transaction cancelled only for conflicts or throttling) is tried
+again with backoff up to ``max_attempts`` tries, then ``ContentionError`` (conflicts) or
+DynamoDB's own error (throttling); an ambiguous failure is tried again by idempotent strategies
+only, with the same request id, up to ``ambiguity_retries`` times; when the evidence that would
+tell whether an ambiguous add landed has left the strategy's window (``occ_history``'s list,
+``set``'s generations), the add re-raises the original error; everything else passes through.
+:meth:`Strategy._with_retries` follows the table; :meth:`Strategy._send` notes the ambiguity.
 
 Incarnation: every write carries the counter's incarnation in its condition (``_inc = :inc``, or
 "has none" for a counter without a stored definition), so no write acts on a counter that was
@@ -46,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,16 +43,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
-from botocore.exceptions import (
-    ConnectTimeoutError as _ConnectTimeout,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import _validate as v
 from .._io import error_code, response_of, sdk_retries_of
@@ -79,6 +59,19 @@ from .._keys import (
     Layout,
     finish_digest,
 )
+from .._retry import (
+    READS,
+    Outcome,
+    backoff,
+    classify,
+    give_up,
+    is_ambiguous,
+    reasons_of,
+    was_not_applied,
+)
+from .._retry import is_conflict as is_conflict  # importable from here, as before
+from .._retry import is_item_too_large as is_item_too_large
+from .._retry import is_overflow as is_overflow
 from .._steps import BATCH_TRIES, NOW, Send, Sleep, Steps, unprocessed_pause
 from ..errors import (
     CapacityExceeded,
@@ -93,76 +86,6 @@ from ..errors import (
 from ..results import AddResult, CounterDefinition
 
 _T = TypeVar("_T")
-
-_AMBIGUOUS_CODES = frozenset(
-    {
-        "InternalServerError",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "TransactionInProgressException",
-    }
-)
-_AMBIGUOUS_ERRORS = (
-    ReadTimeoutError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    _ConnectTimeout,
-)
-# Failures DynamoDB documents as "nothing was applied": a re-send after one of these is no
-# ambiguity.
-_NOT_APPLIED_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "TransactionConflictException",
-    }
-)
-
-
-_READS = frozenset({"GetItem", "Query", "BatchGetItem", "TransactGetItems", "Scan"})
-
-
-def is_conflict(exc: BaseException) -> bool:
-    """True when DynamoDB refused the write because of a concurrent transaction."""
-    code = error_code(exc)
-    if code == "TransactionConflictException":
-        return True
-    if code == "TransactionCanceledException" and isinstance(exc, ClientError):
-        reasons = response_of(exc).get("CancellationReasons") or []
-        return any(r.get("Code") == "TransactionConflict" for r in reasons)
-    return False
-
-
-def is_ambiguous(exc: BaseException) -> bool:
-    """True when a failed call may still have been applied by the server."""
-    if isinstance(exc, _AMBIGUOUS_ERRORS):
-        return True
-    return isinstance(exc, ClientError) and error_code(exc) in _AMBIGUOUS_CODES
-
-
-def is_overflow(exc: BaseException) -> bool:
-    """True when DynamoDB refused a number beyond its 38 digits."""
-    if not isinstance(exc, ClientError):
-        return False
-    texts = [str(response_of(exc).get("Error", {}).get("Message", ""))]
-    texts += [str(r.get("Message", "")) for r in response_of(exc).get("CancellationReasons") or []]
-    signs = ("overflow", "magnitude", "38 digits")
-    return any(sign in text.lower() for text in texts for sign in signs)
-
-
-def is_item_too_large(exc: BaseException) -> bool:
-    """True when DynamoDB refused a write because the item would pass 400 KB."""
-    if not isinstance(exc, ClientError):
-        return False
-    code = error_code(exc)
-    texts = []
-    if code == "ValidationException":
-        texts.append(str(response_of(exc).get("Error", {}).get("Message", "")))
-    if code == "TransactionCanceledException":
-        reasons = response_of(exc).get("CancellationReasons") or []
-        texts += [str(r.get("Message", "")) for r in reasons if r.get("Code") == "ValidationError"]
-    return any("item size" in text.lower() for text in texts)
 
 
 class Reincarnated(Exception):
@@ -213,7 +136,9 @@ class OpState:
     ambiguous: bool = False
     # The first failure that made the call ambiguous: re-raised when the evidence is gone.
     first_error: BaseException | None = None
-    conflicts: int = 0
+    # Tries DynamoDB did not apply and that are made again (conflicts, throttled transactions,
+    # optimistic collisions, stale snapshots): at ``max_attempts`` the operation gives up.
+    not_applied: int = 0
 
     def __init__(self, amount: int, request_id: str | None, digest: str | None) -> None:
         self.amount = amount
@@ -494,10 +419,12 @@ class Strategy:
     def _with_retries(
         self, attempt: Callable[[OpState], Steps[_T]], call: OpState, *, repeatable: bool
     ) -> Steps[_T]:
-        """Run ``attempt`` until it returns, under the retry policy of the module docstring.
+        """Run ``attempt`` until it returns, following the table of
+        :mod:`dynamodb_counters._retry`.
 
         ``repeatable``: the attempt finds out by itself whether an earlier one landed, so an
-        ambiguous failure may be retried.
+        ambiguous failure may be retried. Every try is the same call: the same request id,
+        digest and nonce, so a try that finds an earlier one landed recognises it.
         """
         ambiguous_tries = 0
         while True:
@@ -506,29 +433,32 @@ class Strategy:
             except _UnknownOutcome as unknown:
                 raise unknown.error from None
             except (ClientError, BotoCoreError) as exc:
-                if is_conflict(exc):
-                    yield from self._contended(call, exc)
+                outcome = classify(exc)
+                if outcome.try_again:
+                    # A conflict or a throttled transaction: nothing was applied.
+                    yield from self._try_again(call, exc)
                     continue
-                if is_item_too_large(exc):
+                if outcome is Outcome.ITEM_TOO_LARGE:
                     raise CapacityExceeded(
                         f"counter {self.counter_name!r}: the item would exceed DynamoDB's 400 KB "
                         "item size; nothing changed"
                     ) from exc
-                if is_overflow(exc):
+                if outcome is Outcome.OVERFLOW:
                     raise ThresholdExceeded(
                         f"{self.counter_name!r}: the new value would exceed DynamoDB's "
                         "38-digit numbers; nothing changed"
                     ) from exc
                 if (
-                    repeatable
-                    and is_ambiguous(exc)
-                    and not isinstance(exc, EndpointConnectionError)
+                    outcome is Outcome.AMBIGUOUS
+                    and repeatable
                     and ambiguous_tries < self.ambiguity_retries
                 ):
                     # _send marked the call ambiguous if a write failed this way.
                     ambiguous_tries += 1
                     yield from self._sleep(ambiguous_tries)
                     continue
+                # UNREACHABLE, THROTTLED_REQUEST, CONDITION_FAILED, OTHER; AMBIGUOUS when it
+                # may not (or no longer) be tried again.
                 raise
 
     def value(self) -> Steps[int]:
@@ -541,9 +471,25 @@ class Strategy:
         Only items of this incarnation (or of earlier, already deleted ones) are removed: a
         counter created again while this runs keeps everything it wrote.
         """
+        call = OpState(amount=0, request_id=None, digest=None)
+        try:
+            # A try may meet a running transaction (TransactionConflictException) or lose its
+            # answer: the next one's condition tells (see _delete_counter).
+            yield from self._with_retries(self._delete_counter, call, repeatable=True)
+        except CounterNotFound:
+            # Gone before we came (or never there): finish what an earlier delete's sweep may
+            # have left, then say so.
+            if self.layout.sort_key is not None:
+                yield from self.sweep()
+            raise
+        if self.layout.sort_key is not None:
+            yield from self.sweep()
+
+    def _delete_counter(self, call: OpState) -> Steps[None]:
+        """One try at deleting the counter item, this incarnation only. Raises CounterNotFound
+        when it was gone before this delete came."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        call = OpState(amount=0, request_id=None, digest=None)
         try:
             yield from self._send(
                 call,
@@ -560,24 +506,19 @@ class Strategy:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            old = response_of(exc).get("Item")
-            if old is None and not call.ambiguous:
-                old = yield from self._read_item(call=call)  # an engine that leaves the item out
             # Never follow the counter into another incarnation: one created after this delete
             # began is not this delete's to remove.
-            if not call.ambiguous:
-                # Gone before we came (or never there). Finish what an earlier delete's sweep
-                # may have left, then say so.
-                if self.layout.sort_key is not None:
-                    yield from self.sweep()
-                raise CounterNotFound(
-                    f"counter {self.counter_name!r} does not exist"
-                    + ("" if old is None else " (it was deleted and created again)")
-                ) from exc
-            # botocore re-sent the delete after a lost answer: the first send deleted this
-            # incarnation (whatever was created since is left alone). Sweep what it kept.
-        if self.layout.sort_key is not None:
-            yield from self.sweep()
+            if call.ambiguous:
+                # A send whose answer was lost (re-sent by botocore or by the retry) deleted
+                # this incarnation; whatever was created since is left alone.
+                return
+            old = response_of(exc).get("Item")
+            if old is None:
+                old = yield from self._read_item(call=call)  # an engine that leaves the item out
+            raise CounterNotFound(
+                f"counter {self.counter_name!r} does not exist"
+                + ("" if old is None else " (it was deleted and created again)")
+            ) from exc
 
     def sweep(self) -> Steps[int]:
         """Delete side items that belong to no living incarnation of this counter.
@@ -641,7 +582,7 @@ class Strategy:
     def _send(self, call: OpState, operation: str, params: dict[str, Any]) -> Steps[dict[str, Any]]:
         """Send one request of an add, keeping the call's request and SDK-retry counts."""
         call.requests += 1
-        write = operation not in _READS
+        write = operation not in READS
         retried: list[BaseException] = []
         try:
             answer: dict[str, Any] = yield Send(
@@ -680,7 +621,7 @@ class Strategy:
             call.became_ambiguous(seen[0] if seen else None)
             return
         for failure in seen:
-            if error_code(failure) not in _NOT_APPLIED_CODES:
+            if not was_not_applied(failure):
                 call.became_ambiguous(failure)
                 return
 
@@ -877,20 +818,18 @@ class Strategy:
         """
         return not self.idempotent
 
-    def _contended(self, call: OpState, exc: BaseException | None) -> Steps[None]:
-        call.conflicts += 1
-        if call.conflicts >= self.max_attempts:
-            raise ContentionError(
-                f"counter {self.counter_name!r}: gave up after {call.conflicts} "
-                "attempts lost to concurrent writers"
-            ) from exc
-        yield from self._sleep(call.conflicts)
+    def _try_again(self, call: OpState, exc: BaseException | None) -> Steps[None]:
+        """A try that DynamoDB did not apply (``exc``; None for a stale snapshot): pause, or
+        give up once ``max_attempts`` tries went this way (``_retry.give_up``)."""
+        call.not_applied += 1
+        if call.not_applied >= self.max_attempts:
+            give_up(exc, counter=self.counter_name, tries=call.not_applied)
+        yield from self._sleep(call.not_applied)
 
     def _sleep(self, attempt: int) -> Steps[None]:
-        """Back off before try ``attempt`` (the executor sleeps)."""
+        """Back off before try ``attempt + 1`` (the executor sleeps)."""
         if self.retry_delay:
-            # Full jitter: spreads colliding writers apart instead of re-colliding in lockstep.
-            yield Sleep(random.uniform(0, min(0.5, self.retry_delay * 2 ** min(attempt, 10))))
+            yield Sleep(backoff(attempt, self.retry_delay))
 
     def _batch_delete(self, keys: list[dict[str, Any]]) -> Steps[None]:
         for start in range(0, len(keys), 25):
@@ -924,8 +863,7 @@ class Strategy:
             params = {**params, "ExclusiveStartKey": last}
 
     def _cancellation_reasons(self, exc: ClientError) -> list[dict[str, Any]]:
-        reasons = response_of(exc).get("CancellationReasons") or []
-        return [dict(r) for r in reasons]
+        return reasons_of(exc)
 
     def _ttl_epoch(self, ttl: timedelta) -> Steps[dict[str, str]]:
         now: float = yield NOW

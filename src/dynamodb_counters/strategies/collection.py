@@ -35,10 +35,11 @@ from botocore.exceptions import ClientError
 
 from .._io import error_code
 from .._keys import AMOUNT, CALL, CREATED, DELTA_PREFIX, FOLDS, INCARNATION
+from .._retry import is_not_applied_cancellation, is_overflow
 from .._steps import NOW, Steps
 from ..errors import ContentionError, CounterNotFound, ThresholdExceeded
 from ..results import AddResult
-from .base import Capabilities, OpState, Strategy, is_conflict, is_overflow, n
+from .base import Capabilities, OpState, Strategy, n
 
 # A transaction holds at most 100 items: the counter update, and deltas.
 _FOLD_BATCH = 98
@@ -197,7 +198,7 @@ class CollectionCounter(Strategy):
         """Fold one batch; a delta that changed or went away is left out and the rest tried."""
         sk = self.layout.sort_key
         assert sk is not None
-        conflicts = OpState(amount=0, request_id=None, digest=None)
+        tries = OpState(amount=0, request_id=None, digest=None)
         while batch:
             deletes = [
                 {
@@ -238,9 +239,10 @@ class CollectionCounter(Strategy):
                         f"{self.counter_name!r}: folding these deltas would take the counter item "
                         "beyond DynamoDB's 38-digit numbers; nothing was folded"
                     ) from exc
-                if is_conflict(exc):
-                    # Another transaction (an add's check) held an item: nothing was applied.
-                    yield from self._contended(conflicts, exc)
+                if is_not_applied_cancellation(exc):
+                    # Another transaction (an add's check) held an item, or an item lacked
+                    # throughput: nothing was applied (see _retry).
+                    yield from self._try_again(tries, exc)
                     continue
                 if error_code(exc) != "TransactionCanceledException":
                     raise

@@ -114,7 +114,7 @@ class OccCounter(Strategy):
                 if seen_tag in call.written:
                     # A lost answer: botocore's re-send found the write it had already made.
                     return call.result(True, self._value_of(seen) if seen_tag == tag else None)
-                yield from self._contended(call, exc)
+                yield from self._try_again(call, exc)
                 item = dict(seen)
                 continue
             return call.result(True, new_value)

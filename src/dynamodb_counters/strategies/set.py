@@ -137,7 +137,7 @@ class SetCounter(Strategy):
                     return done
                 # Judged from the item this write met, never from the shared hint.
                 if self._hint_of(old) != (generation, rotate):
-                    yield from self._contended(
+                    yield from self._try_again(
                         call, exc
                     )  # the generation moved: try with the new one
                     continue

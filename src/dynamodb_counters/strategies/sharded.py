@@ -22,8 +22,10 @@ the add; the marker is put as usual. When the room moved would only be spent at 
 a sale), the donors take the add beside the marker and the dry shard is not written. Every shard
 written carries its incarnation and bound condition, so a stale read only cancels the
 transaction; the add then reads again, with a consistent snapshot this time (at most
-``max_attempts`` times, then ``ContentionError``; never a wrong refusal). If the survey shows
-too little room in the whole counter, a ``TransactGetItems`` of the shards and the marker (a
+``max_attempts`` times, then ``ContentionError``; never a wrong refusal). A move or a snapshot
+cancelled for a conflict or for lack of throughput applied nothing: the add starts again, on the
+same budget (``_retry``), so a throttled snapshot never refuses. If the survey shows too little
+room in the whole counter, a ``TransactGetItems`` of the shards and the marker (a
 consistent snapshot) decides: the add is refused with ``ThresholdExceeded`` (the value of that
 snapshot) only if it agrees. That is the only way a sharded add is refused, so a dry shard is
 never "sold out" while another has stock. A handle remembers the last value it saw of each
@@ -180,7 +182,7 @@ class ShardedCounter(Strategy):
             if done is not None:
                 return done
             # A snapshot went stale under concurrent adds and moves: read again, with backoff.
-            yield from self._contended(call, None)
+            yield from self._try_again(call, None)
 
     def _shard_update(self, shard: int, amount: int) -> dict[str, Any]:
         """ADD ``amount`` to ``shard``: this incarnation, the shard's shares of the bounds."""
@@ -441,17 +443,9 @@ class ShardedCounter(Strategy):
         """Delete the counter item and every shard in one transaction (this incarnation only),
         then, in a table with a sort key, sweep the markers."""
         self._require_definition()
-        call = OpState(amount=0, request_id=None, digest=None)
-        try:
-            yield from self._with_retries(self._delete_all, call, repeatable=True)
-        except CounterNotFound:
-            if self.layout.sort_key is not None:
-                yield from self.sweep()  # what an earlier delete's sweep may have left
-            raise
-        if self.layout.sort_key is not None:
-            yield from self.sweep()
+        return (yield from super().delete())
 
-    def _delete_all(self, call: OpState) -> Steps[None]:
+    def _delete_counter(self, call: OpState) -> Steps[None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         mine = self._exists_clause(names, values)
