@@ -199,48 +199,69 @@ def test_two_overlapping_transactions_conflict(ddb: DynamoDBLocal, table: str) -
     assert not state.conflicts([hot], kind=None)  # landed
 
 
+@pytest.fixture
+def named_table(client: Any) -> Iterator[str]:
+    """A table of a fixed name: the rolls hash the request body, which names the table."""
+    CounterStore(client, "aws-like-batches").ensure_table()
+    yield "aws-like-batches"
+    client.delete_table(TableName="aws-like-batches")
+
+
 def test_eventually_consistent_reads_answer_a_recent_version(
     ddb: DynamoDBLocal, client: Any, table: str
 ) -> None:
-    aws, injector, _state, clock = _engine(ddb, staleness=1.0, stale_read_rate=1.0)
-    key = _key("c")
-    with injector:
+    aws, injector, state, clock = _engine(ddb, staleness=1.0, stale_read_rate=1.0)
+
+    def two_versions(pk: str) -> dict[str, Any]:
+        """An item seen at v = 1 (a consistent read), then updated to v = 2 unseen."""
+        key = _key(pk)
         aws.put_item(TableName=table, Item={**key, "v": {"N": "1"}})
-        assert aws.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]["v"] == {
-            "N": "1"
-        }
-        aws.update_item(**_update("c", table)["Update"])
+        seen = aws.get_item(TableName=table, Key=key, ConsistentRead=True)
+        assert seen["Item"]["v"] == {"N": "1"}
+        aws.update_item(**_update(pk, table)["Update"])
         clock.now += 0.5
+        return key
+
+    with injector:
+        # The only version seen within the second is v = 1: each kind of read answers it.
+        key = two_versions("get")
         assert aws.get_item(TableName=table, Key=key)["Item"]["v"] == {"N": "1"}
+        key = two_versions("batch")
         batch = aws.batch_get_item(RequestItems={table: {"Keys": [key]}})
         assert batch["Responses"][table][0]["v"] == {"N": "1"}
+        two_versions("query")
         query = aws.query(
             TableName=table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": "c"}},
+            ExpressionAttributeValues={":pk": {"S": "query"}},
         )
         assert [item["v"] for item in query["Items"]] == [{"N": "1"}]
+        assert state.stats["stale_reads"] == 3
         # Consistent reads are never stale.
+        key = two_versions("consistent")
         assert aws.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]["v"] == {
             "N": "2"
         }
-        consistent = aws.batch_get_item(
-            RequestItems={table: {"Keys": [key], "ConsistentRead": True}}
-        )
-        assert consistent["Responses"][table][0]["v"] == {"N": "2"}
-        # Older than the staleness: the version seen at 0.5 s is the oldest left.
+        both = aws.batch_get_item(RequestItems={table: {"Keys": [key], "ConsistentRead": True}})
+        assert both["Responses"][table][0]["v"] == {"N": "2"}
+        # Older than the staleness: nothing seen within the second, the answer is current.
+        key = two_versions("old")
         clock.now += 0.75
         assert aws.get_item(TableName=table, Key=key)["Item"]["v"] == {"N": "2"}
+    assert state.stats["stale_reads"] == 3
 
 
 def test_a_created_item_may_not_be_visible_yet(ddb: DynamoDBLocal, table: str) -> None:
     aws, injector, state, _ = _engine(ddb, stale_read_rate=1.0)
-    key = _key("new")
     with injector:
-        assert "Item" not in aws.get_item(TableName=table, Key=key, ConsistentRead=True)
-        aws.put_item(TableName=table, Item={**key, "v": {"N": "5"}})
-        assert "Item" not in aws.get_item(TableName=table, Key=key)
-        assert aws.batch_get_item(RequestItems={table: {"Keys": [key]}})["Responses"][table] == []
+        for pk in ("get", "batch"):
+            key = _key(pk)
+            assert "Item" not in aws.get_item(TableName=table, Key=key, ConsistentRead=True)
+            aws.put_item(TableName=table, Item={**key, "v": {"N": "5"}})
+        # Absence is the only version seen of each: the new item is not visible yet.
+        assert "Item" not in aws.get_item(TableName=table, Key=_key("get"))
+        batch = aws.batch_get_item(RequestItems={table: {"Keys": [_key("batch")]}})
+        assert batch["Responses"][table] == []
     assert state.stats["stale_reads"] == 2
 
 
@@ -254,14 +275,6 @@ def _batch_get(aws: Any, table: str) -> tuple[list[str], list[str]]:
     left = answer.get("UnprocessedKeys", {}).get(table, {})
     assert left.get("ConsistentRead", True) is True
     return got, sorted(k["pk"]["S"] for k in left.get("Keys", []))
-
-
-@pytest.fixture
-def named_table(client: Any) -> Iterator[str]:
-    """A table of a fixed name: the rolls hash the request body, which names the table."""
-    CounterStore(client, "aws-like-batches").ensure_table()
-    yield "aws-like-batches"
-    client.delete_table(TableName="aws-like-batches")
 
 
 def test_batches_answer_partly_and_reproducibly(

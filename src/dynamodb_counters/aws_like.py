@@ -24,10 +24,11 @@ every key as a partition of its own. With ``FaultPlan(aws_like=AwsLike(...))`` t
    per table (a new on-demand table has about 4). Units as :mod:`.throughput` prices them.
 4. **Eventually consistent reads are stale.** ``GetItem`` without ``ConsistentRead``,
    ``BatchGetItem`` and ``Query`` without ``ConsistentRead`` are answered, at
-   ``stale_read_rate``, from the oldest version of each item the injector saw no longer than
-   ``staleness`` seconds ago. Versions are what answers already carry, at no extra request:
-   every read that asks for whole items (no ``ProjectionExpression``; consistent or not, absent
-   items included) and writes with ``ReturnValues`` ``ALL_NEW`` / ``ALL_OLD``. A version is
+   ``stale_read_rate``, from a version of each item the injector saw no longer than
+   ``staleness`` seconds ago (drawn from the seed, the oldest to the newest alike). Versions
+   are what answers already carry, at no extra request: every read that asks for whole items
+   (no ``ProjectionExpression``; consistent or not, absent items included) and writes with
+   ``ReturnValues`` ``ALL_NEW`` / ``ALL_OLD``. A version is
    dated when its request was sent (the item had it at some moment after: never older than
    claimed). Limits: an item nobody read is never stale; a ``Query`` only replaces or hides
    the items it returns (never shows a deleted one).
@@ -293,8 +294,9 @@ class AwsLikeState:
             while versions and versions[0][0] < horizon:
                 versions.popleft()
 
-    def oldest(self, item: str) -> tuple[bool, dict[str, Any] | None]:
-        """(known, version): the oldest version seen within the staleness window."""
+    def past(self, item: str, fraction: float) -> tuple[bool, dict[str, Any] | None]:
+        """(known, version): a version seen within the staleness window, ``fraction`` (0..1)
+        of the way from the oldest to the newest (0: the oldest)."""
         horizon = self.clock() - self.model.staleness_seconds
         with self._lock:
             versions = self._versions.get(item)
@@ -302,7 +304,7 @@ class AwsLikeState:
                 versions.popleft()
             if not versions:
                 return False, None
-            return True, versions[0][1]
+            return True, versions[min(len(versions) - 1, int(fraction * len(versions)))][1]
 
     @property
     def lock(self) -> threading.Lock:
@@ -635,17 +637,18 @@ class AwsLikeEngine:
             table = str(body.get("TableName", ""))
             item_id = self._id(table, dict(body.get("Key") or {}))
             real = reply.get("Item")
-            if "ProjectionExpression" not in body:
-                self.state.seen(item_id, dict(real) if real else None, at)
-            if stale and "ProjectionExpression" not in body:
-                known, old = self.state.oldest(item_id)
+            if "ProjectionExpression" in body:
+                return None
+            changed = None
+            if stale is not None:
+                known, old = self.state.past(item_id, stale)
                 if known and old != real:
                     self._count("stale_reads")
                     changed = {k: v for k, v in reply.items() if k != "Item"}
                     if old is not None:
                         changed["Item"] = old
-                    return changed
-            return None
+            self.state.seen(item_id, dict(real) if real else None, at)
+            return changed
         if operation == "TransactGetItems":
             for entry, got in zip(
                 body.get("TransactItems") or [], reply.get("Responses") or [], strict=False
@@ -666,7 +669,7 @@ class AwsLikeEngine:
         body: dict[str, Any],
         reply: dict[str, Any],
         at: float,
-        stale: bool,
+        stale: float | None,
         left: dict[str, dict[str, Any]],
     ) -> dict[str, Any] | None:
         responses: dict[str, list[dict[str, Any]]] = {}
@@ -689,17 +692,17 @@ class AwsLikeEngine:
                 if item_id in unanswered:
                     continue
                 real = found.get(item_id)
+                shown = real
+                if stale is not None and whole and not consistent and item_id not in held:
+                    known, old = self.state.past(item_id, stale)
+                    if known and old != real:
+                        self._count("stale_reads")
+                        shown, changed = old, True
                 if whole:
                     self.state.seen(item_id, dict(real) if real else None, at)
                 if item_id in held:
                     changed = True
                     continue
-                shown = real
-                if stale and whole and not consistent:
-                    known, old = self.state.oldest(item_id)
-                    if known and old != real:
-                        self._count("stale_reads")
-                        shown, changed = old, True
                 if shown is not None:
                     rows.append(shown)
             responses[table] = rows
@@ -713,7 +716,7 @@ class AwsLikeEngine:
         return {**reply, "Responses": responses, "UnprocessedKeys": unprocessed}
 
     def _query(
-        self, body: dict[str, Any], reply: dict[str, Any], at: float, stale: bool
+        self, body: dict[str, Any], reply: dict[str, Any], at: float, stale: float | None
     ) -> dict[str, Any] | None:
         if "ProjectionExpression" in body or body.get("IndexName"):
             return None
@@ -722,13 +725,13 @@ class AwsLikeEngine:
         changed = False
         for item in reply.get("Items") or []:
             item_id = self._id(table, self._key_of(item))
-            self.state.seen(item_id, dict(item), at)
             shown: dict[str, Any] | None = item
-            if stale and not body.get("ConsistentRead"):
-                known, old = self.state.oldest(item_id)
+            if stale is not None and not body.get("ConsistentRead"):
+                known, old = self.state.past(item_id, stale)
                 if known and old != item:
                     self._count("stale_reads")
                     shown, changed = old, True
+            self.state.seen(item_id, dict(item), at)
             if shown is not None:
                 rows.append(shown)
         if not changed:
@@ -739,12 +742,16 @@ class AwsLikeEngine:
 
     def _stale_roll(
         self, request: AWSPreparedRequest, operation: str, body: dict[str, Any]
-    ) -> bool:
+    ) -> float | None:
+        """None: answer as it is; else how far (0..1) from the oldest version seen within the
+        staleness window to the newest the answer comes from (0: the oldest)."""
         if operation in ("GetItem", "Query") and body.get("ConsistentRead"):
-            return False
-        if operation == "TransactGetItems" or not self.model.stale_read_rate:
-            return False
-        return self.roll(request, operation + "/stale") < self.model.stale_read_rate
+            return None
+        rate = self.model.stale_read_rate
+        if operation == "TransactGetItems" or not rate:
+            return None
+        roll = self.roll(request, operation + "/stale")
+        return roll / rate if roll < rate else None
 
     def _rolls(self, request: AWSPreparedRequest, operation: str) -> Any:
         """Rolls for a batch's entries in order (only drawn when the rate is on)."""
