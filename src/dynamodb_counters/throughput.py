@@ -28,9 +28,20 @@ botocore retries the answer in every retry mode: ``standard`` and ``adaptive`` c
 retry quota lasts, 5 of its 500 tokens a retry), ``legacy`` through DynamoDB's
 ``throughput_exceeded`` policy (HTTP 400 and that code; 50 ms backoff, doubling).
 
-Not modelled: ``Query`` and ``Scan`` (the items they read are only known from the answer), and
-the partial answers of batch operations (a ``BatchWriteItem`` over an item without units is
-throttled whole), and the replay of a ``ClientRequestToken`` (priced here as the write it was).
+Not modelled by this per-item model: ``Query`` and ``Scan`` (the items they read are only known
+from the answer), the partial answers of batch operations (a ``BatchWriteItem`` over an item
+without units is throttled whole), and the replay of a ``ClientRequestToken`` (priced here as the
+write it was). Nor what AWS does beyond one item's budget: the **AWS-like mode**
+(:mod:`dynamodb_counters.aws_like`, SPEC section 11) uses these buckets per *partition* (an item
+collection, or keys hashed onto P partitions) instead of per item, answers a throttled
+transaction as AWS does (cancelled, ``ThrottlingError``; botocore does not retry it), and adds
+transaction conflicts, stale eventually consistent reads and partial batch answers.
+
+Neither models: DynamoDB's adaptive capacity and splits for heat (a partition stays at its
+limit), a table's quota (40,000 units/s by default) or a new table's warm throughput beyond the
+P partitions asked for, ``Query``/``Scan`` budgets, the latency of a real network (requests
+take what DynamoDB Local takes), or budgets shared between processes (one injector's buckets
+are shared by its threads only).
 """
 
 from __future__ import annotations
