@@ -21,6 +21,7 @@ from botocore.httpsession import URLLib3Session
 
 from dynamodb_counters import AddResult, ContentionError, Counter, ThresholdExceeded
 from dynamodb_counters._aio_hooks import before_send_handler
+from dynamodb_counters._retry import is_throttled_cancellation
 
 # Errors an application retries later with the same request id: the outcome of the failed call
 # may be unknown (a timeout, a dropped connection) or nothing was done (throttled, contended).
@@ -31,6 +32,10 @@ RETRY_LATER_CODES = frozenset(
 
 def retry_later(exc: BaseException) -> bool:
     if isinstance(exc, ContentionError | BotoCoreError):
+        return True
+    if is_throttled_cancellation(exc):
+        # The library's tries ran out on a throttled transaction (AWS-like): nothing applied,
+        # DynamoDB's error re-raised unchanged; the caller retries later with the same id.
         return True
     return isinstance(exc, ClientError) and (
         exc.response.get("Error", {}).get("Code") in RETRY_LATER_CODES

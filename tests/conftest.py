@@ -4,12 +4,19 @@ Suites that run against both I/O styles (SPEC section 9) take the ``api`` fixtur
 (``"sync"``/``"async"``) or ``api_store``, and build clients and stores with
 :func:`fresh_client` and :func:`store_on`: an async store is an ``AsyncCounterStore`` on an
 aiobotocore client, seen through ``_api.SyncView`` so the same test code drives it.
+
+Suites that run in the AWS-like engine mode too (SPEC section 11) take the ``engine`` fixture,
+``"plain"`` unless a test opts in with ``@pytest.mark.parametrize("engine", ENGINES,
+indirect=True)``: ``store`` / ``api_store`` then use clients whose injector answers as AWS
+does (:data:`AWS_LIKE`), and a test building its own injector passes its plan through
+:func:`on_engine`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, cast
 
 import botocore.retries.standard
@@ -17,6 +24,8 @@ import pytest
 
 from dynamodb_counters import STRATEGIES, CounterStore
 from dynamodb_counters._aio_hooks import is_async_client
+from dynamodb_counters.aws_like import AwsLike, AwsLikeState
+from dynamodb_counters.faults import FaultInjector, FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 
 APIS = ["sync", "async"]
@@ -39,6 +48,27 @@ def _sooner(self: botocore.retries.standard.ExponentialBackoff, context: Any) ->
 
 
 botocore.retries.standard.ExponentialBackoff.delay_amount = _sooner  # type: ignore[method-assign]
+
+
+ENGINES = ["plain", "aws-like"]
+#: The suites' AWS-like engine: a partition's budget a contended test goes over (so throttled
+#: transactions are cancelled and single writes throttled), writes held in flight 4 ms (so
+#: transactions on one item conflict on 2 cores), stale eventually consistent reads, one batch
+#: key or request in ten left unprocessed.
+AWS_LIKE = AwsLike(
+    write_limit=100.0, in_flight=0.004, staleness=1.0, stale_read_rate=0.5, unprocessed_rate=0.1
+)
+
+
+def on_engine(plan: FaultPlan, engine: str) -> FaultPlan:
+    """``plan`` in the test's engine mode."""
+    return plan if engine == "plain" else replace(plan, aws_like=AWS_LIKE)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    """``"plain"`` (DynamoDB Local as it is) or ``"aws-like"`` (indirect parametrization)."""
+    return cast(str, getattr(request, "param", "plain"))
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +95,22 @@ def table(client: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(client: Any, table: str) -> CounterStore:
+def store(client: Any, table: str, engine: str, request: pytest.FixtureRequest) -> CounterStore:
+    if engine == "aws-like":
+        return CounterStore(request.getfixturevalue("aws_like_clients")["sync"], table)
     return CounterStore(client, table)
+
+
+@pytest.fixture(scope="session")
+def aws_like_clients(ddb: DynamoDBLocal) -> dict[str, Any]:
+    """A sync and an async client answering AWS-like, sharing one engine state (one budget per
+    partition, one view of the writes in flight); every test has tables of its own."""
+    state = AwsLikeState(AWS_LIKE)
+    plan = FaultPlan(aws_like=AWS_LIKE)
+    clients = {api: fresh_client(ddb, api) for api in APIS}
+    for chosen in clients.values():
+        FaultInjector(chosen, plan, aws_state=state).attach()
+    return clients
 
 
 # Async clients opened on the background loop, closed at the end of the session.
@@ -126,8 +170,12 @@ def async_client(ddb: DynamoDBLocal) -> Any:
 
 
 @pytest.fixture
-def api_store(api: str, client: Any, table: str, request: pytest.FixtureRequest) -> CounterStore:
-    """``store``, once through each API."""
+def api_store(
+    api: str, client: Any, table: str, engine: str, request: pytest.FixtureRequest
+) -> CounterStore:
+    """``store``, once through each API (in the test's engine mode)."""
+    if engine == "aws-like":
+        return store_on(request.getfixturevalue("aws_like_clients")[api], table)
     chosen = client if api == "sync" else request.getfixturevalue("async_client")
     return store_on(chosen, table)
 
@@ -150,17 +198,31 @@ def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
 ASYNC_CONTRACT = {"atomic", "occ", "marker", "collection", "sharded"}
 
 
+#: The cases the contract suite runs in the AWS-like mode too (sync API): the strategies that
+#: write with transactions (cancellations, conflicts) or several items, and atomic (throttles
+#: that botocore retries). occ, occ_history and set meet only single-item throttles there,
+#: which test_faults' AWS-like cases cover.
+AWS_LIKE_CONTRACT = {"atomic", "transaction", "marker", "collection", "sharded", "sharded:1"}
+
+
+def _dropped(nodeid: str, params: dict[str, Any]) -> bool:
+    if "test_contract.py::" not in nodeid:
+        return False
+    strategy = str(params.get("strategy", ""))
+    if params.get("engine") == "aws-like":
+        return params.get("api") == "async" or strategy not in AWS_LIKE_CONTRACT
+    return (
+        params.get("api") == "async"
+        and bool(strategy)
+        and strategy.split(":")[0] not in ASYNC_CONTRACT
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kept, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        strategy = str(params.get("strategy", "")).split(":")[0]
-        if (
-            "test_contract.py::" in item.nodeid
-            and params.get("api") == "async"
-            and strategy
-            and strategy not in ASYNC_CONTRACT
-        ):
+        if _dropped(item.nodeid, params):
             dropped.append(item)
         else:
             kept.append(item)

@@ -152,13 +152,17 @@ def test_demo_ends_with_an_exact_flash_sale(demo: tuple[BenchResults, Path]) -> 
     results, out = demo
     flash = results["flash_sale"]
     assert flash["scenario"] == "flash-sale"
-    assert flash["options"]["stock"] == 30 and flash["model"]["item_write_limit"] == 20.0
+    assert flash["options"]["stock"] == 100 and flash["model"]["item_write_limit"] == 30.0
+    assert flash["model"]["engine"] == "aws-like"
     ran = [row for row in flash["targets"] if not row.get("skipped")]
     assert [row["name"] for row in ran][:2] == ["atomic", "marker"]
     for row in ran:
         ledger = row["ledger"]
         assert (ledger["drift"], ledger["oversold"], ledger["false_sold_out"]) == (0, 0, 0)
-        assert row["acknowledged"] == 30
+        assert row["acknowledged"] == 100
+        assert (row["errors"], row["retryable_errors_reaching_workers"]) == (0, 0)
+    verdict = flash["verdict"]
+    assert verdict is None or "x the rate of sharded@1 (target >= 5 x: " in verdict
     assert 'id="flash-sale"' in (out / "index.html").read_text(encoding="utf-8")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from _ledger import WRITE_OPERATION, Ledger, LoseAnswers, run_concurrently
-from conftest import ALL, APIS, IDEMPOTENT, fresh_client, scan_all, store_on
+from conftest import ALL, APIS, IDEMPOTENT, fresh_client, on_engine, scan_all, store_on
 from dynamodb_counters import STRATEGIES, CounterNotFound, CounterStore
 from dynamodb_counters.faults import FaultInjector, FaultPlan, _error_response
 
@@ -62,6 +62,15 @@ FAULTS = {
 FAST = {("lost20", s) for s in ALL} | {("mixed", "marker"), ("throttle", "set")}
 # Through the async API too: one-request, read-then-write and multi-item strategies.
 ASYNC = {("lost20", "atomic"), ("lost20", "occ"), ("lost20", "sharded"), ("mixed", "marker")}
+# In the AWS-like engine mode too (sync API): the transactional strategies under lost answers
+# and under every fault at once, and a single-item strategy throttled.
+AWS_LIKE = {
+    ("lost20", "marker"),
+    ("lost20", "sharded"),
+    ("lost20", "collection"),
+    ("mixed", "marker"),
+    ("throttle", "set"),
+}
 
 
 def matrix(strategies: list[str], workload: str) -> list[Any]:
@@ -74,7 +83,10 @@ def matrix(strategies: list[str], workload: str) -> list[Any]:
             marks = [] if fast else [pytest.mark.slow]
             for api in APIS if (fault, strategy) in ASYNC else ["sync"]:
                 case_id = f"{workload}-{fault}-{strategy}" + ("-async" if api == "async" else "")
-                cases.append(pytest.param(fault, strategy, api, id=case_id, marks=marks))
+                cases.append(pytest.param(fault, strategy, api, "plain", id=case_id, marks=marks))
+            if (fault, strategy) in AWS_LIKE:
+                case_id = f"{workload}-{fault}-{strategy}-aws-like"
+                cases.append(pytest.param(fault, strategy, "sync", "aws-like", id=case_id))
     return cases
 
 
@@ -127,6 +139,7 @@ def run_case(
     ops: list[tuple[str, int]],
     floor: int | None,
     api: str,
+    engine: str = "plain",
 ) -> tuple[Ledger, int, FaultInjector]:
     client, store = faulty_store(ddb, table, fault, api)
     name = f"c-{uuid.uuid4().hex[:8]}"
@@ -140,10 +153,11 @@ def run_case(
     # fire: the first add's answer is always lost as well, so every lost-answer case has one.
     first = LoseAnswers(WRITE_OPERATION[strategy], count=1 if fault.plan.lost_answer_rate else 0)
     first.attach(client)
+    plan = on_engine(fault.plan, engine)
     faults = (
-        FirstCallThrottled(client, fault.plan, WRITE_OPERATION[strategy], fault.sdk_attempts)
+        FirstCallThrottled(client, plan, WRITE_OPERATION[strategy], fault.sdk_attempts)
         if fault.id == "mixed"
-        else FaultInjector(client, fault.plan)
+        else FaultInjector(client, plan)
     )
     with faults:
         run_concurrently(counter, ops, ledger, idempotent=STRATEGIES[strategy].idempotent)
@@ -171,16 +185,18 @@ def check_faults_fired(fault: Fault, faults: FaultInjector, ledger: Ledger) -> N
         assert ledger.raised
 
 
-@pytest.mark.parametrize(("fault_id", "strategy", "api"), matrix(THRESHOLD_STRATEGIES, "floor"))
+@pytest.mark.parametrize(
+    ("fault_id", "strategy", "api", "engine"), matrix(THRESHOLD_STRATEGIES, "floor")
+)
 def test_floor_with_more_demand_than_stock(
-    ddb: Any, table: str, fault_id: str, strategy: str, api: str
+    ddb: Any, table: str, fault_id: str, strategy: str, api: str, engine: str
 ) -> None:
     """Stock 30, demand about 60 (amounts 1..3), floor 0, four threads, faults below the SDK."""
     fault = FAULTS[fault_id]
     rng = random.Random(f"{fault_id}-{strategy}")
     ops = [(f"order-{i}", -rng.randint(1, 3)) for i in range(30)]
     ledger, final, faults = run_case(
-        ddb, table, fault, strategy, initial=30, ops=ops, floor=0, api=api
+        ddb, table, fault, strategy, initial=30, ops=ops, floor=0, api=api, engine=engine
     )
     check_faults_fired(fault, faults, ledger)
     assert final >= 0, "the floor was crossed"
@@ -196,16 +212,18 @@ def test_floor_with_more_demand_than_stock(
         assert ledger.false_duplicates() == []
 
 
-@pytest.mark.parametrize(("fault_id", "strategy", "api"), matrix(UNBOUNDED_STRATEGIES, "free"))
+@pytest.mark.parametrize(
+    ("fault_id", "strategy", "api", "engine"), matrix(UNBOUNDED_STRATEGIES, "free")
+)
 def test_increments_without_bounds(
-    ddb: Any, table: str, fault_id: str, strategy: str, api: str
+    ddb: Any, table: str, fault_id: str, strategy: str, api: str, engine: str
 ) -> None:
     """Forty increments of 1 from four threads: the over-count of atomic is exactly the number
     of lost answers (each one is a request applied whose answer never came back)."""
     fault = FAULTS[fault_id]
     ops = [(f"vote-{i}", 1) for i in range(40)]
     ledger, final, faults = run_case(
-        ddb, table, fault, strategy, initial=0, ops=ops, floor=None, api=api
+        ddb, table, fault, strategy, initial=0, ops=ops, floor=None, api=api, engine=engine
     )
     check_faults_fired(fault, faults, ledger)
     assert len(ledger.acked) == 40

@@ -1,9 +1,10 @@
-"""The flash-sale scenario (SPEC section 8): tiny runs against DynamoDB Local.
+"""The flash-sale scenario (SPEC sections 8 and 11): tiny runs against DynamoDB Local.
 
-Stock 60, 78 orders, the per-item model at R = 40 write units/s: a few seconds per target
-(DynamoDB Local itself may be slower than that on a busy machine).
-What must hold exactly whatever the machine's speed: every unit sold once, no oversell, no
-drift, no false "sold out"; the speed figures are only checked to be there.
+Stock 60, 78 orders, R = 40 write units/s per partition (AWS-like, the default) or per item
+(``aws_like=False``): a few seconds per target (DynamoDB Local itself may be slower than that
+on a busy machine). What must hold exactly whatever the machine's speed: every unit sold once,
+no oversell, no drift, no false "sold out", no error reaching a worker; the speed figures are
+only checked to be there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dynamodb_counters.bench.flash import (
     FlashSaleOptions,
     false_sold_outs,
     results_document,
+    verdict,
 )
 from dynamodb_counters.bench.options import Backend
 from dynamodb_counters.bench.runner import Connection
@@ -52,6 +54,9 @@ def _check_exact(row: dict[str, Any]) -> None:
     ledger = row["ledger"]
     assert row["skipped"] is None
     assert row["orders"] == 78 and row["errors"] == 0, row["errors_by_type"]
+    # Conflicts and cancelled transactions the library absorbed: none reached a worker.
+    assert row["retryable_errors_reaching_workers"] == 0, row["retryable_errors_by_type"]
+    assert row["exact"] is True
     assert row["acknowledged"] == STOCK and row["refused"] == 78 - STOCK
     assert ledger["final"] == 0
     assert ledger["oversold"] == 0
@@ -79,8 +84,33 @@ def test_a_tiny_sale_is_exact(results: BenchResults) -> None:
     # marker: the counter update and the marker put, 2 units each in a transaction.
     assert rows["marker"]["units"]["wru_per_add"] == pytest.approx(4 * 78 / STOCK)
     assert rows["atomic"]["model_ceiling_adds_per_s"] == 40.0
-    assert rows["marker"]["model_ceiling_adds_per_s"] == 20.0
+    # AWS-like: the marker shares the counter's partition (4 units an add).
+    assert rows["marker"]["model_ceiling_adds_per_s"] == 10.0
     assert flash["all_exact"] is True
+    assert flash["model"]["engine"] == "aws-like" and flash["model"]["per"] == "partition"
+    # A throttled transaction is cancelled (and tried again by the library), never retried by
+    # botocore: marker's throttles are cancellations.
+    assert rows["marker"]["throttled_transactions"] > 0
+    assert rows["atomic"]["throttled_transactions"] == 0
+    for row in rows.values():
+        assert {"conflicts", "stale_reads", "unprocessed"} <= set(row)
+
+
+def test_a_plain_sale_keeps_the_per_item_model(ddb: DynamoDBLocal) -> None:
+    flash = _sale(ddb, strategies=("marker",), aws_like=False)["flash_sale"]
+    (row,) = flash["targets"]
+    _check_exact(row)
+    assert flash["model"]["engine"] == "plain"
+    assert row["model_ceiling_adds_per_s"] == 20.0
+    assert row["throttled_transactions"] == 0 and row["conflicts"] == 0
+
+
+def test_the_verdict_reads_as_a_result() -> None:
+    assert verdict(5.64, 5.0) == "sharded@8 sold 5.6 x the rate of sharded@1 (target >= 5 x: met)"
+    assert verdict(3.2, 5.0) == (
+        "sharded@8 sold 3.2 x the rate of sharded@1 (target >= 5 x: NOT met)"
+    )
+    assert verdict(None, 5.0) is None
 
 
 def test_sharded_targets(ddb: DynamoDBLocal) -> None:
@@ -144,6 +174,9 @@ def test_false_sold_out_rule() -> None:
         {"workers": 0},
         {"strategies": ("occ",)},
         {"backend": Backend(table="mine")},
+        {"partitions": 0},
+        {"in_flight": -1.0},
+        {"staleness": float("nan")},
     ],
 )
 def test_options_are_validated(options: dict[str, Any]) -> None:
@@ -171,6 +204,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["--scenario", "flash-sale", "--shards", "1,x"], 2, "not an integer"),
         (["--stock", "5"], 1, "--stock belongs to --scenario flash-sale"),
         (["--item-write-limit", "10", "--processes"], 1, "leave out --processes"),
+        (["--scenario", "flash-sale", "--plain", "--partitions", "4"], 1, "AWS-like mode"),
+        (["--scenario", "flash-sale", "--plain", "--aws-like"], 1, "exclude each other"),
+        (["--partitions", "4"], 1, "AWS-like mode (--aws-like)"),
+        (["--plain"], 1, "--plain belongs to --scenario flash-sale"),
+        (["--aws-like", "--in-flight", "-1"], 2, "seconds"),
     ],
 )
 def test_cli_errors(args: list[str], code: int, needle: str) -> None:

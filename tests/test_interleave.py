@@ -48,13 +48,15 @@ from botocore.exceptions import BotoCoreError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
 from _hooks import SendHook
-from conftest import ALL, IDEMPOTENT, fresh_client, new_table_name, store_on
+from conftest import ALL, AWS_LIKE, IDEMPOTENT, fresh_client, new_table_name, store_on
 from dynamodb_counters import (
     STRATEGIES,
     Counter,
     CounterError,
     CounterStore,
 )
+from dynamodb_counters.aws_like import AwsLikeState
+from dynamodb_counters.faults import FaultInjector, FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.strategies.sharded import ShardedCounter
 
@@ -388,6 +390,7 @@ def scenario(
     lost: bool,
     api: str = "sync",
     shared: bool = False,
+    engine: str = "plain",
 ) -> tuple[Observation, int]:
     """Run one scenario; returns what was observed and how many requests A made. ``api``: the
     API A uses (B, the setup and the probe always use the sync one, unless ``shared``: then B
@@ -396,14 +399,15 @@ def scenario(
     kw: dict[str, Any] = dict(WINDOWS.get(strategy, {}))
     if STRATEGIES[strategy].supports_thresholds:
         kw.update(floor=FLOOR, ceiling=CEILING)
-    client_b = CLIENTS["b"]
+    aws = "-aws" if engine == "aws-like" else ""
+    client_b = CLIENTS["b" + aws]
     store_b = CounterStore(client_b, table, sort_key=sort_key)
     setup = store_b.counter(name, strategy=strategy, **kw)
     setup.create(initial=INITIAL)
     setup.add(2, request_id="r0" if STRATEGIES[strategy].idempotent else None)
     if first == "steal":
         dry_for(setup, client_b, "r6")
-    client_a = CLIENTS["a" if api == "sync" else "a-async"]
+    client_a = CLIENTS["a" + aws if api == "sync" else "a-async"]
     # A opens the counter the way a second process would: a store of its own, first use.
     store_a = store_on(client_a, table, sort_key=sort_key)
     handle_a = store_a.counter(name, strategy=strategy, **kw)
@@ -491,6 +495,11 @@ def clients(ddb: DynamoDBLocal) -> Iterator[None]:
     CLIENTS["a"] = fresh_client(ddb, retries={"mode": "standard", "max_attempts": 3})
     CLIENTS["b"] = fresh_client(ddb, retries={"mode": "standard", "max_attempts": 3})
     CLIENTS["a-async"] = fresh_client(ddb, "async", retries={"mode": "standard", "max_attempts": 3})
+    # AWS-like: A and B share one engine state (partitions, writes in flight, versions).
+    state = AwsLikeState(AWS_LIKE)
+    for who in ("a", "b"):
+        CLIENTS[who + "-aws"] = fresh_client(ddb, retries={"mode": "standard", "max_attempts": 3})
+        FaultInjector(CLIENTS[who + "-aws"], FaultPlan(aws_like=AWS_LIKE), aws_state=state).attach()
     yield
     CLIENTS.clear()
 
@@ -547,6 +556,19 @@ def cases() -> list[Any]:
     if not EXHAUSTIVE:
         critical = random.Random(11).sample(critical, min(8, len(critical)))
     params += [pytest.param(*c, "async", id="-".join(map(str, (*c, "async")))) for c in critical]
+    params = [pytest.param(*p.values, "plain", id=p.id) for p in params]
+    # AWS-like (sync): a fixed sample of the critical pairs of the strategies that write with
+    # transactions or several items.
+    aws = [
+        c
+        for c in everything
+        if (c[2], c[3]) in CRITICAL and c[1] == "sk" and c[0] in ("marker", "sharded", "collection")
+    ]
+    if not EXHAUSTIVE:
+        aws = random.Random(13).sample(aws, min(6, len(aws)))
+    params += [
+        pytest.param(*c, "sync", "aws-like", id="-".join(map(str, (*c, "aws-like")))) for c in aws
+    ]
     return params
 
 
@@ -576,7 +598,9 @@ def new_shape_cases() -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize(("strategy", "layout", "first", "second", "lost", "api"), cases())
+@pytest.mark.parametrize(
+    ("strategy", "layout", "first", "second", "lost", "api", "engine"), cases()
+)
 def test_interleaving(
     ddb: DynamoDBLocal,
     tables: dict[str, str],
@@ -586,8 +610,9 @@ def test_interleaving(
     second: str,
     lost: bool,
     api: str,
+    engine: str,
 ) -> None:
-    interleave(ddb, tables, strategy, layout, first, second, lost, api, shared=False)
+    interleave(ddb, tables, strategy, layout, first, second, lost, api, shared=False, engine=engine)
 
 
 @pytest.mark.parametrize(
@@ -618,6 +643,7 @@ def interleave(
     api: str,
     *,
     shared: bool,
+    engine: str = "plain",
 ) -> None:
     """B at every request boundary of A: each observation must match a legal history."""
     sort_key = "sk" if layout == "sk" else None
@@ -625,7 +651,7 @@ def interleave(
     at = 1
     while True:
         seen, _ = scenario(
-            ddb, tables[layout], sort_key, strategy, first, second, at, lost, api, shared
+            ddb, tables[layout], sort_key, strategy, first, second, at, lost, api, shared, engine
         )
         if seen.final == ("none", None):
             break  # A made fewer requests than ``at``: every boundary was tried

@@ -33,7 +33,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conftest import ALL, IDEMPOTENT, fresh_client, store_on
+from conftest import ALL, IDEMPOTENT, fresh_client, on_engine, store_on
 from dynamodb_counters import (
     STRATEGIES,
     CounterError,
@@ -257,11 +257,17 @@ def variants() -> list[Any]:
         for s in IDEMPOTENT
     ]
     cases.append(pytest.param("marker", True, "async", id="marker-lost-async"))
+    cases = [pytest.param(*c.values, "plain", id=c.id, marks=c.marks) for c in cases]
+    # AWS-like (stale surveys, partial batches, throttles): sharded, and marker under lost answers.
+    cases.append(pytest.param("sharded", False, "sync", "aws-like", id="sharded-aws-like"))
+    cases.append(pytest.param("marker", True, "sync", "aws-like", id="marker-lost-aws-like"))
     return cases
 
 
-@pytest.mark.parametrize(("strategy", "lossy", "api"), variants())
-def test_counter_follows_model(ddb: Any, table: str, strategy: str, lossy: bool, api: str) -> None:
+@pytest.mark.parametrize(("strategy", "lossy", "api", "engine"), variants())
+def test_counter_follows_model(
+    ddb: Any, table: str, strategy: str, lossy: bool, api: str, engine: str
+) -> None:
     client = fresh_client(ddb, api, retries={"mode": "standard", "total_max_attempts": 4})
     machine = type(
         f"{strategy.title().replace('_', '')}Machine",
@@ -269,7 +275,7 @@ def test_counter_follows_model(ddb: Any, table: str, strategy: str, lossy: bool,
         {"strategy": strategy, "store": store_on(client, table), "lossy": lossy},
     )
     plan = FaultPlan(lost_answer_rate=0.2 if lossy else 0.0, seed=11)
-    with FaultInjector(client, plan):
+    with FaultInjector(client, on_engine(plan, engine)):
         run_state_machine_as_test(
             machine,
             settings=settings(

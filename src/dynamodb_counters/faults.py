@@ -17,6 +17,12 @@ whether to interfere:
   ``TableWriteKeyRangeThroughputExceeded`` (or ``...Read...``), which botocore retries as a
   throttle. The budget belongs to the injector: clients that must share an item's budget share
   one injector's :class:`~dynamodb_counters.throughput.ItemThroughput` (``throughput=``).
+* **AWS-like mode** (optional, ``aws_like=AwsLike(...)``): answers as AWS does where DynamoDB
+  Local is kinder -- throttled transactions cancelled, transaction conflicts between writes held
+  in flight, one budget per partition, stale eventually consistent reads, partial batches
+  (:mod:`dynamodb_counters.aws_like`). Clients that share one engine's state share
+  ``aws_state=``. The handler runs after the other ``before-send`` handlers of the client
+  (a test's own hooks first).
 
 Decisions are reproducible: each one is a hash of the seed, the request body, the attempt number
 botocore puts in the ``amz-sdk-request`` header, and how many identical (body, attempt) pairs came
@@ -29,6 +35,7 @@ before -- so the same workload and seed inject the same faults whatever order th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -41,8 +48,10 @@ from typing import Any, NoReturn
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from botocore.httpsession import URLLib3Session
+from urllib3.connection import HTTPConnection
 
 from ._aio_hooks import before_send_handler, is_async_client, lose_answer
+from .aws_like import AwsLike, AwsLikeEngine, AwsLikeState, Deferred
 from .errors import InvalidInput
 from .throughput import (
     MODELLED_OPERATIONS,
@@ -63,7 +72,9 @@ class FaultPlan:
     """Rates (0..1) of each fault per HTTP attempt, the seed, and the operations affected;
     optionally the per-item throughput model: ``item_write_limit`` write units/s per item, and
     ``item_read_limit`` read units/s per item (default: 3 x the write limit). Off by default.
-    The rates apply to ``operations``; the throughput model to every request it prices."""
+    The rates apply to ``operations``; the throughput model to every request it prices.
+    ``aws_like``: the AWS-like engine mode (its per-partition budget replaces the per-item one:
+    give one or the other)."""
 
     lost_answer_rate: float = 0.0
     throttle_rate: float = 0.0
@@ -72,6 +83,7 @@ class FaultPlan:
     operations: frozenset[str] = field(default=WRITE_OPERATIONS)
     item_write_limit: float | None = None
     item_read_limit: float | None = None
+    aws_like: AwsLike | None = None
 
     def __post_init__(self) -> None:
         rates = (self.lost_answer_rate, self.throttle_rate, self.conflict_rate)
@@ -90,6 +102,14 @@ class FaultPlan:
                 or not 0 < limit < math.inf
             ):
                 raise InvalidInput(f"{name} must be a number of units/s above 0, got {limit!r}")
+        if self.aws_like is not None:
+            if not isinstance(self.aws_like, AwsLike):
+                raise InvalidInput(f"aws_like must be an AwsLike, got {self.aws_like!r}")
+            if self.limits_items:
+                raise InvalidInput(
+                    "the AWS-like mode limits partitions (AwsLike.write_limit): leave out "
+                    "item_write_limit / item_read_limit"
+                )
 
     @property
     def read_limit(self) -> float | None:
@@ -143,6 +163,8 @@ class FaultInjector:
             passes its meter's); by default only the key and values in a request are known.
         throughput: the per-item budgets to spend, to share them with other injectors (other
             clients of the same workload); by default a new one from ``plan``.
+        aws_state: with ``plan.aws_like``, the AWS-like engine's state to share with other
+            injectors (partition budgets, writes in flight, versions); by default a new one.
     """
 
     def __init__(
@@ -153,13 +175,18 @@ class FaultInjector:
         key_names: tuple[str, ...] = ("pk", "sk"),
         known_item: ItemLookup | None = None,
         throughput: ItemThroughput | None = None,
+        aws_state: AwsLikeState | None = None,
     ) -> None:
         self.client = client
         self.plan = plan
         self._lock = threading.Lock()
         self._seen: _Tally[bytes] = _Tally()
         self.stats: _Tally[str] = _Tally()
-        self._http = URLLib3Session()
+        # TCP_NODELAY as botocore's own session has it: without it every request this session
+        # sends waits ~40 ms for a delayed ACK.
+        self._http = URLLib3Session(
+            socket_options=list(HTTPConnection.default_socket_options), max_pool_connections=64
+        )
         self._attached = False
         if throughput is None and plan.limits_items:
             throughput = ItemThroughput(
@@ -167,11 +194,26 @@ class FaultInjector:
             )
         self.throughput = throughput
         self.pricer = RequestPricer(key_names, known_item)
+        self.aws: AwsLikeEngine | None = None
+        if plan.aws_like is not None:
+            state = aws_state or AwsLikeState(plan.aws_like, key_names=key_names)
+            self.aws = AwsLikeEngine(
+                state,
+                self.pricer,
+                send=self._http.send,
+                roll=self._roll,
+                signer=client._request_signer,
+                region=client.meta.region_name,
+            )
 
     def attach(self) -> FaultInjector:
         if not self._attached:
             self._handler = before_send_handler(self.client, self._before_send)
-            self.client.meta.events.register("before-send.dynamodb", self._handler)
+            if self.aws is not None:
+                # It may send the request itself: after any other handler (a test's hook).
+                self.client.meta.events.register_last("before-send.dynamodb", self._handler)
+            else:
+                self.client.meta.events.register("before-send.dynamodb", self._handler)
             self._attached = True
         return self
 
@@ -199,13 +241,13 @@ class FaultInjector:
 
     def _before_send(
         self, request: AWSPreparedRequest, **kwargs: Any
-    ) -> AWSResponse | Awaitable[NoReturn] | None:
+    ) -> AWSResponse | Awaitable[Any] | None:
         target = str(request.headers.get("X-Amz-Target", b""))
         operation = target.rsplit(".", 1)[-1].strip("'")
         plan = self.plan
         faulty = plan.active and operation in plan.operations
         limited = self.throughput is not None and operation in MODELLED_OPERATIONS
-        if not faulty and not limited:
+        if not faulty and not limited and self.aws is None:
             return None
         roll = self._roll(request, operation) if faulty else 1.0
         lost = faulty and roll < plan.lost_answer_rate
@@ -219,6 +261,15 @@ class FaultInjector:
             refused = self._over_budget(request, operation)
             if refused is not None:
                 return refused
+        if self.aws is not None:
+            answer = self.aws.answer(request, operation)
+            if isinstance(answer, AWSResponse):
+                return answer
+            if answer is not None:
+                if lost:
+                    with self._lock:
+                        self.stats["lost_answers"] += 1
+                return self._later(answer, lost=lost)
         if lost:
             with self._lock:
                 self.stats["lost_answers"] += 1
@@ -262,6 +313,20 @@ class FaultInjector:
                 "Transaction is ongoing for the item (injected)",
             )
         return None
+
+    def _later(self, send: Deferred, *, lost: bool) -> AWSResponse | Awaitable[AWSResponse]:
+        """Run the AWS-like engine's sending now (botocore) or in a worker thread (an
+        aiobotocore client: it sleeps and blocks); with ``lost``, lose its answer."""
+
+        def run() -> AWSResponse:
+            answer = send()
+            if lost:
+                raise ReadTimeoutError(endpoint_url=answer.url or "")
+            return answer
+
+        if is_async_client(self.client):
+            return asyncio.to_thread(run)
+        return run()
 
     def _lose_answer(self, request: AWSPreparedRequest) -> Awaitable[NoReturn]:
         """Let the server apply it, then lose the answer (an awaitable doing so, for an

@@ -28,9 +28,20 @@ botocore retries the answer in every retry mode: ``standard`` and ``adaptive`` c
 retry quota lasts, 5 of its 500 tokens a retry), ``legacy`` through DynamoDB's
 ``throughput_exceeded`` policy (HTTP 400 and that code; 50 ms backoff, doubling).
 
-Not modelled: ``Query`` and ``Scan`` (the items they read are only known from the answer), and
-the partial answers of batch operations (a ``BatchWriteItem`` over an item without units is
-throttled whole), and the replay of a ``ClientRequestToken`` (priced here as the write it was).
+Not modelled by this per-item model: ``Query`` and ``Scan`` (the items they read are only known
+from the answer), the partial answers of batch operations (a ``BatchWriteItem`` over an item
+without units is throttled whole), and the replay of a ``ClientRequestToken`` (priced here as the
+write it was). Nor what AWS does beyond one item's budget: the **AWS-like mode**
+(:mod:`dynamodb_counters.aws_like`, SPEC section 11) uses these buckets per *partition* (an item
+collection, or keys hashed onto P partitions) instead of per item, answers a throttled
+transaction as AWS does (cancelled, ``ThrottlingError``; botocore does not retry it), and adds
+transaction conflicts, stale eventually consistent reads and partial batch answers.
+
+Neither models: DynamoDB's adaptive capacity and splits for heat (a partition stays at its
+limit), a table's quota (40,000 units/s by default) or a new table's warm throughput beyond the
+P partitions asked for, ``Query``/``Scan`` budgets, the latency of a real network (requests
+take what DynamoDB Local takes), or budgets shared between processes (one injector's buckets
+are shared by its threads only).
 """
 
 from __future__ import annotations
@@ -221,6 +232,29 @@ class ItemThroughput:
                 bucket[0] -= units
                 self.admitted[slot] = self.admitted.get(slot, 0.0) + units
         return None
+
+    def shortfall(self, charges: list[Charge]) -> list[Charge]:
+        """Like :meth:`take`, but on refusal every charge whose bucket lacks the units (the
+        items a cancelled transaction names), in the order given; empty when all were taken."""
+        wanted: dict[tuple[str, str], float] = {}
+        for kind, _table, item, units in charges:
+            if self.limits[kind] is not None:
+                wanted[(kind, item)] = wanted.get((kind, item), 0.0) + units
+        with self._lock:
+            now = self.clock()
+            short = set()
+            for slot, units in wanted.items():
+                bucket = self._refill(slot, now)
+                if bucket[0] < units and bucket[0] < self.capacity(slot[0]):
+                    short.add(slot)
+            if short:
+                for slot in short:
+                    self.refused[slot[0]] += 1
+                return [c for c in charges if (c[0], c[2]) in short]
+            for slot, units in wanted.items():
+                self._buckets[slot][0] -= units
+                self.admitted[slot] = self.admitted.get(slot, 0.0) + units
+        return []
 
     def drain(self, items: Iterable[str]) -> None:
         """Empty the buckets of ``items`` (item ids, as in ``admitted``), read and write, now:

@@ -198,19 +198,24 @@ def flash_table(flash: dict[str, Any]) -> Table:
     """The flash-sale scenario's figures, one row per target (skipped targets say why)."""
     model = flash.get("model", {})
     limit = model.get("item_write_limit")
-    title = "Flash sale: " + (
-        f"per-item limit {limit:g} write units/s" if limit else "per-item model off"
-    )
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for header in ("target", "adds/s", "throttled", "false sold out", "oversold", "drift"):
-        table.add_column(header, justify="left" if header == "target" else "right")
-    table.add_column("WU/add", justify="right")
-    table.add_column("$/M adds", justify="right")
+    per = model.get("per", "item")
+    title = "Flash sale" + (" (AWS-like)" if model.get("engine") == "aws-like" else "") + ": "
+    title += f"per-{per} limit {limit:g} write units/s" if limit else f"per-{per} limit off"
+    if model.get("partitions"):
+        title += f", keys on {model['partitions']} partitions"
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table.add_column("target", justify="left", no_wrap=True)
+    for header in ("adds/s", "throttles", "conflicts", "errors", "false s/o", "oversold"):
+        table.add_column(header, justify="right")
+    for header in ("drift", "WU/add", "$/M"):
+        table.add_column(header, justify="right")
     skipped = [row for row in flash.get("targets", []) if row.get("skipped")]
     for row in flash.get("targets", []):
         if row.get("skipped"):
             continue
         ledger = row["ledger"]
+        # Errors that reached a worker: final ones and those the worker had to send again.
+        errors = row["errors"] + row.get("retryable_errors_reaching_workers", 0)
         bad = [ledger[k] for k in ("false_sold_out", "oversold", "drift")]
         cells = [
             Text(f"{v:+d}" if k == 2 else str(v), style="bold red" if v else "green")
@@ -220,15 +225,24 @@ def flash_table(flash: dict[str, Any]) -> Table:
             str(row["name"]),
             _fmt(row["accepted_adds_per_s"]),
             str(row["throttled_requests"]),
+            str(row.get("conflicts", 0)),
+            Text(str(errors), style="bold red" if errors else "green"),
             *cells,
             _fmt(row["units"]["wru_per_add"], 2),
             _fmt(row["usd_per_million_adds"], 2),
         )
     notes = []
     ratio = flash.get("sharded_8_vs_1")
-    if ratio is not None:
+    if flash.get("verdict"):
+        notes.append(str(flash["verdict"]))
+    elif ratio is not None:
         # A result, not a verdict: the rate 8 shards took over 1 (8 x would be linear).
         notes.append(f"sharded@8 sold {ratio:.1f} x the rate of sharded@1 (8 x would be linear)")
+    notes.append(
+        "errors: what reached a worker (final errors, and conflicts or cancelled transactions "
+        "the library gave up on); false s/o: refusals while stock remained; $/M: $ per million "
+        "adds"
+    )
     if skipped:
         names = ", ".join(str(row["name"]) for row in skipped)
         notes.append(f"skipped: {names} ({skipped[0]['skipped']})")

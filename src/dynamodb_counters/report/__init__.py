@@ -499,7 +499,9 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
         f"{model.get('burst')}. WU / add: every write unit the sale spent (refused orders and "
         "escrow moves included) over the adds sold."
     )
-    if ratio is not None:
+    if flash.get("verdict"):
+        facts += f" {flash['verdict']}."
+    elif ratio is not None:
         facts += (
             f" sharded@8 sold {ratio:.1f} x the rate of sharded@1 (8 x would be linear in the "
             "shards)."
