@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from logging import DEBUG as _DEBUG
 from typing import Any, TypedDict, Unpack, cast
 
 from botocore.exceptions import ClientError
 
+from . import _observe
 from ._steps import Send
 from .errors import TableNotFound
 from .results import CallRecord
@@ -118,6 +120,8 @@ class BaseIO:
         self.client = client
         self.table_name = table_name
         self._listeners: list[Listener] = []
+        #: Metrics for this store's requests (:mod:`dynamodb_counters.otel`); None: off.
+        self.telemetry: _observe.Telemetry | None = None
         self._lock = threading.Lock()
         events = getattr(getattr(client, "meta", None), "events", None)
         if events is not None:
@@ -167,6 +171,15 @@ class Exchange:
         _RETRIED.reset(self._token)
         if self._io._listeners:
             self._tell(seconds, failure)
+        # Logs and metrics (one seam for both executors); nothing to do when both are off.
+        if (
+            failure is not None
+            or self._io.telemetry is not None
+            or _observe.REQUESTS.isEnabledFor(_DEBUG)
+        ):
+            code = None if failure is None else error_code(failure)
+            seen = response_of(failure) if isinstance(failure, ClientError) else self.answer
+            _observe.request_ended(self._io.telemetry, self.step, seconds, seen, code)
         if (
             isinstance(failure, ClientError)
             and error_code(failure) == "ResourceNotFoundException"

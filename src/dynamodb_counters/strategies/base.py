@@ -65,6 +65,7 @@ from botocore.exceptions import (
     ConnectTimeoutError as _ConnectTimeout,
 )
 
+from .. import _observe as o
 from .. import _validate as v
 from .._io import error_code, response_of, sdk_retries_of
 from .._keys import (
@@ -504,6 +505,7 @@ class Strategy:
             try:
                 return (yield from attempt(call))
             except _UnknownOutcome as unknown:
+                self._gave_up("ambiguous add re-raised: its evidence left the window", call)
                 raise unknown.error from None
             except (ClientError, BotoCoreError) as exc:
                 if is_conflict(exc):
@@ -527,8 +529,11 @@ class Strategy:
                 ):
                     # _send marked the call ambiguous if a write failed this way.
                     ambiguous_tries += 1
+                    o.retrying("ambiguity", self.counter_name, self.name, ambiguous_tries, exc)
                     yield from self._sleep(ambiguous_tries)
                     continue
+                if call.ambiguous and is_ambiguous(exc):
+                    self._gave_up("ambiguous add re-raised: its outcome is unknown", call, exc)
                 raise
 
     def value(self) -> Steps[int]:
@@ -880,11 +885,23 @@ class Strategy:
     def _contended(self, call: OpState, exc: BaseException | None) -> Steps[None]:
         call.conflicts += 1
         if call.conflicts >= self.max_attempts:
+            self._gave_up("contention exhausted", call, exc)
             raise ContentionError(
                 f"counter {self.counter_name!r}: gave up after {call.conflicts} "
                 "attempts lost to concurrent writers"
             ) from exc
+        o.retrying("conflict", self.counter_name, self.name, call.conflicts, exc)
         yield from self._sleep(call.conflicts)
+
+    def _gave_up(self, what: str, call: OpState, exc: BaseException | None = None) -> None:
+        o.gave_up(
+            what,
+            self.counter_name,
+            self.name,
+            amount=call.amount,
+            request_id=call.request_id,
+            failure=call.first_error or exc,
+        )
 
     def _sleep(self, attempt: int) -> Steps[None]:
         """Back off before try ``attempt`` (the executor sleeps)."""
