@@ -26,11 +26,13 @@ A telemetry that raises is logged at DEBUG and changes no outcome.
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+import time
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._steps import Send
+    from .results import AddResult
 
 REQUESTS = logging.getLogger("dynamodb_counters._io")
 RETRIES = logging.getLogger("dynamodb_counters.strategies.base")
@@ -64,16 +66,19 @@ class Telemetry:
         seconds: float,
         answer: dict[str, Any] | None,
         error_code: str | None,
-        retried: list[str],
+        retried: list[BaseException],
     ) -> None:
-        """One request ended (``retried``: the error codes botocore re-sent after)."""
+        """One request ended (``answer``: botocore's parsed answer or error answer;
+        ``retried``: the failures botocore re-sent after)."""
 
     def retry(self, reason: str, strategy: str | None) -> None:
         """The library decided to try an operation again (``conflict`` or ``ambiguity``)."""
 
-    def operation(self, name: str, strategy: str | None, outcome: str, seconds: float) -> None:
-        """One operation (``add``, ``create``...) ended: ``applied``, ``duplicate``,
-        ``refused`` (a bound), ``unknown`` (applied is None) or ``error``."""
+    def operation(
+        self, name: str, counter: str, strategy: str | None, outcome: str, seconds: float
+    ) -> None:
+        """One operation (``add``) ended: ``applied``, ``duplicate``, ``refused`` (a bound),
+        ``unknown`` (the strategy cannot tell: ``applied`` is None) or ``error``."""
 
 
 #: The telemetry of the store whose operation runs in this thread or task, if any.
@@ -95,9 +100,10 @@ def request_ended(
     error_code: str | None,
 ) -> None:
     """Log one request (and tell the store's telemetry): called by the executor's seam."""
-    retried = [_code(x) for x in step.retried or ()]
-    if retried and error_code is not None and retried[-1] == error_code:
-        retried.pop()  # the last failure seen is the one raised, not retried
+    failures = list(step.retried or ())
+    if failures and error_code is not None and _code(failures[-1]) == error_code:
+        failures.pop()  # the last failure seen is the one raised, not retried
+    retried = [_code(x) for x in failures]
     if REQUESTS.isEnabledFor(logging.DEBUG):
         metadata = (answer or {}).get("ResponseMetadata", {})
         extra = {
@@ -139,7 +145,7 @@ def request_ended(
             },
         )
     if telemetry is not None:
-        safely(telemetry.request, step, seconds, answer, error_code, retried)
+        safely(telemetry.request, step, seconds, answer, error_code, failures)
 
 
 def _code(failure: BaseException) -> str:
@@ -197,3 +203,39 @@ def gave_up(
             "error_code": None if failure is None else _code(failure),
         },
     )
+
+
+class Observed:
+    """Around one operation of an instrumented store: makes its telemetry :data:`ACTIVE`
+    (for the retry decisions inside), and tells it the outcome and the time taken."""
+
+    __slots__ = ("_start", "_token", "counter", "handle", "name", "result", "telemetry")
+
+    def __init__(self, telemetry: Telemetry, name: str, handle: Any) -> None:
+        self.telemetry = telemetry
+        self.name = name
+        self.handle = handle
+        self.result: AddResult | None = None
+
+    def __enter__(self) -> Observed:
+        self._token: Token[Telemetry | None] = ACTIVE.set(self.telemetry)
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: object, failure: BaseException | None, tb: object) -> None:
+        ACTIVE.reset(self._token)
+        strategy = getattr(self.handle._strategy, "name", None)
+        outcome = outcome_of(self.result, failure)
+        seconds = time.perf_counter() - self._start
+        safely(self.telemetry.operation, self.name, self.handle.name, strategy, outcome, seconds)
+
+
+def outcome_of(result: AddResult | None, failure: BaseException | None) -> str:
+    """``applied``, ``duplicate``, ``unknown``, ``refused`` or ``error``."""
+    if failure is not None:
+        from .errors import ThresholdExceeded
+
+        return "refused" if isinstance(failure, ThresholdExceeded) else "error"
+    if result is None or result.applied is None:
+        return "unknown"
+    return "applied" if result.applied else "duplicate"

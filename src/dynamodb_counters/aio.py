@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._aio_hooks import is_async_client
 from ._aio_io import AsyncDynamoIO, run_async
+from ._observe import Observed
 from ._steps import Steps
 from .errors import CounterError, InvalidInput
 from .results import AddResult, CounterDefinition
@@ -99,7 +100,12 @@ class AsyncCounter(HandleCore):
 
     async def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         """See :meth:`dynamodb_counters.Counter.add`."""
-        return await self._drive_known(self._add_steps(amount, request_id))
+        telemetry = self._store._io.telemetry
+        if telemetry is None:
+            return await self._drive_known(self._add_steps(amount, request_id))
+        with Observed(telemetry, "add", self) as seen:  # dynamodb_counters.otel
+            seen.result = result = await self._drive_known(self._add_steps(amount, request_id))
+        return result
 
     async def value(self) -> int:
         """See :meth:`dynamodb_counters.Counter.value`."""

@@ -18,6 +18,7 @@ from ._aio_hooks import is_async_client
 from ._definition import UNSET, Known, Requested, known_from_item
 from ._io import DynamoIO, Listener
 from ._keys import RESERVED_ATTRIBUTES, RESERVED_INFIXES, SIDE_PREFIXES, Layout
+from ._observe import Observed
 from ._steps import BATCH_TRIES, Send, Steps, done, run_sync, unprocessed_pause
 from .errors import (
     ContentionError,
@@ -285,7 +286,12 @@ class Counter(HandleCore):
             ContentionError: optimistic retries or transaction conflicts exhausted.
             InvalidInput: a bad amount or request id.
         """
-        return self._drive_known(self._add_steps(amount, request_id))
+        telemetry = self._store._io.telemetry
+        if telemetry is None:
+            return self._drive_known(self._add_steps(amount, request_id))
+        with Observed(telemetry, "add", self) as seen:  # dynamodb_counters.otel
+            seen.result = result = self._drive_known(self._add_steps(amount, request_id))
+        return result
 
     def value(self) -> int:
         """The current value, read strongly consistently.
