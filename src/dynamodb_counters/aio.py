@@ -94,9 +94,9 @@ class AsyncCounter(HandleCore):
     async def _field(self, pick: Any) -> Any:
         return pick(await self._drive_known(self._definition_steps()))
 
-    async def create(self, initial: int = 0) -> None:
+    async def create(self, initial: int = 0, *, exist_ok: bool = False) -> bool:
         """See :meth:`dynamodb_counters.Counter.create`."""
-        await self._drive(self._create_steps(initial))
+        return await self._drive(self._create_steps(initial, exist_ok))
 
     async def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         """See :meth:`dynamodb_counters.Counter.add`."""

@@ -115,12 +115,18 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def cmd_counter_create(args: argparse.Namespace) -> int:
     counter = _counter(args)
-    counter.create(initial=args.initial)
-    _emit(
-        args,
-        {"name": counter.name, "value": args.initial},
-        f"created {counter.name!r} = {args.initial}",
-    )
+    if counter.create(initial=args.initial, exist_ok=args.exist_ok):
+        _emit(
+            args,
+            {"name": counter.name, "value": args.initial, "created": True},
+            f"created {counter.name!r} = {args.initial}",
+        )
+    else:
+        _emit(
+            args,
+            {"name": counter.name, "value": None, "created": False},
+            f"{counter.name!r} exists already (same definition): left as it is",
+        )
     return 0
 
 
@@ -447,6 +453,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = counter_commands.add_parser("create", help="create a counter")
     _add_counter_args(p)
     p.add_argument("--initial", type=int, default=0, help="initial value (default 0)")
+    p.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="get-or-create: a counter already there (with the same definition) is no error",
+    )
     p.set_defaults(func=cmd_counter_create)
     p = counter_commands.add_parser("add", help="add an amount (negative to take)")
     _add_counter_args(p)
