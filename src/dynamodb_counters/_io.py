@@ -26,6 +26,9 @@ from .results import CallRecord
 
 Listener = Callable[[CallRecord], None]
 
+# Bound once: the seam asks it on every request (logging caches the answer per level).
+_debug_on = _observe.REQUESTS.isEnabledFor
+
 
 class About(TypedDict, total=False):
     """A request's context, besides its operation and parameters (all optional).
@@ -172,11 +175,7 @@ class Exchange:
         if self._io._listeners:
             self._tell(seconds, failure)
         # Logs and metrics (one seam for both executors); nothing to do when both are off.
-        if (
-            failure is not None
-            or self._io.telemetry is not None
-            or _observe.REQUESTS.isEnabledFor(_DEBUG)
-        ):
+        if failure is not None or self._io.telemetry is not None or _debug_on(_DEBUG):
             code = None if failure is None else error_code(failure)
             seen = response_of(failure) if isinstance(failure, ClientError) else self.answer
             _observe.request_ended(self._io.telemetry, self.step, seconds, seen, code)
