@@ -36,8 +36,8 @@ demo: local-engine
 	$(VENV)/bin/dynamodb-counters demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
 	$(VENV)/bin/mypy
 
 test: lint local-engine

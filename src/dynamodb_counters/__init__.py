@@ -1,6 +1,6 @@
 """dynamodb-counters: exact resource counters on Amazon DynamoDB.
 
-Seven strategies behind one interface (see :data:`STRATEGIES`)::
+Eight strategies behind one interface (see :data:`STRATEGIES`)::
 
     store = CounterStore(boto3.client("dynamodb"), "counters")
     store.ensure_table()
@@ -10,6 +10,8 @@ Seven strategies behind one interface (see :data:`STRATEGIES`)::
 """
 
 from __future__ import annotations
+
+import logging as _logging
 
 from .errors import (
     CapacityExceeded,
@@ -32,6 +34,10 @@ from .store import Counter, CounterStore
 from .strategies import STRATEGIES, Capabilities, Strategy
 
 __version__ = "0.1.0"
+
+# A library's manners: records go nowhere until the application configures logging (see
+# dynamodb_counters._observe for what is logged, at which level).
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "STRATEGIES",

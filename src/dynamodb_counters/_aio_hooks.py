@@ -13,14 +13,15 @@ aiobotocore is imported only when an async client is there, so the sync package 
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, cast
 
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
+
+# botocore.awsrequest brings urllib3 and http.client (half of `import dynamodb_counters`'s time):
+# imported where a synthetic answer is wrapped, not by the store that only asks is_async_client.
 
 Hook = Callable[..., Any]
 AsyncHook = Callable[..., Coroutine[Any, Any, Any]]
@@ -45,6 +46,8 @@ def before_send_handler(client: Any, hook: Hook, *, in_thread: bool = False) -> 
 
     async def before_send(request: Any, **kwargs: Any) -> Any:
         if in_thread:
+            import asyncio  # only for an async client: the sync package never loads asyncio
+
             answer = await asyncio.to_thread(hook, request, **kwargs)
         else:
             answer = hook(request, **kwargs)
@@ -57,6 +60,8 @@ def before_send_handler(client: Any, hook: Hook, *, in_thread: bool = False) -> 
 
 def as_aio_response(answer: Any) -> Any:
     """A botocore ``AWSResponse`` (a synthetic answer) as an ``AioAWSResponse``; else as is."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
     if not isinstance(answer, AWSResponse) or inspect.isawaitable(answer.content):
         return answer
     from aiobotocore.awsrequest import AioAWSResponse
@@ -79,5 +84,7 @@ async def lose_answer(http: Any, request: Any) -> NoReturn:
     """Send ``request`` for real with the blocking ``http`` session (in a worker thread, so the
     event loop goes on), then raise ``ReadTimeoutError``: an applied request whose answer was
     lost."""
+    import asyncio
+
     await asyncio.to_thread(http.send, request)
     raise ReadTimeoutError(endpoint_url=request.url)

@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from logging import DEBUG as _DEBUG
 from typing import Any, TypedDict, Unpack, cast
 
 from botocore.exceptions import ClientError
 
+from . import _observe
 from ._steps import Send
 from .errors import TableNotFound
 from .results import CallRecord
@@ -27,6 +29,8 @@ Listener = Callable[[CallRecord], None]
 
 #: Where a listener's own failure is reported (it never reaches the caller of the operation).
 logger = logging.getLogger("dynamodb_counters")
+# Bound once: the seam asks it on every request (logging caches the answer per level).
+_debug_on = _observe.REQUESTS.isEnabledFor
 
 
 class About(TypedDict, total=False):
@@ -122,6 +126,8 @@ class BaseIO:
         self.client = client
         self.table_name = table_name
         self._listeners: list[Listener] = []
+        #: Metrics for this store's requests (:mod:`dynamodb_counters.otel`); None: off.
+        self.telemetry: _observe.Telemetry | None = None
         self._lock = threading.Lock()
         events = getattr(getattr(client, "meta", None), "events", None)
         if events is not None:
@@ -171,6 +177,11 @@ class Exchange:
         _RETRIED.reset(self._token)
         if self._io._listeners:
             self._tell(seconds, failure)
+        # Logs and metrics (one seam for both executors); nothing to do when both are off.
+        if failure is not None or self._io.telemetry is not None or _debug_on(_DEBUG):
+            code = None if failure is None else error_code(failure)
+            seen = response_of(failure) if isinstance(failure, ClientError) else self.answer
+            _observe.request_ended(self._io.telemetry, self.step, seconds, seen, code)
         if (
             isinstance(failure, ClientError)
             and error_code(failure) == "ResourceNotFoundException"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._aio_hooks import is_async_client
 from ._aio_io import AsyncDynamoIO, run_async
+from ._observe import Observed
 from ._steps import Steps
 from .errors import CounterError, InvalidInput
 from .quota import AsyncQuota
@@ -94,13 +95,18 @@ class AsyncCounter(HandleCore):
     async def _field(self, pick: Any) -> Any:
         return pick(await self._drive_known(self._definition_steps()))
 
-    async def create(self, initial: int = 0) -> None:
+    async def create(self, initial: int = 0, *, exist_ok: bool = False) -> bool:
         """See :meth:`dynamodb_counters.Counter.create`."""
-        await self._drive(self._create_steps(initial))
+        return await self._drive(self._create_steps(initial, exist_ok))
 
     async def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         """See :meth:`dynamodb_counters.Counter.add`."""
-        return await self._drive_known(self._add_steps(amount, request_id))
+        telemetry = self._store._io.telemetry
+        if telemetry is None:
+            return await self._drive_known(self._add_steps(amount, request_id))
+        with Observed(telemetry, "add", self) as seen:  # dynamodb_counters.otel
+            seen.result = result = await self._drive_known(self._add_steps(amount, request_id))
+        return result
 
     async def value(self, *, reclaim: bool = False) -> int:
         """See :meth:`dynamodb_counters.Counter.value`."""

@@ -1,7 +1,15 @@
 """The ``dynamodb-counters`` command: a thin shell over the library.
 
 Every failure a user can cause or meet (a CounterError, missing Java, an unreachable endpoint,
-missing credentials or region) ends as one line on stderr and a non-zero exit, never a traceback.
+missing credentials or region, a missing extra) ends as one line on stderr and a non-zero exit,
+never a traceback.
+
+The border between the core and the tools: the counter, table, strategies, local, iam-policy and
+advise commands need the core install only (boto3). ``bench`` and ``demo`` need the ``[bench]``
+extra (rich, matplotlib); their modules (:mod:`dynamodb_counters.bench`,
+:mod:`dynamodb_counters.report`) are imported only when one of them is the command given, and a
+missing extra is said in one line naming the install command. ``advise`` prints plain text and
+needs no extra (it reads the bench's pricing rules, which are plain Python).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 
 from . import __version__
 from ._endpoints import check_endpoint, redact
+from ._extras import BENCH_MODULES, missing_modules
 from ._validate import duration
 from .errors import CounterError
 from .local import LOCAL_CREDENTIALS
@@ -89,12 +98,18 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def cmd_counter_create(args: argparse.Namespace) -> int:
     counter = _counter(args)
-    counter.create(initial=args.initial)
-    _emit(
-        args,
-        {"name": counter.name, "value": args.initial},
-        f"created {counter.name!r} = {args.initial}",
-    )
+    if counter.create(initial=args.initial, exist_ok=args.exist_ok):
+        _emit(
+            args,
+            {"name": counter.name, "value": args.initial, "created": True},
+            f"created {counter.name!r} = {args.initial}",
+        )
+    else:
+        _emit(
+            args,
+            {"name": counter.name, "value": None, "created": False},
+            f"{counter.name!r} exists already (same definition): left as it is",
+        )
     return 0
 
 
@@ -342,6 +357,11 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    if missing_modules(BENCH_MODULES):  # the core install: a plain table
+        print("  ".join(("strategy", "idempotent", "window", "thresholds", "req/add", "wu/add")))
+        for row in rows:
+            print("  ".join(str(x) for x in row.values()))
+        return 0
     from rich.console import Console
     from rich.table import Table
 
@@ -448,7 +468,9 @@ def _window_options() -> dict[str, tuple[WindowOption, list[str]]]:
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; the tools' arguments (``bench``, ``demo``, ``advise``) are
+    added only for ``command``, so the core commands never import the tools' modules."""
     parser = argparse.ArgumentParser(
         prog="dynamodb-counters",
         description="Exact resource counters on Amazon DynamoDB, and a bench that measures them.",
@@ -461,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = counter_commands.add_parser("create", help="create a counter")
     _add_counter_args(p)
     p.add_argument("--initial", type=int, default=0, help="initial value (default 0)")
+    p.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="get-or-create: a counter already there (with the same definition) is no error",
+    )
     p.set_defaults(func=cmd_counter_create)
     p = counter_commands.add_parser("add", help="add an amount (negative to take)")
     _add_counter_args(p)
@@ -528,27 +555,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_local_install)
 
-    _add_bench_commands(commands)
-
-    from . import advise
-
-    p = commands.add_parser("advise", help="which strategy? from what a counter needs")
-    advise.add_arguments(p)
-    p.set_defaults(func=advise.run)
+    _add_tool_commands(commands, command)
     return parser
 
 
-def _add_bench_commands(commands: Any) -> None:
-    try:
+#: The tools' commands: (help, the extra they need or None). Their modules are imported only
+#: when the command is the one given (the border between the core and the tools).
+TOOLS = {
+    "bench": "measure the strategies under concurrency and faults",
+    "demo": "the bench's story preset, with an HTML report",
+    "advise": "which strategy? from what a counter needs",
+}
+
+
+def _add_tool_commands(commands: Any, command: str | None) -> None:
+    for name, help_text in TOOLS.items():
+        p = commands.add_parser(name, help=help_text)
+        if name != command:
+            # Listed in the help; its arguments are read only when it is the command given.
+            p.set_defaults(func=_not_parsed)
+            continue
+        if name == "advise":
+            from . import advise
+
+            advise.add_arguments(p)
+            p.set_defaults(func=advise.run)
+            continue
         from .bench import cli as bench_cli
-    except ImportError:  # the bench is optional for the core commands
-        return
-    p = commands.add_parser("bench", help="measure the strategies under concurrency and faults")
-    bench_cli.add_arguments_bench(p)
-    p.set_defaults(func=bench_cli.run_bench, long_running=True)
-    p = commands.add_parser("demo", help="the bench's story preset, with an HTML report")
-    bench_cli.add_arguments_demo(p)
-    p.set_defaults(func=bench_cli.run_demo, long_running=True)
+
+        if name == "bench":
+            bench_cli.add_arguments_bench(p)
+            p.set_defaults(func=bench_cli.run_bench, long_running=True)
+        else:
+            bench_cli.add_arguments_demo(p)
+            p.set_defaults(func=bench_cli.run_demo, long_running=True)
+
+
+def _not_parsed(args: argparse.Namespace) -> int:  # pragma: no cover -- main() parses it fully
+    raise CliError(f"{args.command}: give it as the command")
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (its first word that is not an option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+    return None
 
 
 def _describe(exc: BaseException, args: argparse.Namespace) -> str:
@@ -582,8 +634,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dynamodb-counters`` command; returns the exit code."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(words)
+    if command in ("bench", "demo"):
+        missing = missing_modules(BENCH_MODULES)
+        if missing:
+            print(
+                f"dynamodb-counters: error: {command} needs the bench extra "
+                f"({', '.join(missing)} not installed): pip install 'dynamodb-counters[bench]'",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+    parser = build_parser(command)
+    args = parser.parse_args(words)
     func: Callable[[argparse.Namespace], int] = args.func
     if getattr(args, "long_running", False):
         _stop_on_signals()

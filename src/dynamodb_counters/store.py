@@ -28,10 +28,12 @@ from ._keys import (
     SIDE_PREFIXES,
     Layout,
 )
+from ._observe import Observed
 from ._steps import BATCH_TRIES, Send, Steps, done, run_sync, unprocessed_pause
 from .errors import (
     ContentionError,
     CounterError,
+    CounterExists,
     CounterNotFound,
     InvalidInput,
     NotSupported,
@@ -200,14 +202,40 @@ class HandleCore:
     def _definition_steps(self) -> Steps[CounterDefinition]:
         return self._run_steps(lambda s: done(s.definition))
 
-    def _create_steps(self, initial: int) -> Steps[None]:
+    def _create_steps(self, initial: int, exist_ok: bool = False) -> Steps[bool]:
         strategy = self._build(self._requested.for_item_without_definition(), None)
-        return self._created(strategy, strategy.create(initial))  # checks `initial` now
+        steps = self._created(strategy, strategy.create(initial))  # checks `initial` now
+        if not exist_ok:
+            return steps
+        return self._get_or_create(initial, steps)
 
-    def _created(self, strategy: Strategy, steps: Steps[str]) -> Steps[None]:
+    def _get_or_create(self, initial: int, steps: Steps[bool]) -> Steps[bool]:
+        """Create, or take the counter that is there. Exactly one of many racing callers
+        creates (the conditional put decides); a re-send of the creating put after a lost
+        answer is recognised by its nonce (so the creator still hears True); the others read
+        the stored definition, which must match what this handle states."""
+        for _ in range(_REINCARNATIONS):
+            try:
+                return (yield from steps)
+            except CounterExists:
+                pass
+            self._store._forget(self._name)
+            try:
+                yield from self._current_steps()  # DefinitionMismatch if it differs
+                return False
+            except CounterNotFound:  # deleted since: try to create it again
+                strategy = self._build(self._requested.for_item_without_definition(), None)
+                steps = self._created(strategy, strategy.create(initial))
+        raise ContentionError(
+            f"counter {self._name!r} was created and deleted again {_REINCARNATIONS} times "
+            "during one create(exist_ok=True)"
+        )
+
+    def _created(self, strategy: Strategy, steps: Steps[str]) -> Steps[bool]:
         incarnation = yield from steps
         self._strategy = strategy
         self._store._known[self._name] = Known(strategy.definition, incarnation)
+        return True
 
     def _add_steps(self, amount: int, request_id: str | None) -> Steps[AddResult]:
         amount = v.check_amount(amount)
@@ -367,14 +395,26 @@ class Counter(HandleCore):
         """
         return self._drive_known(self._definition_steps())
 
-    def create(self, initial: int = 0) -> None:
+    def create(self, initial: int = 0, *, exist_ok: bool = False) -> bool:
         """Create the counter with ``initial`` as its value, storing its definition.
 
+        Args:
+            initial: the value it starts with.
+            exist_ok: get-or-create: when the counter is there already, take it (its value is
+                left as it is) instead of raising :class:`CounterExists`. Safe when many
+                processes race on a new name: exactly one creates.
+
+        Returns:
+            True when this call created the counter (also when its first answer was lost and
+            the SDK's re-send found its own item), False when it was there (``exist_ok``).
+
         Raises:
-            CounterExists: the counter's item is already there.
+            CounterExists: the counter's item is already there (without ``exist_ok``).
+            DefinitionMismatch: ``exist_ok`` and the stored definition differs from what this
+                handle states (strategy, bounds, window options).
             InvalidInput: ``initial`` is not an int or lies outside floor..ceiling.
         """
-        self._drive(self._create_steps(initial))
+        return self._drive(self._create_steps(initial, exist_ok))
 
     def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         """Add ``amount`` (an int, positive or negative, not zero).
@@ -401,7 +441,12 @@ class Counter(HandleCore):
                 ``TransactionCanceledException`` for a transaction still throttled after
                 ``max_attempts`` tries (nothing changed; see :mod:`dynamodb_counters._retry`).
         """
-        return self._drive_known(self._add_steps(amount, request_id))
+        telemetry = self._store._io.telemetry
+        if telemetry is None:
+            return self._drive_known(self._add_steps(amount, request_id))
+        with Observed(telemetry, "add", self) as seen:  # dynamodb_counters.otel
+            seen.result = result = self._drive_known(self._add_steps(amount, request_id))
+        return result
 
     def value(self, *, reclaim: bool = False) -> int:
         """The current value, read strongly consistently.

@@ -45,6 +45,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import _observe as o
 from .. import _validate as v
 from .._io import error_code, response_of, sdk_retries_of
 from .._keys import (
@@ -66,6 +67,7 @@ from .._retry import (
     classify,
     give_up,
     is_ambiguous,
+    is_throttled_cancellation,
     reasons_of,
     was_not_applied,
 )
@@ -486,6 +488,7 @@ class Strategy:
             try:
                 return (yield from attempt(call))
             except _UnknownOutcome as unknown:
+                self._gave_up("ambiguous add re-raised: its evidence left the window", call)
                 raise unknown.error from None
             except (ClientError, BotoCoreError) as exc:
                 outcome = classify(exc)
@@ -514,8 +517,11 @@ class Strategy:
                 ):
                     # _send marked the call ambiguous if a write failed this way.
                     ambiguous_tries += 1
+                    o.retrying("ambiguity", self.counter_name, self.name, ambiguous_tries, exc)
                     yield from self._sleep(ambiguous_tries)
                     continue
+                if call.ambiguous and is_ambiguous(exc):
+                    self._gave_up("ambiguous add re-raised: its outcome is unknown", call, exc)
                 # UNREACHABLE, THROTTLED_REQUEST, CONDITION_FAILED, OTHER; AMBIGUOUS when it
                 # may not (or no longer) be tried again.
                 raise
@@ -944,9 +950,29 @@ class Strategy:
             if call.ambiguous and call.first_error is not None:
                 # "Nothing changed" (DynamoDB's throttle, ContentionError) would be untrue: an
                 # earlier try may have landed. Its error says so; the same request id settles it.
+                self._gave_up("ambiguous add re-raised: its outcome is unknown", call, exc)
                 raise call.first_error
+            self._gave_up(
+                "throttled after retries"
+                if exc is not None and is_throttled_cancellation(exc)
+                else "contention exhausted",
+                call,
+                exc,
+            )
             give_up(exc, counter=self.counter_name, tries=call.not_applied)
+        reason = "throttle" if exc is not None and is_throttled_cancellation(exc) else "conflict"
+        o.retrying(reason, self.counter_name, self.name, call.not_applied, exc)
         yield from self._sleep(call.not_applied)
+
+    def _gave_up(self, what: str, call: OpState, exc: BaseException | None = None) -> None:
+        o.gave_up(
+            what,
+            self.counter_name,
+            self.name,
+            amount=call.amount,
+            request_id=call.request_id,
+            failure=call.first_error or exc,
+        )
 
     def _sleep(self, attempt: int) -> Steps[None]:
         """Back off before try ``attempt + 1`` (the executor sleeps)."""
