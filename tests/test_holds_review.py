@@ -1,0 +1,107 @@
+# mypy: disable-error-code="arg-type"
+# (strategy ids come from parameter lists as plain str)
+"""Holds under review (issue 21, SPEC section 13): the holes an adversarial reading found, each
+with the test that failed before its fix. Time is the executors' clock seam; faults are forced
+below botocore's retries; no sleeping, nothing left to chance."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import new_table_name, store_on
+from dynamodb_counters import CounterStore, HoldNotFound, NotSupported, _steps
+
+START = 1_900_000_000
+HOLDING = {"marker": {}, "sharded": {"shards": 4}}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = float(START)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(_steps, "wall_clock", fake)
+    return fake
+
+
+@pytest.fixture(scope="module")
+def table(client: Any) -> Iterator[str]:
+    name = new_table_name("holds-review")
+    CounterStore(client, name).ensure_table()
+    yield name
+    client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def name() -> str:
+    return f"seats-{uuid.uuid4().hex[:8]}"
+
+
+def _counter(client: Any, table: str, name: str, strategy: str) -> Any:
+    """A handle on a store of its own (its own cache of definitions): another process."""
+    return store_on(client, table).counter(name, strategy=strategy, floor=0, **HOLDING[strategy])
+
+
+# -- a handle that knew an earlier incarnation ------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", list(HOLDING))
+def test_a_handle_of_an_earlier_incarnation_finds_the_holds_of_the_current_one(
+    client: Any, table: str, name: str, strategy: str, clock: Clock
+) -> None:
+    """Holds belong to their incarnation -- the current one, for every handle: a handle that
+    learned the counter before another process deleted and created it again (a reset) must
+    commit, cancel, list and reclaim the new incarnation's holds, as its adds and reads follow
+    the new incarnation. Before the fix it answered HoldNotFound, [] and 0 (its hold keys and
+    filters were the old incarnation's), so a scheduled reclaim() never returned anything."""
+    first = _counter(client, table, name, strategy)
+    first.create(initial=10)
+    stale = [_counter(client, table, name, strategy) for _ in range(4)]
+    for handle in stale:
+        assert handle.value() == 10  # each learns the first incarnation
+    first.delete()
+    first.create(initial=10)
+    for i, ttl in enumerate((60, 60, 60, 10)):
+        first.reserve(1 + i, hold_id=f"cart-{i}", ttl=ttl)
+    assert first.value() == 0
+    committer, canceller, lister, reclaimer = stale
+    committer.commit("cart-0")
+    canceller.cancel("cart-1")
+    assert first.value() == 2
+    assert [h.hold_id for h in lister.holds()] == ["cart-3", "cart-2"]
+    clock.now += 10  # cart-3 expired
+    assert reclaimer.reclaim() == 1
+    assert first.value() == 6
+    assert [h.hold_id for h in first.holds()] == ["cart-2"]
+    with pytest.raises(HoldNotFound):
+        committer.commit("cart-1")  # cancelled: still not found, on the current incarnation
+
+
+def test_unsupported_holds_say_so(client: Any, table: str, name: str) -> None:
+    capped = store_on(client, table).counter(name, strategy="marker", floor=0, ceiling=10)
+    capped.create(initial=5)
+    with pytest.raises(NotSupported, match="holds are not supported on a counter with a ceiling"):
+        capped.reserve(1, hold_id="h", ttl=60)
+
+
+def test_holds_in_a_partition_key_only_table_say_so() -> None:
+    """The steps alone (no database): NotSupported before any request, saying why."""
+    from dynamodb_counters._keys import Layout
+    from dynamodb_counters.strategies.marker import MarkerCounter
+
+    layout = Layout("counters", "pk", None, "quantity", "#counter", "expires_at")
+    marker = MarkerCounter(
+        layout=layout, counter="seats", floor=0, ceiling=None, options={}, incarnation="inc-1"
+    )
+    with pytest.raises(NotSupported, match="not supported in a table without a sort key"):
+        marker.reserve(1, hold_id="h", ttl=60)
