@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from _ledger import LoseAnswers
 from conftest import new_table_name, store_on
-from dynamodb_counters import CounterStore, HoldNotFound, NotSupported, _steps
+from dynamodb_counters import CounterStore, HoldNotFound, NotSupported, ThresholdExceeded, _steps
 
 START = 1_900_000_000
 HOLDING = {"marker": {}, "sharded": {"shards": 4}}
@@ -105,3 +106,48 @@ def test_holds_in_a_partition_key_only_table_say_so() -> None:
     )
     with pytest.raises(NotSupported, match="not supported in a table without a sort key"):
         marker.reserve(1, hold_id="h", ttl=60)
+
+
+# -- a refusal reclaims once, and tries once more, when the reclaim's answer is lost ---------
+
+
+class LoseReclaims(LoseAnswers):
+    """Loses the answers of the first ``count`` transactions that end holds as expired."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__("TransactWriteItems", count)
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        if b'"expired"' in bytes(request.body or b""):
+            super().__call__(request, **kwargs)
+
+
+@pytest.mark.parametrize("strategy", list(HOLDING))
+@pytest.mark.parametrize("lost", [1, 3])  # botocore's re-send; botocore gives up: the library's
+def test_a_refused_add_whose_reclaim_lost_its_answer_is_applied_once(
+    client: Any, table: str, name: str, strategy: str, clock: Clock, lost: int
+) -> None:
+    seats = _counter(client, table, name, strategy)
+    seats.create(initial=10)
+    seats.reserve(6, hold_id="cart-1", ttl=60)
+    seats.reserve(3, hold_id="cart-2", ttl=600)
+    clock.now += 60  # cart-1 expired: 1 left, 7 once it is back
+    calls: list[str] = []
+    watched = store_on(client, table, on_call=lambda record: calls.append(record.operation))
+    handle = watched.counter(name)
+    handle.value()
+    calls.clear()
+    hook = LoseReclaims(lost).attach(client)
+    try:
+        assert handle.add(-5, request_id="order-1").applied is True
+    finally:
+        hook.detach(client)
+    assert hook.lost == lost
+    assert seats.value() == 2  # 10 - 3 (cart-2) - 5: cart-1's 6 came back once
+    assert [h.hold_id for h in seats.holds()] == ["cart-2"]
+    calls.clear()
+    with pytest.raises(ThresholdExceeded):
+        handle.add(-3, request_id="order-2")  # once more, then refused: nothing to reclaim
+    assert calls.count("Query") == (4 if strategy == "sharded" else 1)  # one reclaim, no more
+    assert seats.value() == 2
+    assert seats.reclaim() == 0
