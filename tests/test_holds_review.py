@@ -14,7 +14,14 @@ import pytest
 
 from _ledger import LoseAnswers
 from conftest import new_table_name, store_on
-from dynamodb_counters import CounterStore, HoldNotFound, NotSupported, ThresholdExceeded, _steps
+from dynamodb_counters import (
+    CounterStore,
+    HoldNotFound,
+    InvalidInput,
+    NotSupported,
+    ThresholdExceeded,
+    _steps,
+)
 
 START = 1_900_000_000
 HOLDING = {"marker": {}, "sharded": {"shards": 4}}
@@ -151,3 +158,33 @@ def test_a_refused_add_whose_reclaim_lost_its_answer_is_applied_once(
     assert calls.count("Query") == (4 if strategy == "sharded" else 1)  # one reclaim, no more
     assert seats.value() == 2
     assert seats.reclaim() == 0
+
+
+# -- bad input says what was wrong ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["marker"])
+def test_bad_hold_ids_are_named_as_hold_ids(
+    client: Any, table: str, name: str, strategy: str
+) -> None:
+    seats = _counter(client, table, name, strategy)
+    seats.create(initial=5)
+    for bad, said in ((7, "must be a str, not int"), ("", "must be 1 to 255 characters, got 0")):
+        for method, args, kwargs in (
+            (seats.reserve, (1,), {"hold_id": bad, "ttl": 60}),
+            (seats.commit, (bad,), {}),
+            (seats.cancel, (bad,), {}),
+        ):
+            with pytest.raises(InvalidInput, match=f"^hold_id {said}"):
+                method(*args, **kwargs)
+    for amount, ttl, said in (
+        (0, 60, "amount must not be zero"),
+        (-1, 60, "a hold's amount must be positive, got -1"),
+        (True, 60, "amount must be an int, not bool"),
+        (1, 0, "ttl must be positive"),
+        (1, float("inf"), "ttl must be a finite number of seconds"),
+        (1, 10**300, "ttl is too long"),
+    ):
+        with pytest.raises(InvalidInput, match=f"^{said}"):
+            seats.reserve(amount, hold_id="h", ttl=ttl)
+    assert seats.value() == 5 and seats.holds() == []

@@ -224,7 +224,7 @@ class Holds(Strategy):
         amount = v.check_amount(amount)
         if amount < 0:
             raise InvalidInput(f"a hold's amount must be positive, got {amount}")
-        hold_id = v.check_request_id(hold_id)
+        hold_id = v.check_request_id(hold_id, what="hold_id")
         seconds = v.check_duration(ttl, what="ttl").total_seconds()
         self._require_holds()
         if self.ceiling is not None:
@@ -279,7 +279,7 @@ class Holds(Strategy):
     def commit(self, hold_id: str) -> Steps[None]:
         """End the hold for good (its amount stays taken). Raises HoldExpired (the amount
         came back) or HoldNotFound."""
-        outcome = yield from self._finish(v.check_request_id(hold_id), COMMITTED)
+        outcome = yield from self._finish(v.check_request_id(hold_id, what="hold_id"), COMMITTED)
         if outcome == EXPIRED:
             raise HoldExpired(f"hold {hold_id!r} on {self.counter_name!r} expired")
         if outcome != COMMITTED:
@@ -288,7 +288,7 @@ class Holds(Strategy):
     def cancel(self, hold_id: str) -> Steps[None]:
         """End the hold and give its amount back (an expired hold: as reclaim would). Raises
         HoldNotFound."""
-        outcome = yield from self._finish(v.check_request_id(hold_id), CANCELLED)
+        outcome = yield from self._finish(v.check_request_id(hold_id, what="hold_id"), CANCELLED)
         if outcome not in (CANCELLED, EXPIRED):
             raise self._not_found(hold_id, outcome)
 
