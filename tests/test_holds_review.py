@@ -188,3 +188,23 @@ def test_bad_hold_ids_are_named_as_hold_ids(
         with pytest.raises(InvalidInput, match=f"^{said}"):
             seats.reserve(amount, hold_id="h", ttl=ttl)
     assert seats.value() == 5 and seats.holds() == []
+
+
+# -- a hold on a dry shard, when the room is spread over every shard -------------------------
+
+
+def test_a_hold_that_needs_room_from_every_shard_of_99_is_taken(
+    client: Any, table: str, name: str, clock: Clock
+) -> None:
+    """A move of room writes the dry shard, the hold and up to 98 donors: 100 items, a
+    transaction's most; the hold's ended-record check made it 101 (DynamoDB's ValidationException,
+    a bare botocore error) where the same add succeeded. The room now moves first, on its own
+    (the sum unchanged), and the hold takes it."""
+    seats = store_on(client, table).counter(name, strategy="sharded", floor=0, shards=99)
+    seats.create(initial=99)  # one on each shard
+    assert seats.reserve(99, hold_id="cart-1", ttl=60).amount == 99
+    assert seats.value() == 0
+    seats.cancel("cart-1")
+    assert seats.value() == 99
+    assert seats.add(-99, request_id="order-1").applied is True  # as an add always could
+    assert seats.value() == 0
