@@ -55,17 +55,17 @@ def check_optional_bound(value: Any, *, what: str) -> int | None:
     return check_int(value, what=what)
 
 
-def check_request_id(request_id: Any) -> str:
+def check_request_id(request_id: Any, *, what: str = "request_id") -> str:
     if not isinstance(request_id, str):
-        raise InvalidInput(f"request_id must be a str, not {type(request_id).__name__}")
+        raise InvalidInput(f"{what} must be a str, not {type(request_id).__name__}")
     if not 1 <= len(request_id) <= MAX_REQUEST_ID_CHARS:
         raise InvalidInput(
-            f"request_id must be 1 to {MAX_REQUEST_ID_CHARS} characters, got {len(request_id)}"
+            f"{what} must be 1 to {MAX_REQUEST_ID_CHARS} characters, got {len(request_id)}"
         )
     try:
         request_id.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidInput(f"request_id is not valid Unicode text: {exc}") from exc
+        raise InvalidInput(f"{what} is not valid Unicode text: {exc}") from exc
     return request_id
 
 

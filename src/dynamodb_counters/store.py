@@ -271,16 +271,16 @@ class HandleCore:
         amount = v.check_amount(amount)
         if amount < 0:
             raise InvalidInput(f"a hold's amount must be positive, got {amount}")
-        hold_id = v.check_request_id(hold_id)
+        hold_id = v.check_request_id(hold_id, what="hold_id")
         ttl = v.check_duration(ttl, what="ttl")
         return self._holding(lambda s: s.reserve(amount, hold_id=hold_id, ttl=ttl))
 
     def _commit_steps(self, hold_id: str) -> Steps[None]:
-        hold_id = v.check_request_id(hold_id)
+        hold_id = v.check_request_id(hold_id, what="hold_id")
         return self._holding(lambda s: s.commit(hold_id))
 
     def _cancel_steps(self, hold_id: str) -> Steps[None]:
-        hold_id = v.check_request_id(hold_id)
+        hold_id = v.check_request_id(hold_id, what="hold_id")
         return self._holding(lambda s: s.cancel(hold_id))
 
     def _holds_steps(self) -> Steps[list[Hold]]:

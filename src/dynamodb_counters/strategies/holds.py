@@ -215,8 +215,8 @@ class Holds(Strategy):
     def _require_holds(self) -> None:
         if self.layout.sort_key is None:
             raise NotSupported(
-                "holds need a table with a sort key: reclaim() finds a counter's holds with a "
-                "Query of its partition"
+                "holds are not supported in a table without a sort key: reclaim() finds a "
+                "counter's holds with a Query of its partition"
             )
 
     def reserve(self, amount: int, *, hold_id: str, ttl: float | timedelta) -> Steps[Hold]:
@@ -224,13 +224,14 @@ class Holds(Strategy):
         amount = v.check_amount(amount)
         if amount < 0:
             raise InvalidInput(f"a hold's amount must be positive, got {amount}")
-        hold_id = v.check_request_id(hold_id)
+        hold_id = v.check_request_id(hold_id, what="hold_id")
         seconds = v.check_duration(ttl, what="ttl").total_seconds()
         self._require_holds()
         if self.ceiling is not None:
             raise NotSupported(
-                f"counter {self.counter_name!r} has a ceiling: a hold returned after adds "
-                "filled the counter up could cross it"
+                f"holds are not supported on a counter with a ceiling ({self.counter_name!r} "
+                f"has {self.ceiling}): a hold's amount returned after adds filled the counter "
+                "up could cross it"
             )
         return self._reserve(amount, hold_id, seconds)
 
@@ -278,7 +279,7 @@ class Holds(Strategy):
     def commit(self, hold_id: str) -> Steps[None]:
         """End the hold for good (its amount stays taken). Raises HoldExpired (the amount
         came back) or HoldNotFound."""
-        outcome = yield from self._finish(v.check_request_id(hold_id), COMMITTED)
+        outcome = yield from self._finish(v.check_request_id(hold_id, what="hold_id"), COMMITTED)
         if outcome == EXPIRED:
             raise HoldExpired(f"hold {hold_id!r} on {self.counter_name!r} expired")
         if outcome != COMMITTED:
@@ -287,7 +288,7 @@ class Holds(Strategy):
     def cancel(self, hold_id: str) -> Steps[None]:
         """End the hold and give its amount back (an expired hold: as reclaim would). Raises
         HoldNotFound."""
-        outcome = yield from self._finish(v.check_request_id(hold_id), CANCELLED)
+        outcome = yield from self._finish(v.check_request_id(hold_id, what="hold_id"), CANCELLED)
         if outcome not in (CANCELLED, EXPIRED):
             raise self._not_found(hold_id, outcome)
 
@@ -312,6 +313,10 @@ class Holds(Strategy):
                 if hold is None or not self._is_mine(hold):
                     record = yield from self._read_item(key=ended_key, call=call)
                     if record is None or not self._is_mine(record):
+                        # Not of this handle's incarnation: is it still the counter's? (A
+                        # handle that knew an earlier one learns the current one and tries
+                        # again: Reincarnated. One read, on this path only.)
+                        yield from self._get_item(call=call)
                         return None
                     return str(record.get(ENDED, {}).get("S"))
                 outcome = EXPIRED if to_int(hold[UNTIL]["N"]) <= now else how
@@ -425,7 +430,14 @@ class Holds(Strategy):
             names["#until"] = UNTIL
             values[":now"] = n(expired_at)
             params["FilterExpression"] = "#until <= :now"
-        return [item for item in (yield from self._query_all(params)) if self._is_mine(item)]
+        items = yield from self._query_all(params)
+        mine = [item for item in items if self._is_mine(item)]
+        if len(mine) < len(items):
+            # Holds of another incarnation: an earlier one's left by an interrupted delete(),
+            # or the current one's when this handle knew an earlier one. The counter item
+            # tells (Reincarnated: the handle learns it and tries again).
+            yield from self._get_item()
+        return mine
 
     def _end(
         self,

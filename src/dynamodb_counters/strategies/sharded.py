@@ -35,7 +35,10 @@ snapshot once it saw the whole counter short.
 
 **Holds** (SPEC section 13, :mod:`.holds`): a reserve is an add of ``-amount`` on the shard
 its hold id picks, the hold item in place of the marker (on that shard's partition), with
-the same escrow moves; its amount comes back to that shard.
+the same escrow moves; its amount comes back to that shard. A reserve's transaction also
+checks the hold's ended record: a move that writes every one of 99 shards would be 101 items,
+so then the room moves first in a transaction of its own (the sum unchanged) and the hold
+takes it, one request more.
 
 **Value.** One ``TransactGetItems`` of the shards: a sum the counter really had.
 **Create / delete.** One transaction each: the counter item and every shard, so shards are never
@@ -79,6 +82,7 @@ from .holds import HoldCall, Holds
 # A transaction holds at most 100 items: a move writes the chosen shard, the marker and up to
 # shards - 1 donors; the snapshot reads every shard and the marker.
 MAX_SHARDS = 99
+_MAX_TRANSACTION_ITEMS = 100
 _CHECK_FAILED = "ConditionalCheckFailed"
 #: In a transaction's list of what it writes: the marker (the others are shard indexes).
 _MARKER = -1
@@ -321,12 +325,42 @@ class ShardedCounter(Holds):
         else:
             items = [self._shard_update(shard, kept), self._put_new_side_item(marker), *donors]
             written = [shard, _MARKER, *(d for d, _ in moves)]
+            if len(items) + isinstance(call, HoldCall) > _MAX_TRANSACTION_ITEMS:
+                # A reserve also checks its ended record: with every shard written that is one
+                # item too many. The room moves first, on its own (the sum unchanged, so a
+                # move applied twice or left alone counts nothing), and the hold takes it.
+                yield from self._move_room(call, shard, moves, sign)
+                return (yield from self._try_add(call, shard, marker))
         done = yield from self._write(call, items, marker, written)
         if done is not None:
             self._seen[shard] = values[shard] + kept
             for donor, take in moves:
                 self._seen[donor] = values[donor] + sign * take
         return done
+
+    def _move_room(
+        self, call: OpState, shard: int, moves: list[tuple[int, int]], sign: int
+    ) -> Steps[None]:
+        """Move room from the donors of ``moves`` to ``shard`` (in the direction ``sign`` of
+        the add), in a transaction of its own. A donor's condition that failed (its room was
+        taken meanwhile) moves nothing: the add that follows finds out, and tries again."""
+        moved = sum(take for _, take in moves)
+        items = [
+            self._shard_update(shard, -sign * moved),
+            *(self._shard_update(donor, sign * take) for donor, take in moves),
+        ]
+        try:
+            yield from self._send(call, "TransactWriteItems", {"TransactItems": items})
+        except ClientError as exc:
+            reasons = self._reasons(exc, len(items))
+            written = [shard, *(donor for donor, _ in moves)]
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == _CHECK_FAILED]
+            if not failed:
+                raise
+            for i in failed:
+                yield from self._check_shard(written[i], reasons[i].get("Item"), call)
+            return
+        self._seen.pop(shard, None)
 
     def _room(self, shard: int, value: int, amount: int) -> int:
         """How far ``shard`` may move in the direction of ``amount`` within its share."""
