@@ -65,7 +65,7 @@ def test_every_request_is_logged_at_debug(
         counter.add(-9)
     ok, failed = (None, "-", "-"), ("ConditionalCheckFailedException", "-", "-")
     assert [(r[0], r[1], *r[3:]) for r in records(debug)] == [
-        (IO, "DEBUG", "PutItem", "seats", "atomic", "-", *ok),
+        (IO, "DEBUG", "TransactWriteItems", "seats", "atomic", "-", *ok),
         (IO, "DEBUG", "UpdateItem", "seats", "atomic", "-", *ok),
         (IO, "DEBUG", "UpdateItem", "seats", "atomic", "-", *failed),
     ]

@@ -94,7 +94,7 @@ def test_strategies_prints_a_plain_table_without_rich() -> None:
 def test_advise_needs_no_extra() -> None:
     done = without_extras("advise", "--idempotent", "--window", "1h", "--bounds")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "strategy: marker, marker_ttl=1h"
+    assert done.stdout.splitlines()[0] == "strategy: marker, marker_ttl=3600 (1 hour)"
 
 
 @pytest.mark.parametrize("command", ["demo", "bench"])
