@@ -1,0 +1,86 @@
+"""Review of quotas and the ``limits`` storage (issue 20, SPEC section 12): holes found by attack,
+each with the test that failed before its fix. Against DynamoDB Local; the clock is the tests'
+(``test_quota``'s ``clock`` fixture), so every window and expiry below is chosen.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from typing import Any
+
+import pytest
+from limits import RateLimitItemPerMinute
+from limits.strategies import MovingWindowRateLimiter
+
+from conftest import scan_all
+from dynamodb_counters import CounterStore
+from dynamodb_counters import _steps as steps_module
+from dynamodb_counters.limits import DynamoDBStorage
+from test_quota import HOUR, K0, T0, Clock, count_of, window_item
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """``test_quota``'s: the time the executors see."""
+    fake = Clock(T0 + 10.0)
+    monkeypatch.setattr(
+        steps_module,
+        "time",
+        types.SimpleNamespace(time=lambda: fake.now, monotonic=time.monotonic, sleep=time.sleep),
+    )
+    return fake
+
+
+@pytest.mark.parametrize("gone_by", ["clear", "ttl"])
+def test_a_moving_window_remembered_before_its_item_was_deleted_never_overwrites_new_hits(
+    client: Any, table: str, clock: Clock, gone_by: str
+) -> None:
+    """A storage remembers a key's item to spare a read. Once the item is deleted (``clear()``
+    by another process, or TTL after the window) and written again, its version number starts
+    again at 1: the remembered item had the same version, its write passed the condition and
+    lost the hits written since (3 granted where 2 are allowed, before the fix)."""
+    a = DynamoDBStorage(f"dynamodb://{table}", client=client)
+    b = DynamoDBStorage(f"dynamodb://{table}", client=client)
+    limit = RateLimitItemPerMinute(2)
+    on_a, on_b = MovingWindowRateLimiter(a), MovingWindowRateLimiter(b)
+    assert on_a.hit(limit, "k")  # a remembers the item it wrote (version 1)
+    clock.set(clock.now + 61)  # that hit has left the window
+    if gone_by == "clear":
+        on_b.clear(limit, "k")
+    else:  # what TTL does to the item, some time after its expires_at
+        (item,) = scan_all(client, table)
+        client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    assert on_b.hit(limit, "k")  # a new item, version 1 again
+    assert on_a.hit(limit, "k")  # written from a's remembered item: must keep b's hit
+    assert not on_b.hit(limit, "k")  # 2 in the last minute
+    assert on_a.get_window_stats(limit, "k").remaining == 0
+    (item,) = scan_all(client, table)
+    assert len(item["_hits"]["L"]) == 2
+
+
+def test_a_sliding_reset_keeps_the_previous_window_sealed(
+    api_store: CounterStore, client: Any, table: str, clock: Clock
+) -> None:
+    """A handle weighs the previous window once (its seal) and remembers the count. A reset
+    deleted that window, seal and all: a hit still on its way to it (or a lagging clock) then
+    landed there, unseen by the handles that remembered 0 -- 10 + ceil(10 * 0.997) = 20 units
+    in a window of 10, before the fix. Emptied and sealed instead, the late hit counts in the
+    current window, as any hit that meets a seal does."""
+    quota = api_store.quota("api#r1", limit=10, per=HOUR, window="sliding")
+    other = api_store.quota("api#r1", limit=10, per=HOUR, window="sliding")
+    late = api_store.quota("api#r1", limit=10, per=HOUR, window="sliding")
+    clock.set(T0 + 10)
+    assert quota.hit().remaining == 9  # sealed window K0 - 1 (0 units), and remembers it
+    other.reset()
+    clock.set(T0 - 5)
+    decision = late.hit(cost=10)
+    assert decision.allowed and decision.reset_at == T0 + HOUR  # counted in K0, not K0 - 1
+    kind = "sliding#3600000"
+    previous = window_item(client, table, "api#r1", kind, K0 - 1)
+    assert previous is not None and "quantity" not in previous and "_sealed" in previous
+    assert count_of(client, table, "api#r1", kind, K0) == 10
+    clock.set(T0 + 20)
+    denied = quota.hit(cost=10)
+    assert (denied.allowed, denied.remaining) == (False, 0)
+    assert quota.remaining() == 0
