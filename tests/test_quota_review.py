@@ -14,9 +14,11 @@ from limits import RateLimitItemPerMinute
 from limits.strategies import MovingWindowRateLimiter
 
 from conftest import scan_all
-from dynamodb_counters import CounterStore
+from dynamodb_counters import CounterStore, QuotaDecision
 from dynamodb_counters import _steps as steps_module
+from dynamodb_counters._keys import Layout
 from dynamodb_counters.limits import DynamoDBStorage
+from dynamodb_counters.quota import QuotaCore
 from test_quota import HOUR, K0, T0, Clock, count_of, window_item
 
 
@@ -84,3 +86,36 @@ def test_a_sliding_reset_keeps_the_previous_window_sealed(
     denied = quota.hit(cost=10)
     assert (denied.allowed, denied.remaining) == (False, 0)
     assert quota.remaining() == 0
+
+
+def test_a_hit_retried_after_exactly_retry_after_is_allowed(
+    api_store: CounterStore, clock: Clock
+) -> None:
+    """``retry_after`` is the time the weight fades enough, computed in floats: ``now +
+    retry_after`` fell 2e-8 s before the boundary the hit's own arithmetic sees (33 x the
+    window's share left came to 30.0000001, rounded up to 31), and a caller that waited exactly
+    that long was refused again, before the fix (in half of random cases)."""
+    quota = api_store.quota("api#ra", limit=46, per=HOUR, window="sliding")
+    plan = api_store.quota("api#ra", limit=100, per=HOUR, window="sliding")  # fills the windows
+    clock.set(T0 - 100)
+    assert plan.hit(cost=42).allowed  # window K0 - 1
+    clock.set(T0 + 100)
+    assert plan.hit(cost=33).allowed  # window K0: 33 + ceil(42 x 0.97) = 74 of 100
+    denied = quota.hit(cost=16)
+    assert not denied.allowed
+    # In window K0 + 1, where K0's 33 units fade: ceil(33 x w) <= 30 once w <= 30/33.
+    assert denied.retry_after == pytest.approx(HOUR - 100 + HOUR * 3 / 33, abs=1e-5)
+    clock.set(T0 + 100 + denied.retry_after)
+    assert quota.hit(cost=16) == QuotaDecision(True, False, 0, T0 + 2 * HOUR, 0.0)
+
+
+def test_retry_after_lands_where_the_steps_allow_the_hit() -> None:
+    """The same, on the steps alone, for both roundings of the previous window's weight."""
+    layout = Layout("t-1", "pk", "sk", "quantity", "#counter", "expires_at")
+    for strict in (True, False):
+        core = QuotaCore(layout, "q", limit=46, per=HOUR, window="sliding", strict=strict)
+        now = T0 + 100
+        wait = core.retry_after(now, K0, 33, 42, 16)
+        assert wait == pytest.approx(HOUR - 100 + HOUR * (3 if strict else 2) / 33, abs=1e-5)
+        assert core.index(now + wait) == K0 + 1
+        assert 16 + core.weighted(33, now + wait, K0 + 1) <= 46

@@ -282,13 +282,31 @@ class QuotaCore:
         if cost > self.limit:
             return math.inf
         if self.window == "fixed":
-            return max(0.0, self.start(k + 1) - now)
-        left = self.limit - count - cost  # what the previous window's weight may still be
-        if left >= 0:
-            at = self._fades_to(k, previous, left)
-        else:  # not in this window: in the next one, this window's count fades
-            at = self._fades_to(k + 1, count, self.limit - cost)
-        return max(0.0, at - now)
+            at = self.start(k + 1)
+        else:
+            left = self.limit - count - cost  # what the previous window's weight may still be
+            if left >= 0:
+                at = self._fades_to(k, previous, left)
+            else:  # not in this window: in the next one, this window's count fades
+                at = self._fades_to(k + 1, count, self.limit - cost)
+        # Computed in floats, ``now + wait`` can fall a hair before the boundary that a hit's own
+        # arithmetic (index, weighted) sees, and a hit then would be refused: step past it.
+        wait, step = max(0.0, at - now), 1e-6
+        for _ in range(64):
+            if self._fits(now + wait, k, count, previous, cost):
+                break
+            wait, step = wait + step, step * 2
+        return wait
+
+    def _fits(self, now: float, k: int, count: int, previous: int, cost: int) -> bool:
+        """Whether a hit of ``cost`` at ``now`` fits, window ``k`` holding ``count`` and the one
+        before ``previous`` (nobody else hitting meanwhile)."""
+        j = self.index(now)
+        if j == k:
+            return count + cost + self.weighted(previous, now, k) <= self.limit
+        if j == k + 1:
+            return cost + self.weighted(count, now, j) <= self.limit
+        return j > k
 
     def _fades_to(self, k: int, previous: int, allowed: int) -> float:
         """When, in window ``k``, the weighted ``previous`` rounds to at most ``allowed``."""
