@@ -119,3 +119,26 @@ def test_retry_after_lands_where_the_steps_allow_the_hit() -> None:
         assert wait == pytest.approx(HOUR - 100 + HOUR * (3 if strict else 2) / 33, abs=1e-5)
         assert core.index(now + wait) == K0 + 1
         assert 16 + core.weighted(33, now + wait, K0 + 1) <= 46
+
+
+def test_a_sliding_reset_keeps_a_current_window_sealed_by_a_clock_ahead(
+    api_store: CounterStore, client: Any, table: str, clock: Clock
+) -> None:
+    """A handle whose clock is already in the next window sealed the current one (0 units) and
+    remembers it. A reset deleted it, seal and all, and the current window's hits then landed
+    there unseen by that handle (20 units in a window of 10, before the fix)."""
+    ahead = api_store.quota("api#r2", limit=10, per=HOUR, window="sliding")
+    quota = api_store.quota("api#r2", limit=10, per=HOUR, window="sliding")
+    clock.set(T0 + HOUR + 10)
+    assert ahead.hit().remaining == 9  # window K0 + 1; sealed K0 with 0 units
+    clock.set(T0 + 10)
+    quota.reset()
+    moved = quota.hit(cost=9)  # K0 is sealed: counted in K0 + 1, beside ahead's unit
+    assert (moved.allowed, moved.remaining, moved.reset_at) == (True, 0, T0 + 2 * HOUR)
+    assert not quota.hit().allowed
+    clock.set(T0 + HOUR + 20)
+    assert not ahead.hit().allowed
+    kind = "sliding#3600000"
+    current = window_item(client, table, "api#r2", kind, K0)
+    assert current is not None and "quantity" not in current and "_sealed" in current
+    assert count_of(client, table, "api#r2", kind, K0 + 1) == 10

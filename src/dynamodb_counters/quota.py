@@ -422,15 +422,20 @@ class QuotaCore:
     def reset_steps(self) -> Steps[None]:
         now: float = yield NOW
         k = self.index(now)
-        yield Send(
-            "DeleteItem",
-            {"TableName": self.layout.table, "Key": self.key(k)},
-            counter=self.name,
-            strategy="quota",
-        )
+        delete: dict[str, Any] = {"TableName": self.layout.table, "Key": self.key(k)}
         if self.window == "sliding":
-            # Emptied, never deleted: its seal stays. Other handles remember the count they
-            # weighed; a hit on its way to an unsealed window would land there unseen by them.
+            # A sealed window is emptied, never deleted: its seal stays. Other handles remember
+            # the count they weighed; a hit on its way to an unsealed window would land there
+            # unseen by them. (The current window is sealed only by a clock already past it.)
+            delete["ConditionExpression"] = "attribute_not_exists(#sealed)"
+            delete["ExpressionAttributeNames"] = {"#sealed": SEALED}
+        try:
+            yield Send("DeleteItem", delete, counter=self.name, strategy="quota")
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            yield from self._seal_steps(k, empty=True)
+        if self.window == "sliding":
             yield from self._seal_steps(k - 1, empty=True)
         self.forget()
 
