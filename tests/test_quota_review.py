@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from limits import RateLimitItemPerMinute
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from conftest import scan_all
 from dynamodb_counters import CounterStore, QuotaDecision
@@ -142,3 +142,18 @@ def test_a_sliding_reset_keeps_a_current_window_sealed_by_a_clock_ahead(
     current = window_item(client, table, "api#r2", kind, K0)
     assert current is not None and "quantity" not in current and "_sealed" in current
     assert count_of(client, table, "api#r2", kind, K0 + 1) == 10
+
+
+def test_a_limits_sliding_hit_of_cost_0_is_allowed_as_limits_own_storages_allow_it(
+    client: Any, table: str, clock: Clock
+) -> None:
+    """limits' memory and Redis storages take a hit of cost 0 (allowed unless the window is
+    over its limit); ours raised InvalidInput for the sliding window counter alone."""
+    s = DynamoDBStorage(f"dynamodb://{table}", client=client)
+    limiter, limit = SlidingWindowCounterRateLimiter(s), RateLimitItemPerMinute(2)
+    assert limiter.hit(limit, "k", cost=0)
+    assert limiter.hit(limit, "k", cost=2)
+    assert limiter.hit(limit, "k", cost=0)  # full, not over
+    assert not limiter.hit(limit, "k")
+    assert not s.acquire_sliding_window_entry(limit.key_for("k"), 1, 60, 0)  # over a lower limit
+    assert limiter.get_window_stats(limit, "k").remaining == 0

@@ -308,7 +308,13 @@ class LimitsCore:
     ) -> Steps[bool]:
         if amount > limit:
             return False
-        decision = yield from self._quota(key, expiry, limit).hit_steps(amount)
+        quota = self._quota(key, expiry, limit)
+        if amount == 0:
+            # A hit of cost 0 counts nothing; limits' own storages allow it unless the window
+            # is over its limit (lowered since), and so does this one, on a consistent read.
+            now, k, previous, current = yield from quota.window_counts_steps()
+            return current + quota.weighted(previous, now, k) <= limit
+        decision = yield from quota.hit_steps(amount)
         return decision.allowed
 
     def get_sliding_window_steps(
