@@ -15,9 +15,18 @@ PYTEST_WORKERS ?= 2
 LIMITS_VERSION := 5.8.0
 LIMITS_CACHE := $(HOME)/.cache/dynamodb-counters/limits
 LIMITS_SDIST := $(LIMITS_CACHE)/limits-$(LIMITS_VERSION).tar.gz
-LIMITS_RUN := $(LIMITS_CACHE)/run-$(LIMITS_VERSION)
 LIMITS_TESTS := tests/test_strategy.py tests/test_storage.py tests/aio/test_strategy.py \
 	tests/aio/test_storage.py tests/integration/test_concurrency.py
+LIMITS_PYTEST = PYTHONPATH=$(CURDIR)/tests $(abspath $(PY)) -m pytest -q \
+	-c $(CURDIR)/tests/limits_suite.ini --rootdir . --noconftest -p limits_plugin
+# Their timing-bound tests (a few round trips within 30 ms of a computed time) can fail on a
+# loaded machine even after the reruns their `flaky` marks get. Then the failed tests, and only
+# they, run once more, and the output says which; never when a concurrency test failed (exactly
+# the limit from 100 threads: a failure there is a failure) nor when more than 5 failed.
+LIMITS_RERUN_OK = import json, sys; failed = list(json.load(open('.pytest_cache/v/cache/lastfailed'))); \
+	ok = 0 < len(failed) <= 5 and not any('integration/' in t for t in failed); \
+	print('limits-suite: ' + ('a second run of only the tests that failed:' if ok else \
+	'no second run for these failures:'), *failed, sep='\n  '); sys.exit(not ok)
 
 .PHONY: demo test test-fast lint install local-engine limits-suite clean readme-figures
 
@@ -49,12 +58,13 @@ $(LIMITS_SDIST): | $(STAMP)
 	$(PY) -m pip download --quiet --no-binary :all: --no-deps limits==$(LIMITS_VERSION) \
 		-d $(LIMITS_CACHE)
 
+# Unpacked into a directory of this run's own: runs from other checkouts share the cache.
 limits-suite: local-engine $(LIMITS_SDIST)
-	rm -rf $(LIMITS_RUN) && mkdir -p $(LIMITS_RUN)
-	tar xzf $(LIMITS_SDIST) -C $(LIMITS_RUN) --strip-components=1 limits-$(LIMITS_VERSION)/tests
-	cd $(LIMITS_RUN) && PYTHONPATH=$(CURDIR)/tests $(abspath $(PY)) -m pytest -q \
-		-c $(CURDIR)/tests/limits_suite.ini --rootdir . --noconftest -p limits_plugin \
-		$(LIMITS_TESTS)
+	run=$$(mktemp -d) && trap 'rm -rf "$$run"' EXIT && \
+	tar xzf $(LIMITS_SDIST) -C "$$run" --strip-components=1 limits-$(LIMITS_VERSION)/tests && \
+	cd "$$run" && { $(LIMITS_PYTEST) $(LIMITS_TESTS) || { \
+		$(abspath $(PY)) -c "$(LIMITS_RERUN_OK)" && \
+		$(LIMITS_PYTEST) --last-failed --last-failed-no-failures none $(LIMITS_TESTS); }; }
 
 # The fast part only (skips the slow fault matrix and model-based tests).
 test-fast: local-engine

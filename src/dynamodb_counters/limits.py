@@ -21,8 +21,9 @@ What each of ``limits``' strategies costs, and how:
   counts a refused hit too, as it does on Redis.
 * **Moving window** (``acquire_entry``): the hits of the last ``expiry`` seconds in one item per
   key, as ``[timestamp, amount]`` pairs, newest first; one strongly consistent GetItem, then a
-  PutItem on condition that the item's version is the one read (a lost race re-reads from the
-  failed condition's answer, no extra request). The item holds at most ``limit`` pairs of ~20
+  PutItem on condition that the item is the one read (the nonce of the write that made it, which
+  never comes back, unlike a version number after a delete); a lost race re-reads from the
+  failed condition's answer, no extra request. The item holds at most ``limit`` pairs of ~20
   bytes: a hit costs ``ceil(20·n / 1024)`` write units and half as many read units for the
   ``n`` hits in the window (``limit=100``: 2 write units at most; ``limit=1000``: 20).
 * **Sliding window counter** (``acquire_sliding_window_entry``): the native sliding quota
@@ -233,15 +234,18 @@ class LimitsCore:
                 LAST: {"S": nonce},
                 layout.ttl_attribute: {"N": str(math.ceil(now + expiry))},
             }
-            # Written over exactly the item the hits were counted on: no hit in between.
-            condition, values = "attribute_not_exists(#ver)", {}
-            if version:
-                condition, values = "#ver = :ver", {":ver": {"N": str(version)}}
+            # Written over exactly the item the hits were counted on: no hit in between. The
+            # item is known by the nonce of the write that made it, never by its version: a
+            # version starts again at 1 once clear() or TTL deleted the item, and a remembered
+            # item of the same version would then overwrite (lose) the hits written since.
+            condition, values = "attribute_not_exists(#last)", {}
+            if LAST in item:
+                condition, values = "#last = :last", {":last": item[LAST]}
             params: dict[str, Any] = {
                 "TableName": layout.table,
                 "Item": new,
                 "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#ver": VERSION},
+                "ExpressionAttributeNames": {"#last": LAST},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
             if values:
@@ -304,7 +308,13 @@ class LimitsCore:
     ) -> Steps[bool]:
         if amount > limit:
             return False
-        decision = yield from self._quota(key, expiry, limit).hit_steps(amount)
+        quota = self._quota(key, expiry, limit)
+        if amount == 0:
+            # A hit of cost 0 counts nothing; limits' own storages allow it unless the window
+            # is over its limit (lowered since), and so does this one, on a consistent read.
+            now, k, previous, current = yield from quota.window_counts_steps()
+            return current + quota.weighted(previous, now, k) <= limit
+        decision = yield from quota.hit_steps(amount)
         return decision.allowed
 
     def get_sliding_window_steps(

@@ -37,7 +37,8 @@ request id adds ~24 bytes to the window's item, so a window that counted ``n`` i
 condition is). Sliding: the same, plus the seal, one more write unit per window per handle.
 One window is one item: DynamoDB's 1,000 write units/s per partition cap one quota at ~1,000
 hits/s on AWS (fewer once request ids make the item pass 1 KB).
-``remaining()`` reads one item (two for sliding); ``reset()`` deletes them. Window items carry
+``remaining()`` reads one item (two for sliding); ``reset()`` deletes the current window's (and
+empties the previous one's, keeping its seal). Window items carry
 the TTL attribute (``2·per`` past their start); a window past its end is never read as current,
 whether TTL removed it yet or not.
 """
@@ -281,13 +282,31 @@ class QuotaCore:
         if cost > self.limit:
             return math.inf
         if self.window == "fixed":
-            return max(0.0, self.start(k + 1) - now)
-        left = self.limit - count - cost  # what the previous window's weight may still be
-        if left >= 0:
-            at = self._fades_to(k, previous, left)
-        else:  # not in this window: in the next one, this window's count fades
-            at = self._fades_to(k + 1, count, self.limit - cost)
-        return max(0.0, at - now)
+            at = self.start(k + 1)
+        else:
+            left = self.limit - count - cost  # what the previous window's weight may still be
+            if left >= 0:
+                at = self._fades_to(k, previous, left)
+            else:  # not in this window: in the next one, this window's count fades
+                at = self._fades_to(k + 1, count, self.limit - cost)
+        # Computed in floats, ``now + wait`` can fall a hair before the boundary that a hit's own
+        # arithmetic (index, weighted) sees, and a hit then would be refused: step past it.
+        wait, step = max(0.0, at - now), 1e-6
+        for _ in range(64):
+            if self._fits(now + wait, k, count, previous, cost):
+                break
+            wait, step = wait + step, step * 2
+        return wait
+
+    def _fits(self, now: float, k: int, count: int, previous: int, cost: int) -> bool:
+        """Whether a hit of ``cost`` at ``now`` fits, window ``k`` holding ``count`` and the one
+        before ``previous`` (nobody else hitting meanwhile)."""
+        j = self.index(now)
+        if j == k:
+            return count + cost + self.weighted(previous, now, k) <= self.limit
+        if j == k + 1:
+            return cost + self.weighted(count, now, j) <= self.limit
+        return j > k
 
     def _fades_to(self, k: int, previous: int, allowed: int) -> float:
         """When, in window ``k``, the weighted ``previous`` rounds to at most ``allowed``."""
@@ -307,18 +326,24 @@ class QuotaCore:
         self._remember_ended(k - 1, count)
         return count
 
-    def _seal_steps(self, k: int) -> Steps[int]:
+    def _seal_steps(self, k: int, *, empty: bool = False) -> Steps[int]:
         """Window ``k``'s count, sealed: no hit lands in it after this (their condition says
         so), so the count a hit of window ``k + 1`` weighs is final. One write unit per window
-        and handle (a read could miss a hit of window ``k`` still on its way)."""
+        and handle (a read could miss a hit of window ``k`` still on its way). ``empty``: its
+        count and request ids removed too (a reset)."""
         layout = self.layout
+        update = "SET #sealed = :true, #ttl = if_not_exists(#ttl, :ttl)"
+        names = {"#sealed": SEALED, "#ttl": layout.ttl_attribute}
+        if empty:
+            update += " REMOVE #v, #ids"
+            names.update({"#v": layout.value_attribute, "#ids": QUOTA_IDS})
         answer: dict[str, Any] = yield Send(
             "UpdateItem",
             {
                 "TableName": layout.table,
                 "Key": self.key(k),
-                "UpdateExpression": "SET #sealed = :true, #ttl = if_not_exists(#ttl, :ttl)",
-                "ExpressionAttributeNames": {"#sealed": SEALED, "#ttl": layout.ttl_attribute},
+                "UpdateExpression": update,
+                "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {
                     ":true": {"BOOL": True},
                     ":ttl": {"N": str(math.ceil(self.start(k + 2)))},
@@ -397,14 +422,21 @@ class QuotaCore:
     def reset_steps(self) -> Steps[None]:
         now: float = yield NOW
         k = self.index(now)
-        windows = [k] if self.window == "fixed" else [k, k - 1]
-        for window in windows:
-            yield Send(
-                "DeleteItem",
-                {"TableName": self.layout.table, "Key": self.key(window)},
-                counter=self.name,
-                strategy="quota",
-            )
+        delete: dict[str, Any] = {"TableName": self.layout.table, "Key": self.key(k)}
+        if self.window == "sliding":
+            # A sealed window is emptied, never deleted: its seal stays. Other handles remember
+            # the count they weighed; a hit on its way to an unsealed window would land there
+            # unseen by them. (The current window is sealed only by a clock already past it.)
+            delete["ConditionExpression"] = "attribute_not_exists(#sealed)"
+            delete["ExpressionAttributeNames"] = {"#sealed": SEALED}
+        try:
+            yield Send("DeleteItem", delete, counter=self.name, strategy="quota")
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            yield from self._seal_steps(k, empty=True)
+        if self.window == "sliding":
+            yield from self._seal_steps(k - 1, empty=True)
         self.forget()
 
     def __repr__(self) -> str:
@@ -444,9 +476,9 @@ class Quota(QuotaCore):
         return run_sync(self._io, self.remaining_steps())
 
     def reset(self) -> None:
-        """Empty the current window (sliding: and the previous one). Another handle that
-        already weighed the previous window keeps its count until the window ends (it refuses
-        early meanwhile, never grants more)."""
+        """Empty the current window (sliding: and the previous one, which stays sealed, so no
+        late hit lands in it). Another handle that already weighed the previous window keeps
+        its count until the window ends (it refuses early meanwhile, never grants more)."""
         run_sync(self._io, self.reset_steps())
 
 
