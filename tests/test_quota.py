@@ -347,14 +347,17 @@ def test_without_a_request_id_a_lost_answer_only_ever_refuses_early(
 
 
 def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> None:
-    """``bench --scenario api-quota``: both window types, never above the limit, the items hold
-    what was granted, and the figures are there."""
+    """``bench --scenario api-quota``, AWS-like by default: both window types, a partition's
+    budget the clients go over (throttled), never above the limit, the items hold exactly what
+    was granted; the figures are in the results document and its report."""
     import json
     import os
     import subprocess
     import sys
 
-    out = tmp_path / "quota.json"
+    from dynamodb_counters.report.schema import SCHEMA, read_results
+
+    out, report = tmp_path / "quota.json", tmp_path / "report"
     done = subprocess.run(
         [
             sys.executable,
@@ -367,12 +370,16 @@ def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> N
             "4",
             "--ops",
             "15",
+            "--item-write-limit",
+            "20",
             "--endpoint-url",
             ddb.endpoint_url,
             "--region",
             "us-east-1",
             "--json",
             str(out),
+            "--report",
+            str(report),
         ],
         capture_output=True,
         text=True,
@@ -381,14 +388,45 @@ def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> N
         env={**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"},
     )
     assert done.returncode == 0, done.stderr
-    rows = json.loads(out.read_text())["rows"]
+    document = json.loads(out.read_text())
+    assert document["schema"] == SCHEMA and document["scenario"] == "api-quota"
+    quota = read_results(document)["api_quota"]
+    assert quota["engine"] == "aws-like" and quota["write_limit_per_partition"] == 20.0
+    assert quota["all_exact"] is True
+    rows = quota["rows"]
     assert [row["window"] for row in rows] == ["fixed", "sliding"]
     for row in rows:
-        assert row["hits"] == 60 and row["failures"] == []
+        # Every hit answered (a failed one sent again with its id), none given up.
+        assert row["hits"] == 60 and row["hits_given_up"] == 0 and row["failures"] == []
         assert 0 < row["max_granted_in_a_window"] <= row["limit"] == 50
         assert row["windows_over_the_limit"] == 0 and row["stored_equals_granted"]
+        assert row["windows_checked"] == row["windows"] and row["windows_stored_otherwise"] == []
+        # 60 hits of >= 1 write unit on one partition of 20 units/s (and its burst of 20):
+        # the engine throttled some.
+        assert row["throttled_requests"] > 0
         assert row["write_units_per_hit"] >= 1.0 and row["usd_per_million_hits"] > 0
-    assert "api-quota: 50 per 1 s" in done.stdout
+    assert "api-quota: 50 per 1 s" in done.stdout and "aws-like, 20 write units/s" in done.stdout
+    page = (report / "index.html").read_text()
+    assert "API quota: many clients against one quota" in page and "sliding" in page
+
+
+def test_bench_api_quota_plain_and_its_flags() -> None:
+    """``--plain``: DynamoDB Local as it is (no throttles); AWS-like flags refused there."""
+    import argparse
+
+    from dynamodb_counters.bench.cli import add_arguments_bench, api_quota_model
+    from dynamodb_counters.bench.quota import AWS_LIKE_WRITE_LIMIT
+
+    parser = argparse.ArgumentParser()
+    add_arguments_bench(parser)
+    model = api_quota_model(parser.parse_args(["--scenario", "api-quota"]))
+    assert model is not None and model.write_limit == AWS_LIKE_WRITE_LIMIT
+    model = api_quota_model(parser.parse_args(["--scenario", "api-quota", "--partitions", "4"]))
+    assert model is not None and model.partitions == 4
+    assert api_quota_model(parser.parse_args(["--scenario", "api-quota", "--plain"])) is None
+    for extra in (["--partitions", "4"], ["--item-write-limit", "5"]):
+        with pytest.raises(InvalidInput):
+            api_quota_model(parser.parse_args(["--scenario", "api-quota", "--plain", *extra]))
 
 
 # -- the steps alone (no I/O) ---------------------------------------------------------------

@@ -282,12 +282,13 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer as AWS does (SPEC 11): throttled transactions cancelled, conflicts, one "
         "budget per partition (--item-write-limit R per partition), stale eventually "
-        "consistent reads, partial batches (flash-sale: the default)",
+        "consistent reads, partial batches (flash-sale, api-quota: the default)",
     )
     faults.add_argument(
         "--plain",
         action="store_true",
-        help="flash-sale: DynamoDB Local with the per-item model only (not AWS-like)",
+        help="flash-sale: DynamoDB Local with the per-item model only (not AWS-like); "
+        "api-quota: DynamoDB Local as it is",
     )
     faults.add_argument(
         "--partitions",
@@ -502,12 +503,27 @@ def _flash_write_limit(given: float | str | None, *, aws_like: bool) -> float | 
     return None if given == OFF else float(given)
 
 
+def api_quota_model(args: argparse.Namespace) -> AwsLike | None:
+    """``bench --scenario api-quota``'s engine: AWS-like unless ``--plain`` (None then), R per
+    partition from ``--item-write-limit`` (default the scenario's own)."""
+    from .quota import AWS_LIKE_WRITE_LIMIT
+
+    _check_aws_flags(args, aws_like=not args.plain)
+    if args.plain:
+        if args.item_write_limit is not None or args.item_read_limit is not None:
+            raise InvalidInput("--item-write-limit / --item-read-limit: api-quota's are AWS-like")
+        return None
+    given = args.item_write_limit
+    limit = AWS_LIKE_WRITE_LIMIT if given is None else None if given == OFF else float(given)
+    return _aws_like_model(args, limit)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """``dynamodb-counters bench``: returns the exit code."""
     if args.scenario == API_QUOTA:
         from .quota import main as api_quota
 
-        return api_quota(args)
+        return api_quota(args, api_quota_model(args))
     try:
         check_endpoint(args.endpoint_url)
         if args.scenario == CHECKOUT:
