@@ -8,20 +8,26 @@ chance.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+import time
 import types
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
 from _hooks import SendHook, operation_of
-from conftest import fresh_client, scan_all
+from conftest import AWS_LIKE, ENGINES, fresh_client, on_engine, scan_all
 from dynamodb_counters import CounterStore, InvalidInput, QuotaDecision
 from dynamodb_counters import _steps as steps_module
+from dynamodb_counters._io import error_code
+from dynamodb_counters.aws_like import AwsLikeState
+from dynamodb_counters.faults import FaultInjector, FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.quota import id_digest
 
@@ -42,8 +48,6 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    import time
-
     fake = Clock(T0 + 10.0)
     monkeypatch.setattr(
         steps_module,
@@ -250,10 +254,27 @@ def test_a_hit_of_a_window_already_weighed_counts_in_the_next_one(
 # -- exact under concurrency and lost answers -----------------------------------------------
 
 
+#: What a throttled hit raises once botocore's re-sends are spent (AWS-like): nothing applied.
+THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException"}
+#: The suites' AWS-like engine with a quarter of its partition budget: 8 threads' ~100 hits (a
+#: write unit each, refused ones too) take ~4 s at 25 units/s, ~1 s unthrottled: throttled.
+TIGHT = replace(AWS_LIKE, write_limit=25.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 @pytest.mark.parametrize("window", ["fixed", "sliding"])
 def test_eight_threads_never_get_more_than_the_limit(
-    store: CounterStore, client: Any, table: str, clock: Clock, window: str
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, window: str, engine: str
 ) -> None:
+    """AWS-like too: writes in flight, and a partition's budget (:data:`TIGHT`) the hits go
+    over; a hit throttled past botocore's re-sends is sent again by its thread with the same
+    id, as an application would."""
+    store = CounterStore(client, table)
+    state = AwsLikeState(TIGHT)
+    if engine == "aws-like":
+        own = fresh_client(ddb)
+        FaultInjector(own, FaultPlan(aws_like=TIGHT), aws_state=state).attach()
+        store = CounterStore(own, table)
     limit = 37
     if window == "sliding":
         clock.set(T0 - HOUR / 2)
@@ -263,10 +284,21 @@ def test_eight_threads_never_get_more_than_the_limit(
     granted: list[tuple[int, QuotaDecision]] = []
     lock = threading.Lock()
 
+    gave_up: list[str] = []
+
     def worker(i: int) -> None:
         for j in range(12):
             cost = 1 + (i + j) % 2
-            decision = quota.hit(cost=cost, request_id=f"w{i}-{j}")
+            for attempt in range(30):
+                try:
+                    decision = quota.hit(cost=cost, request_id=f"w{i}-{j}")
+                    break
+                except ClientError as exc:
+                    assert engine == "aws-like" and error_code(exc) in THROTTLED, exc
+                    time.sleep(min(0.4, 0.05 * (attempt + 1)))  # the partition refills
+            else:
+                gave_up.append(f"w{i}-{j}")
+                continue
             if decision.allowed:
                 with lock:
                     granted.append((cost, decision))
@@ -276,6 +308,9 @@ def test_eight_threads_never_get_more_than_the_limit(
         thread.start()
     for thread in threads:
         thread.join()
+    assert gave_up == []
+    if engine == "aws-like":  # ~100 write units at once on one partition of 25 units/s
+        assert state.stats["throttles"] > 0
     room = limit if window == "fixed" else limit - 15
     counted = count_of(client, table, "api#c", f"{window}#3600000", K0)
     assert counted == sum(cost for cost, _ in granted)
@@ -305,38 +340,50 @@ class LoseAnswers(SendHook):
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
+def engine_on(client: Any, engine: str) -> contextlib.AbstractContextManager[Any]:
+    """The test's engine below ``client``'s sends, entered after a :class:`LoseAnswers` (whose
+    hook then runs first: the lost sends reach the table directly, the re-sends the engine)."""
+    if engine == "plain":
+        return contextlib.nullcontext()
+    return FaultInjector(client, on_engine(FaultPlan(), engine))
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 @pytest.mark.parametrize("lost", [1, 3])
 def test_a_lost_answer_is_counted_once(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, lost: int
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, lost: int, engine: str
 ) -> None:
     """1: botocore's re-send finds the id; 3: botocore gives up and the library sends again."""
     own = fresh_client(ddb)
     quota = CounterStore(own, table).quota("api#l", limit=5, per=HOUR)
-    with LoseAnswers(own, lost) as hook:
+    with LoseAnswers(own, lost) as hook, engine_on(own, engine):
         decision = quota.hit(cost=2, request_id="req-9")
     assert hook.lost == lost
     assert decision == QuotaDecision(True, False, 3, T0 + HOUR, 0.0)
     assert count_of(client, table, "api#l", "fixed#3600000", K0) == 2
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_a_lost_answer_followed_by_another_hit_says_duplicate(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, engine: str
 ) -> None:
     own = fresh_client(ddb)
     quota = CounterStore(own, table).quota("api#l2", limit=5, per=HOUR)
     other = CounterStore(client, table).quota("api#l2", limit=5, per=HOUR)
-    with LoseAnswers(own, 1, meanwhile=lambda: other.hit(request_id="req-b")):
+    meanwhile = LoseAnswers(own, 1, meanwhile=lambda: other.hit(request_id="req-b"))
+    with meanwhile, engine_on(own, engine):
         decision = quota.hit(cost=2, request_id="req-a")
     assert decision == QuotaDecision(True, True, 2, T0 + HOUR, 0.0)
     assert count_of(client, table, "api#l2", "fixed#3600000", K0) == 3
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_without_a_request_id_a_lost_answer_only_ever_refuses_early(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, engine: str
 ) -> None:
     own = fresh_client(ddb)
     quota = CounterStore(own, table).quota("api#l3", limit=5, per=HOUR)
-    with LoseAnswers(own, 1):
+    with LoseAnswers(own, 1), engine_on(own, engine):
         decision = quota.hit(cost=2)
     # botocore's re-send is counted again: 4 of 5 taken for one hit of 2, never more than 5.
     assert decision == QuotaDecision(True, False, 1, T0 + HOUR, 0.0)
