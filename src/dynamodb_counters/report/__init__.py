@@ -575,7 +575,8 @@ def _scenario_metadata(results: BenchResults) -> list[tuple[str, Any]]:
         ("started", run.get("started_at")),
         ("seed", run.get("seed")),
         ("backend", f"{backend.get('kind')} {backend.get('endpoint_url') or ''}"),
-        ("retries", f"SDK {sdk.get('mode')} x{sdk.get('max_attempts')}"),
+        # (The api-quota scenario keeps botocore's defaults: nothing to say.)
+        ("retries", f"SDK {sdk.get('mode')} x{sdk.get('max_attempts')}" if sdk else "-"),
         ("run time", f"{_num(run.get('seconds'))} s"),
         ("versions", ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())),
     ]
