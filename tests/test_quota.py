@@ -457,6 +457,41 @@ def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> N
     assert "API quota: many clients against one quota" in page and "sliding" in page
 
 
+def test_the_report_shows_a_window_over_its_limit() -> None:
+    """The api-quota section of the HTML report, from a results document: a row that granted
+    above its limit or whose item holds other than what was granted says so."""
+    from datetime import UTC, datetime
+
+    from dynamodb_counters.bench.quota import results_document, section
+    from dynamodb_counters.report import render_html
+    from dynamodb_counters.report.schema import ApiQuotaRow, read_results
+
+    def row(window: str, over: int, exact: bool) -> ApiQuotaRow:
+        return {
+            "window": window, "limit": 50, "per_s": 1.0, "workers": 4, "hits": 60,
+            "granted": 55, "windows": 2, "max_granted_in_a_window": 50 + over,
+            "windows_over_the_limit": over, "stored_equals_granted": exact,
+            "windows_checked": 2, "hits_per_s": 123.4, "p50_ms": 5.0, "p99_ms": 987.6,
+            "write_units_per_hit": 1.05, "read_units_per_hit": 0.0,
+            "usd_per_million_hits": 0.656, "throttled_requests": 17, "conflicts": 0,
+            "errors_reaching_clients": {"ProvisionedThroughputExceededException": 2},
+            "hits_given_up": 0, "failures": [], "windows_stored_otherwise": [],
+        }  # fmt: skip
+
+    rows = [row("fixed", 0, True), row("sliding", 1, False)]
+    quota = section(rows, None, ops=15, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert quota["all_exact"] is False and quota["engine"] == "plain"
+    document = results_document(
+        quota, seconds=1.0, backend={"kind": "dynamodb-local"}, prices=(0.625, 0.125)
+    )
+    page = render_html(read_results(document))
+    assert "an API quota under many clients" in page and "engine: plain" in page
+    assert "<td>fixed</td><td>123.4</td><td>987.6</td><td>50 / 50</td>" in page
+    over = '<td>51 / 50</td><td><span class="drift">1</span></td><td><span class="drift">NO'
+    assert over in page
+    assert "<td>17</td><td>2 (0 given up)</td><td>1.05</td><td>0.656</td>" in page
+
+
 def test_bench_api_quota_plain_and_its_flags() -> None:
     """``--plain``: DynamoDB Local as it is (no throttles); AWS-like flags refused there."""
     import argparse
