@@ -1,11 +1,13 @@
 """Every figure the README shows, from runs of the code as it is: ``make readme-figures``.
 
-The README's sample output, its flash-sale table, its ``advise`` sample and its section on scale
-sit between markers (``<!-- figures:NAME -->`` ... ``<!-- /figures:NAME -->``). This script
+The README's sample output, its flash-sale and api-quota tables, its ``advise`` sample and its
+section on scale sit between markers (``<!-- figures:NAME -->`` ... ``<!-- /figures:NAME -->``).
+This script
 
-1. runs the commands a user runs (``dynamodb-counters demo``, the default flash sale) or reads
-   their results files (``--demo-results``, ``--flash-results``), and ``dynamodb-counters
-   advise`` for the static parts;
+1. runs the commands a user runs (``dynamodb-counters demo``, the default flash sale, the
+   default api-quota scenario) or reads their results files (``--demo-results``,
+   ``--flash-results``, ``--quota-results``), and ``dynamodb-counters advise`` for the static
+   parts;
 2. writes ``docs/figures.json``: what each block shows, the commands, when and at which commit
    they ran;
 3. rewrites each block of ``README.md`` from that file.
@@ -17,6 +19,7 @@ today: a figure copied by hand, or left behind by a change, fails the test.
     .venv/bin/python benchmarks/readme_figures.py                 # runs both (about 8 minutes)
     .venv/bin/python benchmarks/readme_figures.py --static-only   # advise and scale only
     .venv/bin/python benchmarks/readme_figures.py --demo-results counter-report/results.json
+    .venv/bin/python benchmarks/readme_figures.py --static-only --quota-results quota.json
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ README = ROOT / "README.md"
 FIGURES = ROOT / "docs" / "figures.json"
 DEMO_COMMAND = ["dynamodb-counters", "demo", "--quiet"]
 FLASH_COMMAND = ["dynamodb-counters", "bench", "--scenario", "flash-sale", "--quiet"]
+QUOTA_COMMAND = ["dynamodb-counters", "bench", "--scenario", "api-quota", "--quiet"]
 ADVISE_SAMPLE = ["advise", "--idempotent", "--floor", "--rate", "100", "--window", "1h"]
 ADVISE_PLAN = ["advise", "--adds-per-second", "100000", "--window", "1h", "--floor"]
 _BLOCK = re.compile(r"(<!-- figures:([a-z-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.DOTALL)
@@ -132,6 +136,45 @@ def flash_figures(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def quota_figures(results: dict[str, Any], commit: str) -> dict[str, Any]:
+    quota = results["api_quota"]
+    rows = [
+        {
+            key: row[key]
+            for key in (
+                "window",
+                "hits_per_s",
+                "p50_ms",
+                "p99_ms",
+                "granted",
+                "max_granted_in_a_window",
+                "windows_over_the_limit",
+                "stored_equals_granted",
+                "windows_checked",
+                "windows",
+                "throttled_requests",
+                "write_units_per_hit",
+                "usd_per_million_hits",
+            )
+        }
+        | {"errors": sum(row["errors_reaching_clients"].values())}
+        for row in quota["rows"]
+    ]
+    return {
+        "command": " ".join(QUOTA_COMMAND) + " --json quota.json",
+        "started_at": quota["started_at"],
+        # Measured apart from the demo and the flash sale: its own commit.
+        "commit": commit,
+        "engine": quota["engine"],
+        "write_limit_per_partition": quota["write_limit_per_partition"],
+        "limit": quota["limit"],
+        "per_s": quota["per_s"],
+        "workers": quota["rows"][0]["workers"],
+        "ops_per_client": quota["ops_per_client"],
+        "rows": rows,
+    }
+
+
 # -- the blocks -------------------------------------------------------------------------------
 
 
@@ -182,6 +225,33 @@ def _flash_sale(figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _api_quota(figures: dict[str, Any]) -> str:
+    quota = figures["api_quota"]
+    lines = [
+        f"One run of the defaults (`{quota['command']}`: {quota['workers']} threads x "
+        f"{quota['ops_per_client']} hits, each with its own request id, against one quota of "
+        f"{quota['limit']} per {quota['per_s']:g} s; {quota['engine']}, "
+        f"{quota['write_limit_per_partition']:g} write units/s for the quota's partition; "
+        f"`make readme-figures`: {_when({**figures, 'commit': quota['commit']}, quota)}):",
+        "",
+        "| window | hits/s | p50 ms | p99 ms | granted | most granted in a window "
+        "| windows over the limit | items hold what was granted | throttled requests "
+        "| errors reaching clients | write units / hit | $ / M hits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in quota["rows"]:
+        held = "yes" if row["stored_equals_granted"] else "NO"
+        lines.append(
+            f"| {row['window']} | {row['hits_per_s']:.0f} | {row['p50_ms']:.1f} "
+            f"| {row['p99_ms']:.0f} | {row['granted']:,} | {row['max_granted_in_a_window']} "
+            f"| {row['windows_over_the_limit']} "
+            f"| {held} ({row['windows_checked']} of {row['windows']} windows) "
+            f"| {row['throttled_requests']:,} | {row['errors']:,} "
+            f"| {row['write_units_per_hit']:.2f} | {_money(row['usd_per_million_hits'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _advise_sample(figures: dict[str, Any]) -> str:
     sample = figures["advise_sample"]
     return f"```\n$ {sample['command']}\n{sample['output']}```\n"
@@ -204,6 +274,7 @@ def _scale(figures: dict[str, Any]) -> str:
 BLOCKS: dict[str, Callable[[dict[str, Any]], str]] = {
     "demo-output": _demo_output,
     "flash-sale": _flash_sale,
+    "api-quota": _api_quota,
     "advise-sample": _advise_sample,
     "advise-plan": _advise_plan,
     "scale": _scale,
@@ -241,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo-results", type=Path, help="a demo's results.json (no run)")
     parser.add_argument("--flash-results", type=Path, help="a flash sale's --json (no run)")
+    parser.add_argument("--quota-results", type=Path, help="an api-quota run's --json (no run)")
     parser.add_argument(
         "--commit",
         help="the commit the given results files were measured at (default: HEAD)",
@@ -260,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         "commit": args.commit or _commit(),
     }
     if args.static_only:
-        figures.update({k: old[k] for k in ("demo", "flash", "commit") if k in old})
+        figures.update({k: old[k] for k in ("demo", "flash", "api_quota", "commit") if k in old})
+        if args.quota_results:
+            quota = json.loads(args.quota_results.read_text(encoding="utf-8"))
+            figures["api_quota"] = quota_figures(quota, args.commit or _commit())
     else:
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch)
@@ -274,8 +349,14 @@ def main(argv: list[str] | None = None) -> int:
                 if args.flash_results
                 else _run([*FLASH_COMMAND, "--json", str(out / "flash.json")], out / "flash.json")
             )
+            quota = (
+                json.loads(args.quota_results.read_text(encoding="utf-8"))
+                if args.quota_results
+                else _run([*QUOTA_COMMAND, "--json", str(out / "quota.json")], out / "quota.json")
+            )
         figures["demo"] = demo_figures(demo)
         figures["flash"] = flash_figures(flash)
+        figures["api_quota"] = quota_figures(quota, figures["commit"])
     figures.update(static_figures())
     FIGURES.parent.mkdir(exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -259,6 +259,124 @@ def test_policy_is_exactly_what_each_operation_sends(
         client.delete_table(TableName=store.table_name)
 
 
+def _perform_quota(operation: str, store: CounterStore, listener: Any) -> None:
+    """A quota or ``limits`` operation on every path it has, on a fresh store (a fresh process:
+    a sliding quota seals the previous window on its first hit, reads both windows at once)."""
+    from dynamodb_counters.limits import DynamoDBStorage
+
+    quotas = [
+        store.quota(f"{PREFIX}api#{window}", limit=3, per=3600, window=window)
+        for window in ("fixed", "sliding")
+    ]
+    if operation == "quota_hit":
+        for quota in quotas:
+            assert quota.hit(cost=2, request_id="r1").allowed
+            assert quota.hit(cost=2, request_id="r1").duplicate  # the replay
+            assert not quota.hit(cost=2).allowed  # refused
+        return
+    if operation == "quota_remaining":
+        assert [quota.remaining() for quota in quotas] == [1, 1]
+        return
+    if operation == "quota_reset":
+        for quota in quotas:
+            quota.reset()
+        return
+    layout = store.layout
+    storage = DynamoDBStorage(
+        f"dynamodb://{layout.table}", client=store.client, sort_key=layout.sort_key
+    )
+    key = f"{PREFIX}LIMITER/tenant-7"
+    if operation == "limits_reset":
+        storage.incr(key, 60)  # something to reset (not recorded)
+    storage.store.add_listener(listener)
+    if operation == "limits":
+        assert storage.incr(key, 60) == 1
+        assert storage.get(key) == 1 and storage.get_expiry(key) > 0
+        assert storage.acquire_entry(key, 2, 60) and storage.acquire_entry(key, 2, 60)
+        assert not storage.acquire_entry(key, 2, 60)
+        assert storage.get_moving_window(key, 2, 60)[1] == 2
+        assert storage.acquire_sliding_window_entry(key, 2, 60)
+        assert storage.get_sliding_window(key, 60)[2] == 1
+        storage.clear(key)
+        storage.clear_sliding_window(key, 60)
+    elif operation == "limits_check":
+        assert storage.check()
+    else:
+        assert storage.reset() == 1
+
+
+@pytest.mark.parametrize("sort_key", [True, False], ids=["pk+sk", "pk-only"])
+def test_quota_and_limits_operations_are_exactly_what_they_send(
+    client: Any, sort_key: bool
+) -> None:
+    """Quotas and the ``limits`` storage: the same requests whatever the strategies, recorded
+    here operation by operation; the policy of each operation alone is exactly that."""
+    table = new_table_name("iam-quota")
+    layout = {"sort_key": "sk" if sort_key else None}
+    CounterStore(client, table, **layout).ensure_table()
+    try:
+        union: set[str] = set()
+        for operation in iam.QUOTA_OPERATIONS:
+            records: list[CallRecord] = []
+            store = CounterStore(client, table, on_call=records.append, **layout)
+            _perform_quota(operation, store, records.append)
+            sent = set().union(*(needed_actions(r) for r in records))
+            union |= sent
+            every: list[list[str] | None] = [[], None]
+            for strategies in every:  # whatever the strategies (none, all)
+                document = iam.policy(
+                    table,
+                    strategies=strategies,
+                    operations=[operation],
+                    counter_prefixes=[PREFIX],
+                    sort_key=sort_key,
+                )
+                assert sent == policy_actions(document), operation
+            items = statement(document, "CounterItems")
+            assert (items is None) == (operation == "limits_check")
+            assert items is None or items["Condition"] == {
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{PREFIX}*"]}
+            }
+            for record in records:
+                for key in leading_keys(record, "pk"):
+                    assert key.startswith(PREFIX), (operation, record.operation, key)
+        # What names no key stands apart: the reset's Scan, the check's DescribeTable.
+        reset = iam.policy(table, strategies=[], operations=["limits_reset"])
+        assert statement(reset, "CounterScans") == {
+            "Sid": "CounterScans",
+            "Effect": "Allow",
+            "Action": ["dynamodb:Scan"],
+            "Resource": f"arn:aws:dynamodb:*:*:table/{table}",
+        }
+        check = iam.policy(table, strategies=[], operations=["limits_check"])
+        assert [s["Sid"] for s in check["Statement"]] == ["CounterTable"]
+        whole = iam.policy(table, strategies=[], operations=list(iam.QUOTA_OPERATIONS))
+        assert policy_actions(whole) == union
+    finally:
+        client.delete_table(TableName=table)
+
+
+def test_quota_operations_are_not_in_the_default_policy_and_the_cli_knows_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dynamodb_counters.cli import main
+
+    assert not set(iam.QUOTA_OPERATIONS) & set(iam.DEFAULT_OPERATIONS)
+    flags = ["--operation", "quota_hit", "--operation", "quota_remaining"]
+    assert main(["iam-policy", "--table", "counters", *flags]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CounterItems",
+                "Effect": "Allow",
+                "Action": ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "Resource": "arn:aws:dynamodb:*:*:table/counters",
+            }
+        ],
+    }
+
+
 def _foreign_table(client: Any) -> str:
     name = new_table_name("iam-foreign")
     client.create_table(

@@ -8,20 +8,26 @@ chance.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+import time
 import types
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
 from _hooks import SendHook, operation_of
-from conftest import fresh_client, scan_all
+from conftest import AWS_LIKE, ENGINES, fresh_client, on_engine, scan_all
 from dynamodb_counters import CounterStore, InvalidInput, QuotaDecision
 from dynamodb_counters import _steps as steps_module
+from dynamodb_counters._io import error_code
+from dynamodb_counters.aws_like import AwsLikeState
+from dynamodb_counters.faults import FaultInjector, FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.quota import id_digest
 
@@ -42,8 +48,6 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    import time
-
     fake = Clock(T0 + 10.0)
     monkeypatch.setattr(
         steps_module,
@@ -252,10 +256,27 @@ def test_a_hit_of_a_window_already_weighed_counts_in_the_next_one(
 # -- exact under concurrency and lost answers -----------------------------------------------
 
 
+#: What a throttled hit raises once botocore's re-sends are spent (AWS-like): nothing applied.
+THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException"}
+#: The suites' AWS-like engine with a quarter of its partition budget: 8 threads' ~100 hits (a
+#: write unit each, refused ones too) take ~4 s at 25 units/s, ~1 s unthrottled: throttled.
+TIGHT = replace(AWS_LIKE, write_limit=25.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 @pytest.mark.parametrize("window", ["fixed", "sliding"])
 def test_eight_threads_never_get_more_than_the_limit(
-    store: CounterStore, client: Any, table: str, clock: Clock, window: str
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, window: str, engine: str
 ) -> None:
+    """AWS-like too: writes in flight, and a partition's budget (:data:`TIGHT`) the hits go
+    over; a hit throttled past botocore's re-sends is sent again by its thread with the same
+    id, as an application would."""
+    store = CounterStore(client, table)
+    state = AwsLikeState(TIGHT)
+    if engine == "aws-like":
+        own = fresh_client(ddb)
+        FaultInjector(own, FaultPlan(aws_like=TIGHT), aws_state=state).attach()
+        store = CounterStore(own, table)
     limit = 37
     if window == "sliding":
         clock.set(T0 - HOUR / 2)
@@ -265,10 +286,21 @@ def test_eight_threads_never_get_more_than_the_limit(
     granted: list[tuple[int, QuotaDecision]] = []
     lock = threading.Lock()
 
+    gave_up: list[str] = []
+
     def worker(i: int) -> None:
         for j in range(12):
             cost = 1 + (i + j) % 2
-            decision = quota.hit(cost=cost, request_id=f"w{i}-{j}")
+            for attempt in range(30):
+                try:
+                    decision = quota.hit(cost=cost, request_id=f"w{i}-{j}")
+                    break
+                except ClientError as exc:
+                    assert engine == "aws-like" and error_code(exc) in THROTTLED, exc
+                    time.sleep(min(0.4, 0.05 * (attempt + 1)))  # the partition refills
+            else:
+                gave_up.append(f"w{i}-{j}")
+                continue
             if decision.allowed:
                 with lock:
                     granted.append((cost, decision))
@@ -278,6 +310,9 @@ def test_eight_threads_never_get_more_than_the_limit(
         thread.start()
     for thread in threads:
         thread.join()
+    assert gave_up == []
+    if engine == "aws-like":  # ~100 write units at once on one partition of 25 units/s
+        assert state.stats["throttles"] > 0
     room = limit if window == "fixed" else limit - 15
     counted = count_of(client, table, "api#c", f"{window}#3600000", K0)
     assert counted == sum(cost for cost, _ in granted)
@@ -307,38 +342,50 @@ class LoseAnswers(SendHook):
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
+def engine_on(client: Any, engine: str) -> contextlib.AbstractContextManager[Any]:
+    """The test's engine below ``client``'s sends, entered after a :class:`LoseAnswers` (whose
+    hook then runs first: the lost sends reach the table directly, the re-sends the engine)."""
+    if engine == "plain":
+        return contextlib.nullcontext()
+    return FaultInjector(client, on_engine(FaultPlan(), engine))
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 @pytest.mark.parametrize("lost", [1, 3])
 def test_a_lost_answer_is_counted_once(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, lost: int
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, lost: int, engine: str
 ) -> None:
     """1: botocore's re-send finds the id; 3: botocore gives up and the library sends again."""
     own = fresh_client(ddb)
     quota = CounterStore(own, table).quota("api#l", limit=5, per=HOUR)
-    with LoseAnswers(own, lost) as hook:
+    with LoseAnswers(own, lost) as hook, engine_on(own, engine):
         decision = quota.hit(cost=2, request_id="req-9")
     assert hook.lost == lost
     assert decision == QuotaDecision(True, False, 3, T0 + HOUR, 0.0)
     assert count_of(client, table, "api#l", "fixed#3600000", K0) == 2
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_a_lost_answer_followed_by_another_hit_says_duplicate(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, engine: str
 ) -> None:
     own = fresh_client(ddb)
     quota = CounterStore(own, table).quota("api#l2", limit=5, per=HOUR)
     other = CounterStore(client, table).quota("api#l2", limit=5, per=HOUR)
-    with LoseAnswers(own, 1, meanwhile=lambda: other.hit(request_id="req-b")):
+    meanwhile = LoseAnswers(own, 1, meanwhile=lambda: other.hit(request_id="req-b"))
+    with meanwhile, engine_on(own, engine):
         decision = quota.hit(cost=2, request_id="req-a")
     assert decision == QuotaDecision(True, True, 2, T0 + HOUR, 0.0)
     assert count_of(client, table, "api#l2", "fixed#3600000", K0) == 3
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_without_a_request_id_a_lost_answer_only_ever_refuses_early(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, engine: str
 ) -> None:
     own = fresh_client(ddb)
     quota = CounterStore(own, table).quota("api#l3", limit=5, per=HOUR)
-    with LoseAnswers(own, 1):
+    with LoseAnswers(own, 1), engine_on(own, engine):
         decision = quota.hit(cost=2)
     # botocore's re-send is counted again: 4 of 5 taken for one hit of 2, never more than 5.
     assert decision == QuotaDecision(True, False, 1, T0 + HOUR, 0.0)
@@ -349,14 +396,17 @@ def test_without_a_request_id_a_lost_answer_only_ever_refuses_early(
 
 
 def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> None:
-    """``bench --scenario api-quota``: both window types, never above the limit, the items hold
-    what was granted, and the figures are there."""
+    """``bench --scenario api-quota``, AWS-like by default: both window types, a partition's
+    budget the clients go over (throttled), never above the limit, the items hold exactly what
+    was granted; the figures are in the results document and its report."""
     import json
     import os
     import subprocess
     import sys
 
-    out = tmp_path / "quota.json"
+    from dynamodb_counters.report.schema import SCHEMA, read_results
+
+    out, report = tmp_path / "quota.json", tmp_path / "report"
     done = subprocess.run(
         [
             sys.executable,
@@ -369,12 +419,16 @@ def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> N
             "4",
             "--ops",
             "15",
+            "--item-write-limit",
+            "20",
             "--endpoint-url",
             ddb.endpoint_url,
             "--region",
             "us-east-1",
             "--json",
             str(out),
+            "--report",
+            str(report),
         ],
         capture_output=True,
         text=True,
@@ -383,14 +437,80 @@ def test_bench_api_quota_through_the_cli(ddb: DynamoDBLocal, tmp_path: Any) -> N
         env={**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"},
     )
     assert done.returncode == 0, done.stderr
-    rows = json.loads(out.read_text())["rows"]
+    document = json.loads(out.read_text())
+    assert document["schema"] == SCHEMA and document["scenario"] == "api-quota"
+    quota = read_results(document)["api_quota"]
+    assert quota["engine"] == "aws-like" and quota["write_limit_per_partition"] == 20.0
+    assert quota["all_exact"] is True
+    rows = quota["rows"]
     assert [row["window"] for row in rows] == ["fixed", "sliding"]
     for row in rows:
-        assert row["hits"] == 60 and row["failures"] == []
+        # Every hit answered (a failed one sent again with its id), none given up.
+        assert row["hits"] == 60 and row["hits_given_up"] == 0 and row["failures"] == []
         assert 0 < row["max_granted_in_a_window"] <= row["limit"] == 50
         assert row["windows_over_the_limit"] == 0 and row["stored_equals_granted"]
+        assert row["windows_checked"] == row["windows"] and row["windows_stored_otherwise"] == []
+        # 60 hits of >= 1 write unit on one partition of 20 units/s (and its burst of 20):
+        # the engine throttled some.
+        assert row["throttled_requests"] > 0
         assert row["write_units_per_hit"] >= 1.0 and row["usd_per_million_hits"] > 0
-    assert "api-quota: 50 per 1 s" in done.stdout
+    assert "api-quota: 50 per 1 s" in done.stdout and "aws-like, 20 write units/s" in done.stdout
+    page = (report / "index.html").read_text()
+    assert "API quota: many clients against one quota" in page and "sliding" in page
+
+
+def test_the_report_shows_a_window_over_its_limit() -> None:
+    """The api-quota section of the HTML report, from a results document: a row that granted
+    above its limit or whose item holds other than what was granted says so."""
+    from datetime import UTC, datetime
+
+    from dynamodb_counters.bench.quota import results_document, section
+    from dynamodb_counters.report import render_html
+    from dynamodb_counters.report.schema import ApiQuotaRow, read_results
+
+    def row(window: str, over: int, exact: bool) -> ApiQuotaRow:
+        return {
+            "window": window, "limit": 50, "per_s": 1.0, "workers": 4, "hits": 60,
+            "granted": 55, "windows": 2, "max_granted_in_a_window": 50 + over,
+            "windows_over_the_limit": over, "stored_equals_granted": exact,
+            "windows_checked": 2, "hits_per_s": 123.4, "p50_ms": 5.0, "p99_ms": 987.6,
+            "write_units_per_hit": 1.05, "read_units_per_hit": 0.0,
+            "usd_per_million_hits": 0.656, "throttled_requests": 17, "conflicts": 0,
+            "errors_reaching_clients": {"ProvisionedThroughputExceededException": 2},
+            "hits_given_up": 0, "failures": [], "windows_stored_otherwise": [],
+        }  # fmt: skip
+
+    rows = [row("fixed", 0, True), row("sliding", 1, False)]
+    quota = section(rows, None, ops=15, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert quota["all_exact"] is False and quota["engine"] == "plain"
+    document = results_document(
+        quota, seconds=1.0, backend={"kind": "dynamodb-local"}, prices=(0.625, 0.125)
+    )
+    page = render_html(read_results(document))
+    assert "an API quota under many clients" in page and "engine: plain" in page
+    assert "<td>fixed</td><td>123.4</td><td>987.6</td><td>50 / 50</td>" in page
+    over = '<td>51 / 50</td><td><span class="drift">1</span></td><td><span class="drift">NO'
+    assert over in page
+    assert "<td>17</td><td>2 (0 given up)</td><td>1.05</td><td>0.656</td>" in page
+
+
+def test_bench_api_quota_plain_and_its_flags() -> None:
+    """``--plain``: DynamoDB Local as it is (no throttles); AWS-like flags refused there."""
+    import argparse
+
+    from dynamodb_counters.bench.cli import add_arguments_bench, api_quota_model
+    from dynamodb_counters.bench.quota import AWS_LIKE_WRITE_LIMIT
+
+    parser = argparse.ArgumentParser()
+    add_arguments_bench(parser)
+    model = api_quota_model(parser.parse_args(["--scenario", "api-quota"]))
+    assert model is not None and model.write_limit == AWS_LIKE_WRITE_LIMIT
+    model = api_quota_model(parser.parse_args(["--scenario", "api-quota", "--partitions", "4"]))
+    assert model is not None and model.partitions == 4
+    assert api_quota_model(parser.parse_args(["--scenario", "api-quota", "--plain"])) is None
+    for extra in (["--partitions", "4"], ["--item-write-limit", "5"]):
+        with pytest.raises(InvalidInput):
+            api_quota_model(parser.parse_args(["--scenario", "api-quota", "--plain", *extra]))
 
 
 # -- the steps alone (no I/O) ---------------------------------------------------------------

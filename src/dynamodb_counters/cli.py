@@ -289,7 +289,7 @@ def _add_table_commands(commands: Any) -> None:
     _add_connection(p)
     p.set_defaults(func=cmd_table_enable_ttl)
 
-    from .iam import COUNTER_OPERATIONS
+    from .iam import COUNTER_OPERATIONS, QUOTA_OPERATIONS
 
     p = commands.add_parser(
         "iam-policy",
@@ -305,9 +305,10 @@ def _add_table_commands(commands: Any) -> None:
     p.add_argument(
         "--operation",
         action="append",
-        choices=list(COUNTER_OPERATIONS),
+        choices=[*COUNTER_OPERATIONS, *QUOTA_OPERATIONS],
         help="a counter operation the application uses (repeat; default: all but counters, "
-        "the listing)",
+        "the listing); quotas: quota_hit, quota_remaining, quota_reset; the limits storage: "
+        "limits, limits_check, limits_reset (none of these by default)",
     )
     p.add_argument(
         "--list-counters",

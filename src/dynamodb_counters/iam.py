@@ -19,6 +19,12 @@ the policy from it:
   restrict ``Scan`` (a scan names no key), so any scan action goes in a statement of its own.
 * **Table management** (create, check, turn TTL on) only when asked: ``ensure_table()`` on an
   existing table needs ``check_table``; creating it or turning TTL on needs more.
+* **Quotas and the ``limits`` storage** (:data:`QUOTA_OPERATIONS`) send the same requests
+  whatever the counters' strategies, and only when asked (not in the default policy). A quota's
+  items are on ``<name>#quota#...`` and a ``limits`` key's on ``<key>#quota#limits-...``, so a
+  prefix of the names (``LIMITER/``: ``limits``' default namespace) restricts them too --
+  except a ``limits`` key over 1,000 bytes, kept under its SHA-256 (``#sha256#...``). The
+  storage's ``reset()`` scans the table and ``check()`` describes it: neither names a key.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ __all__ = [
     "COUNTER_OPERATIONS",
     "DEFAULT_OPERATIONS",
     "OPERATIONS",
+    "QUOTA_OPERATIONS",
     "TABLE_OPERATIONS",
     "Use",
     "actions_for",
@@ -181,6 +188,29 @@ TABLE_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
     "enable_ttl": (Use("DescribeTable"), Use("DescribeTimeToLive"), Use("UpdateTimeToLive")),
 }
 
+#: Quotas (``store.quota(...)``) and the ``limits`` storage (``dynamodb_counters.limits``):
+#: operation -> the requests it sends, for every window type, whatever the strategies.
+QUOTA_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
+    # The window's conditional ADD; sliding: the seal of the previous window too (an update).
+    "quota_hit": (Use("UpdateItem"),),
+    # The window's count (GetItem); sliding: both windows in one BatchGetItem.
+    "quota_remaining": (Use("GetItem"), Use("BatchGetItem")),
+    "quota_reset": (Use("DeleteItem"),),
+    # Every strategy of limits: fixed window (an update, a put for a new window), moving
+    # window (a read, a conditional put), sliding window counter (the native quota's requests),
+    # get_expiry and clear (deletes).
+    "limits": (
+        Use("GetItem"),
+        Use("BatchGetItem"),
+        Use("PutItem"),
+        Use("UpdateItem"),
+        Use("DeleteItem"),
+    ),
+    "limits_check": (Use("DescribeTable"),),
+    # Finds what the storage wrote with a Scan (no key to restrict), deletes it in batches.
+    "limits_reset": (Use("Scan"), Use("BatchWriteItem")),
+}
+
 COUNTER_OPERATIONS = tuple(OPERATIONS)
 #: Operations a policy holds unless told otherwise: all but listing (``store.counters()``),
 #: whose Scan reads every item of the table and which ``dynamodb:LeadingKeys`` cannot restrict.
@@ -192,6 +222,10 @@ SCAN_NOTE = (
     f"the index {LIST_INDEX!r}), or with --list-counters scan every item of the table"
 )
 
+# IAM actions on the table itself (its CounterTable statement).
+_TABLE_ACTIONS = frozenset(
+    {"DescribeTable", "DescribeTimeToLive", "CreateTable", "UpdateTimeToLive"}
+)
 # IAM actions that DynamoDB authorises per item, so dynamodb:LeadingKeys can restrict them.
 _KEYED_ACTIONS = frozenset(
     {
@@ -228,6 +262,8 @@ def uses_of(operation: str, strategy: str, *, sort_key: bool = True) -> tuple[Us
     """The requests ``operation`` sends for ``strategy`` (empty if it sends none)."""
     if operation in TABLE_OPERATIONS:
         uses = TABLE_OPERATIONS[operation]
+    elif operation in QUOTA_OPERATIONS:
+        uses = QUOTA_OPERATIONS[operation]
     else:
         by_strategy = OPERATIONS[operation]
         uses = by_strategy.get(strategy, by_strategy.get(ANY, ()))
@@ -260,8 +296,8 @@ def policy(
         table: the table's name.
         strategies: strategy ids (default: all).
         operations: library operations: any of :data:`OPERATIONS` (default: all but
-            ``counters``, :data:`DEFAULT_OPERATIONS`) and of :data:`TABLE_OPERATIONS` (none by
-            default).
+            ``counters``, :data:`DEFAULT_OPERATIONS`), of :data:`QUOTA_OPERATIONS` and of
+            :data:`TABLE_OPERATIONS` (none by default).
         region: the table's region, or ``"*"``.
         account: the 12-digit account id, or ``"*"``.
         counter_prefixes: when every counter name starts with one of these, item actions are
@@ -288,8 +324,10 @@ def policy(
             raise InvalidInput(f"unknown strategy {strategy!r}; choose from {known}")
     wanted = list(DEFAULT_OPERATIONS) if operations is None else list(operations)
     for operation in wanted:
-        if operation not in OPERATIONS and operation not in TABLE_OPERATIONS:
-            known = ", ".join([*OPERATIONS, *TABLE_OPERATIONS])
+        if not any(
+            operation in known for known in (OPERATIONS, QUOTA_OPERATIONS, TABLE_OPERATIONS)
+        ):
+            known = ", ".join([*OPERATIONS, *QUOTA_OPERATIONS, *TABLE_OPERATIONS])
             raise InvalidInput(f"unknown operation {operation!r}; choose from {known}")
     prefixes = list(counter_prefixes)
     for prefix in prefixes:
@@ -303,9 +341,12 @@ def policy(
     table_actions: set[str] = set()
     index_actions: dict[str, set[str]] = {}
     for operation in wanted:
-        if operation in TABLE_OPERATIONS:
-            for use in TABLE_OPERATIONS[operation]:
-                table_actions.update(actions_for(use))
+        if operation in TABLE_OPERATIONS or operation in QUOTA_OPERATIONS:
+            # The same requests whatever the strategies.
+            for use in uses_of(operation, "", sort_key=sort_key):
+                needed = actions_for(use)
+                table_actions.update(needed & _TABLE_ACTIONS)
+                item_actions.update(needed - _TABLE_ACTIONS)
             continue
         for strategy in chosen:
             for use in uses_of(operation, strategy, sort_key=sort_key):

@@ -30,6 +30,7 @@ from .flash import FLASH_SALE, SCENARIOS, FlashSale, FlashSaleOptions, run_flash
 from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
 from .quota import API_QUOTA
+from .quota import AWS_LIKE_WRITE_LIMIT as QUOTA_AWS_LIKE_WRITE_LIMIT
 from .runner import BenchFailed, BenchInterrupted, open_backend, redact
 from .workload import APP_RETRY_POLICIES, SDK_RETRY_MODES, AppRetry, BenchAborted, Mix
 
@@ -268,7 +269,8 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="R",
         help="throughput model: write units/s per item (AWS-like: per partition), or off (off; "
-        f"flash-sale: {FLASH_AWS_LIKE_WRITE_LIMIT:g}, --plain {FLASH_DEFAULTS.item_write_limit:g})",
+        f"flash-sale: {FLASH_AWS_LIKE_WRITE_LIMIT:g}, --plain {FLASH_DEFAULTS.item_write_limit:g}; "
+        f"api-quota: {QUOTA_AWS_LIKE_WRITE_LIMIT:g} per partition)",
     )
     faults.add_argument(
         "--item-read-limit",
@@ -282,12 +284,13 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer as AWS does (SPEC 11): throttled transactions cancelled, conflicts, one "
         "budget per partition (--item-write-limit R per partition), stale eventually "
-        "consistent reads, partial batches (flash-sale: the default)",
+        "consistent reads, partial batches (flash-sale, api-quota: the default)",
     )
     faults.add_argument(
         "--plain",
         action="store_true",
-        help="flash-sale: DynamoDB Local with the per-item model only (not AWS-like)",
+        help="flash-sale: DynamoDB Local with the per-item model only (not AWS-like); "
+        "api-quota: DynamoDB Local as it is",
     )
     faults.add_argument(
         "--partitions",
@@ -502,12 +505,25 @@ def _flash_write_limit(given: float | str | None, *, aws_like: bool) -> float | 
     return None if given == OFF else float(given)
 
 
+def api_quota_model(args: argparse.Namespace) -> AwsLike | None:
+    """``bench --scenario api-quota``'s engine: AWS-like unless ``--plain`` (None then), R per
+    partition from ``--item-write-limit`` (default the scenario's own)."""
+    _check_aws_flags(args, aws_like=not args.plain)
+    if args.plain:
+        if args.item_write_limit is not None or args.item_read_limit is not None:
+            raise InvalidInput("--item-write-limit / --item-read-limit: api-quota's are AWS-like")
+        return None
+    given = args.item_write_limit
+    limit = QUOTA_AWS_LIKE_WRITE_LIMIT if given is None else None if given == OFF else float(given)
+    return _aws_like_model(args, limit)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """``dynamodb-counters bench``: returns the exit code."""
     if args.scenario == API_QUOTA:
         from .quota import main as api_quota
 
-        return api_quota(args)
+        return api_quota(args, api_quota_model(args))
     try:
         check_endpoint(args.endpoint_url)
         if args.scenario == CHECKOUT:

@@ -516,6 +516,57 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
     }
 
 
+def _api_quota(results: BenchResults) -> dict[str, Any] | None:
+    """The api-quota section: a row per window type (None when the scenario did not run)."""
+    quota = results.get("api_quota")
+    if not quota:
+        return None
+    rows: list[list[Cell]] = []
+    for r in quota["rows"]:
+        over = r["windows_over_the_limit"]
+        exact = r["stored_equals_granted"]
+        errors = sum(r["errors_reaching_clients"].values())
+        rows.append(
+            [
+                r["window"],
+                _num(r["hits_per_s"]),
+                _num(r["p99_ms"]),
+                f"{_num(r['max_granted_in_a_window'])} / {_num(r['limit'])}",
+                [_span(_num(over), "drift" if over else "drift0")],
+                [_span("yes" if exact else "NO", "drift0" if exact else "drift")],
+                _num(r["throttled_requests"]),
+                _num(errors) + (f" ({_num(r['hits_given_up'])} given up)" if errors else ""),
+                _num(r["write_units_per_hit"], 2),
+                _num(r["usd_per_million_hits"], 3),
+            ]
+        )
+    headers = [
+        "window",
+        "hits/s",
+        "p99 ms",
+        "most granted in a window / limit",
+        "windows over the limit",
+        "items hold what was granted",
+        "throttled requests",
+        "errors reaching clients",
+        "WU / hit",
+        "$ / M hits",
+    ]
+    engine = quota["engine"]
+    if quota["write_limit_per_partition"] is not None:
+        engine += f", {quota['write_limit_per_partition']:g} write units/s per partition"
+    facts = (
+        f"One quota of {quota['limit']} per {quota['per_s']:g} s, "
+        f"{quota['rows'][0]['workers'] if quota['rows'] else 0} clients x "
+        f"{quota['ops_per_client']} hits, each with its own request id; engine: {engine}. "
+        "A quota's windows are single items under one partition key: on AWS its partition's "
+        "write units/s cap its hits/s. A hit that failed is sent again with the same id (up to "
+        f"{quota['hit_tries']} tries). WU / hit: every write unit spent (refused hits included) "
+        "over the hits answered."
+    )
+    return {"facts": facts, "table": _table_of(headers, rows)}
+
+
 def _scenario_metadata(results: BenchResults) -> list[tuple[str, Any]]:
     run = results.get("run", {})
     backend = run.get("backend", {})
@@ -524,7 +575,8 @@ def _scenario_metadata(results: BenchResults) -> list[tuple[str, Any]]:
         ("started", run.get("started_at")),
         ("seed", run.get("seed")),
         ("backend", f"{backend.get('kind')} {backend.get('endpoint_url') or ''}"),
-        ("retries", f"SDK {sdk.get('mode')} x{sdk.get('max_attempts')}"),
+        # (The api-quota scenario keeps botocore's defaults: nothing to say.)
+        ("retries", f"SDK {sdk.get('mode')} x{sdk.get('max_attempts')}" if sdk else "-"),
         ("run time", f"{_num(run.get('seconds'))} s"),
         ("versions", ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())),
     ]
@@ -544,9 +596,10 @@ def render_html(results: BenchResults) -> str:
         "style": Markup(_STYLE),
         "title": title,
         "flash": _flash(results),
+        "quota": _api_quota(results),
     }
-    if not result_rows(results) and results.get("flash_sale"):
-        # A run of the flash-sale scenario alone.
+    if not result_rows(results) and (results.get("flash_sale") or results.get("api_quota")):
+        # A run of a scenario alone.
         metadata = _scenario_metadata(results)
         return str(_template().render(**page, scenario_only=True, metadata=metadata))
     figures = []

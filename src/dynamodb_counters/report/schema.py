@@ -235,6 +235,49 @@ class Comparison(TypedDict, total=False):
     faults_active: bool
 
 
+class ApiQuotaRow(TypedDict):
+    """One window type of ``bench --scenario api-quota`` (:mod:`dynamodb_counters.bench.quota`)."""
+
+    window: str  # fixed, sliding
+    limit: int
+    per_s: float
+    workers: int
+    hits: int  # answered hits (a hit sent again after an error counts once)
+    granted: int
+    windows: int
+    max_granted_in_a_window: int
+    windows_over_the_limit: int  # must be 0
+    stored_equals_granted: bool  # the window items hold exactly what was granted
+    windows_checked: int
+    hits_per_s: float
+    p50_ms: float
+    p99_ms: float
+    write_units_per_hit: float
+    read_units_per_hit: float
+    usd_per_million_hits: float
+    throttled_requests: int  # throttled answers of the AWS-like engine (botocore retries them)
+    conflicts: int
+    errors_reaching_clients: dict[str, int]  # by error code, after botocore's and the library's
+    hits_given_up: int
+    failures: list[str]
+    windows_stored_otherwise: list[list[float | int | None]]
+
+
+class ApiQuota(TypedDict):
+    """The ``api_quota`` section: many clients against one quota, per window type."""
+
+    scenario: str
+    started_at: str
+    engine: str  # aws-like, plain
+    write_limit_per_partition: float | None
+    limit: int
+    per_s: float
+    ops_per_client: int
+    hit_tries: int
+    rows: list[ApiQuotaRow]
+    all_exact: bool
+
+
 class BenchResults(TypedDict):
     """The whole ``results.json``."""
 
@@ -245,10 +288,12 @@ class BenchResults(TypedDict):
     baseline: TargetResult | None
     comparison: Comparison
     partial: NotRequired[bool]
-    #: "flash-sale" for a run of that scenario alone (then ``strategies`` is empty).
+    #: "flash-sale" or "api-quota" for a run of that scenario alone (then ``strategies`` is empty).
     scenario: NotRequired[str]
     #: The flash-sale scenario's section (:mod:`dynamodb_counters.bench.flash`), when it ran.
     flash_sale: NotRequired[dict[str, Any]]
+    #: The api-quota scenario's section (:mod:`dynamodb_counters.bench.quota`), when it ran.
+    api_quota: NotRequired[ApiQuota]
 
 
 def read_results(document: Any) -> BenchResults:
