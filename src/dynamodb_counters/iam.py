@@ -195,7 +195,8 @@ QUOTA_OPERATIONS: Mapping[str, tuple[Use, ...]] = {
     "quota_hit": (Use("UpdateItem"),),
     # The window's count (GetItem); sliding: both windows in one BatchGetItem.
     "quota_remaining": (Use("GetItem"), Use("BatchGetItem")),
-    "quota_reset": (Use("DeleteItem"),),
+    # A conditional delete; a sealed sliding window is emptied (an update) and kept sealed.
+    "quota_reset": (Use("DeleteItem"), Use("UpdateItem")),
     # Every strategy of limits: fixed window (an update, a put for a new window), moving
     # window (a read, a conditional put), sliding window counter (the native quota's requests),
     # get_expiry and clear (deletes).
