@@ -159,6 +159,8 @@ def test_the_checkout_scenario_is_exact(ddb: DynamoDBLocal) -> None:
         stock=6, carts=16, workers=4, ttl=1, think=0.0, backend=Backend(ddb.endpoint_url)
     )
     results = run_checkout(options)
+    assert results["options"]["engine"] == "aws-like"  # the default, as the flash sale's
+    assert results["all_exact"] is True
     for row in results["targets"]:
         assert verdict_ok(row), row
         assert row["held"] + row["refused"] == 16

@@ -249,6 +249,9 @@ class BenchResults(TypedDict):
     scenario: NotRequired[str]
     #: The flash-sale scenario's section (:mod:`dynamodb_counters.bench.flash`), when it ran.
     flash_sale: NotRequired[dict[str, Any]]
+    #: The checkout scenario's section (holds, :mod:`dynamodb_counters.bench.checkout`), when it
+    #: ran (the demo): ``options``, ``targets`` (a row per target), ``all_exact``, ``verdict``.
+    checkout: NotRequired[dict[str, Any]]
 
 
 def read_results(document: Any) -> BenchResults:
