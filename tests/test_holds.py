@@ -190,6 +190,27 @@ def test_the_checkout_scenario_refuses_options_it_has_no_use_for() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--plain", "--staleness", "0.5"], "--staleness belongs to the AWS-like mode"),
+        (["--plain", "--aws-like"], "--aws-like and --plain exclude each other"),
+    ],
+)
+def test_the_checkout_scenario_is_aws_like_unless_plain(flags: list[str], message: str) -> None:
+    """AWS-like by default, as the flash sale: its engine options mean nothing with --plain."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dynamodb_counters", "bench", "--scenario", "checkout", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_reserve_beyond_the_floor_is_refused_and_holds_nothing(seats: Any) -> None:
     seats.reserve(4, hold_id="cart-1", ttl=60)
     with pytest.raises(ThresholdExceeded):
