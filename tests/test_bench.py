@@ -166,6 +166,36 @@ def test_demo_ends_with_an_exact_flash_sale(demo: tuple[BenchResults, Path]) -> 
     assert 'id="flash-sale"' in (out / "index.html").read_text(encoding="utf-8")
 
 
+def test_demo_ends_with_an_exact_checkout(demo: tuple[BenchResults, Path]) -> None:
+    """The demo's checkout (holds, SPEC section 13), AWS-like: 0 oversold, every abandoned
+    hold returned once, final value = stock - committed, 0 false sold-out, a cost per cart."""
+    results, out = demo
+    checkout = results["checkout"]
+    assert checkout["scenario"] == "checkout"
+    options = checkout["options"]
+    assert (options["stock"], options["carts"], options["workers"]) == (20, 64, 8)
+    assert (options["ttl"], options["engine"]) == (1.0, "aws-like")
+    rows = checkout["targets"]
+    assert [row["target"] for row in rows] == ["marker", "sharded x4"]
+    for row in rows:
+        assert (row["oversold"], row["false_sold_out"], row["errors"]) == (0, 0, [])
+        assert row["final_value"] == row["expected_value"] == 20 - row["committed"]
+        assert row["returned_once"] is True and row["exact"] is True
+        assert row["held"] + row["refused"] == 64
+        # Every cart that held ended one way: paid, cancelled, abandoned or paid too late.
+        ended = row["committed"] + row["cancelled"] + row["abandoned"] + row["expired_at_pay"]
+        assert ended == row["held"]
+        # Abandoned holds all came back (and a late payment's or late cancel's, nothing else).
+        assert row["abandoned"] <= row["returned"]
+        assert row["returned"] <= row["abandoned"] + row["expired_at_pay"] + row["cancelled"]
+        assert row["abandoned"] > 0 and row["refused"] > 0  # the story happened
+        assert row["wru_per_cart"] > 0 and row["usd_per_million_carts"] > 0
+    assert checkout["all_exact"] is True
+    assert checkout["verdict"].startswith("exact on marker, sharded x4: 0 oversold, every ")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'id="checkout"' in page and checkout["verdict"] in page
+
+
 # -- exact figures without faults ----------------------------------------------------------------
 
 

@@ -159,6 +159,8 @@ def test_the_checkout_scenario_is_exact(ddb: DynamoDBLocal) -> None:
         stock=6, carts=16, workers=4, ttl=1, think=0.0, backend=Backend(ddb.endpoint_url)
     )
     results = run_checkout(options)
+    assert results["options"]["engine"] == "aws-like"  # the default, as the flash sale's
+    assert results["all_exact"] is True
     for row in results["targets"]:
         assert verdict_ok(row), row
         assert row["held"] + row["refused"] == 16
@@ -185,6 +187,27 @@ def test_the_checkout_scenario_refuses_options_it_has_no_use_for() -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "--ops does not apply to --scenario checkout" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--plain", "--staleness", "0.5"], "--staleness belongs to the AWS-like mode"),
+        (["--plain", "--aws-like"], "--aws-like and --plain exclude each other"),
+    ],
+)
+def test_the_checkout_scenario_is_aws_like_unless_plain(flags: list[str], message: str) -> None:
+    """AWS-like by default, as the flash sale: its engine options mean nothing with --plain."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dynamodb_counters", "bench", "--scenario", "checkout", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -436,14 +436,22 @@ class HoldMachine(Harness):
 
 
 @pytest.mark.parametrize(
-    ("strategy", "lossy"),
+    ("strategy", "lossy", "engine"),
     [
-        pytest.param("marker", True, id="marker-lost"),
-        pytest.param("sharded", True, id="sharded-lost"),
+        pytest.param("marker", True, "plain", id="marker-lost"),
+        pytest.param("sharded", True, "plain", id="sharded-lost"),
+        # AWS-like (SPEC section 11): conflicts, throttled transactions, stale surveys.
+        pytest.param("marker", True, "aws-like", id="marker-lost-aws-like"),
+        pytest.param("sharded", True, "aws-like", id="sharded-lost-aws-like"),
     ],
 )
 def test_holds_follow_model(
-    ddb: Any, table: str, strategy: str, lossy: bool, monkeypatch: pytest.MonkeyPatch
+    ddb: Any,
+    table: str,
+    strategy: str,
+    lossy: bool,
+    engine: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Random sequences of hold operations against :class:`HoldModel`; under lost answers (20%
     of the writes' answers) they must behave exactly as without."""
@@ -456,7 +464,7 @@ def test_holds_follow_model(
         {"strategy": strategy, "store": store_on(client, table), "lossy": lossy, "clock": clock},
     )
     plan = FaultPlan(lost_answer_rate=0.2 if lossy else 0.0, seed=13)
-    with FaultInjector(client, plan):
+    with FaultInjector(client, on_engine(plan, engine)):
         run_state_machine_as_test(
             machine,
             settings=settings(

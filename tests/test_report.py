@@ -495,3 +495,95 @@ def test_every_value_from_a_results_file_is_text(
         assert markup not in page
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
     assert "&lt;/td&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in page
+
+
+#: A checkout section as the demo writes it (bench.checkout.checkout_section), figures fixed.
+CHECKOUT_ROW = {
+    "target": "marker",
+    "carts": 48,
+    "held": 30,
+    "refused": 18,
+    "committed": 14,
+    "cancelled": 6,
+    "abandoned": 9,
+    "expired_at_pay": 1,
+    "returned": 10,
+    "reclaimed_at_end": 3,
+    "final_value": 6,
+    "expected_value": 6,
+    "oversold": 0,
+    "exact": True,
+    "returned_once": True,
+    "false_sold_out": 0,
+    "errors": [],
+    "seconds": 4.2,
+    "rru_per_cart": 1.5,
+    "wru_per_cart": 9.25,
+    "usd_per_million_carts": 6.15,
+    "conflicts": 17,
+    "throttled": 0,
+    "stale_reads": 2,
+}
+
+
+def _with_checkout(results: BenchResults, **row: Any) -> BenchResults:
+    from dynamodb_counters.bench.checkout import verdict_line, verdict_ok
+
+    doctored = copy.deepcopy(results)
+    rows = [{**CHECKOUT_ROW, **row}, {**CHECKOUT_ROW, "target": "sharded x4"}]
+    doctored["checkout"] = {
+        "scenario": "checkout",
+        "options": {
+            "stock": 20,
+            "carts": 48,
+            "workers": 8,
+            "ttl": 1.0,
+            "commit_rate": 0.5,
+            "cancel_rate": 0.2,
+            "shards": 4,
+            "seed": 7,
+            "engine": "aws-like",
+        },
+        "targets": rows,
+        "all_exact": all(verdict_ok(r) for r in rows),
+        "verdict": verdict_line(rows),
+    }
+    return doctored
+
+
+def _checkout_text(page: str) -> str:
+    section = page[page.index('<h2 id="checkout">') : page.index("<h2>Run</h2>")]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
+
+
+def test_the_checkout_section_renders_its_figures_and_verdict(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's checkout (holds): oversold, returned once, final = stock - paid, false sold
+    out, the cost per cart and a verdict, after the flash sale and before the run's details."""
+    _without_charts(monkeypatch)
+    page = render_html(_with_checkout(results))
+    assert page.index('<h2 id="checkout">') < page.index("<h2>Run</h2>")
+    assert '<div class="card ok"><b>exact on marker, sharded x4: 0 oversold' in page
+    text = _checkout_text(page)
+    assert "48 carts of one unit each against a stock of 20, from 8 threads" in text
+    assert "pays (50%), cancels (20%) or is abandoned" in text
+    assert "Engine: aws-like" in text
+    # target, held / refused, paid, cancelled, abandoned, returned, final = stock - paid,
+    # oversold, false sold out, WU / RU per cart, $ / M carts, conflicts / throttled, seconds
+    row = "marker 30 / 18 14 6 9 10 6 = 6 0 0 9.25 / 1.50 6.15 17 / 0 4.2"
+    assert row in text
+    assert "sharded x4 30 / 18 " in text
+    assert "every abandoned hold returned once, final value = stock - committed, 0 false " in text
+    # Without a checkout (a bench run, an older document) there is no section.
+    assert 'id="checkout"' not in render_html(results)
+
+
+def test_a_checkout_that_oversold_says_so(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_charts(monkeypatch)
+    page = render_html(_with_checkout(results, oversold=1, final_value=5, returned_once=False))
+    assert '<div class="card bad"><b>NOT EXACT: marker (see the rows)</b>' in page
+    assert "5 != 6" in _checkout_text(page)
+    assert '<span class="drift">1</span>' in page

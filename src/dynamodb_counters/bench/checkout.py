@@ -15,7 +15,10 @@ the last ttl, calls ``reclaim()`` once, and checks, from the table itself:
 * **cost per checkout**: read and write units (the bench's meter, AWS's pricing rules) per
   cart, and $ per million carts at on-demand prices.
 
-Uses the public API only (and the bench's meter); DynamoDB Local by default.
+Uses the public API only (and the bench's meter); DynamoDB Local by default, answering as AWS
+does (``aws_like``, the default: the injector's AWS-like mode of SPEC section 11 -- overlapping
+transactions conflict, a partition's budget throttles, eventually consistent reads are stale);
+the conflicts and throttles the library absorbed are counted per target.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 
 from .. import CounterStore, HoldExpired, ThresholdExceeded
 from .._keys import ENDED, REQUEST_ID
+from ..aws_like import AwsLike, AwsLikeState
+from ..faults import FaultInjector, FaultPlan
 from ..strategies import StrategyName
 from .meter import RequestMeter
 from .options import Backend, Pricing
@@ -57,6 +62,24 @@ class CheckoutOptions:
     think: float = 0.05
     backend: Backend = field(default_factory=Backend)
     pricing: Pricing = field(default_factory=Pricing)
+    #: DynamoDB Local answering as AWS does (SPEC section 11), with AWS's own per-partition
+    #: budget (1,000 write units/s) and a write in flight 5 ms (so that transactions conflict);
+    #: ``--plain``: DynamoDB Local as it is.
+    aws_like: bool = True
+    #: AWS-like: keys hashed onto this many partitions (None: one per key).
+    partitions: int | None = None
+    #: AWS-like: seconds a write is in flight before it is sent (conflicts).
+    in_flight: float = 0.005
+    #: AWS-like: how old (seconds) an eventually consistent read may be.
+    staleness: float = 1.0
+
+    def model(self) -> AwsLike | None:
+        """The AWS-like engine's options (None: plain DynamoDB Local)."""
+        if not self.aws_like:
+            return None
+        return AwsLike(
+            partitions=self.partitions, in_flight=self.in_flight, staleness=self.staleness
+        )
 
 
 @dataclass
@@ -83,14 +106,27 @@ def fate(options: CheckoutOptions, cart: int) -> str:
 def run_checkout(
     options: CheckoutOptions, *, done: Callable[[str, dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
-    """Start the backend, run every target; returns ``{"options": ..., "targets": [rows]}``."""
+    """Start the backend, run every target; returns :func:`checkout_section`'s document."""
     with open_backend_at(options.backend) as connection:
-        rows = []
-        for strategy in options.strategies:
-            row = CheckoutRun(options, connection, strategy).run()
-            rows.append(row)
-            if done is not None:
-                done(strategy, row)
+        return checkout_section(options, connection, done=done)
+
+
+def checkout_section(
+    options: CheckoutOptions,
+    connection: Connection,
+    *,
+    done: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Every target on ``connection`` (the demo's engine, or the scenario's own); returns
+    ``{"scenario", "options", "targets": [rows], "all_exact", "verdict"}`` -- the results
+    document's ``checkout`` section."""
+    rows = []
+    for strategy in options.strategies:
+        row = CheckoutRun(options, connection, strategy).run()
+        rows.append(row)
+        if done is not None:
+            done(strategy, row)
+    exact = all(verdict_ok(row) for row in rows)
     return {
         "scenario": CHECKOUT,
         "options": {
@@ -102,9 +138,23 @@ def run_checkout(
             "cancel_rate": options.cancel_rate,
             "shards": options.shards,
             "seed": options.seed,
+            "engine": "aws-like" if options.aws_like else "plain",
         },
         "targets": rows,
+        "all_exact": exact,
+        "verdict": verdict_line(rows),
     }
+
+
+def verdict_line(rows: list[dict[str, Any]]) -> str:
+    """One sentence on the whole scenario (the report's and the terminal's)."""
+    bad = [r["target"] for r in rows if not verdict_ok(r)]
+    if bad:
+        return f"NOT EXACT: {', '.join(bad)} (see the rows)"
+    return (
+        f"exact on {', '.join(r['target'] for r in rows)}: 0 oversold, every abandoned hold "
+        "returned once, final value = stock - committed, 0 false sold-out"
+    )
 
 
 class CheckoutRun:
@@ -119,6 +169,13 @@ class CheckoutRun:
         self.table = f"dynamodb-counters-checkout-{uuid.uuid4().hex[:8]}"
         self.store = CounterStore(self.client, self.table)
         self.books = _Books()
+        model = options.model()
+        self.aws = None if model is None else AwsLikeState(model)
+        self.injector = (
+            None
+            if model is None
+            else FaultInjector(self.client, FaultPlan(aws_like=model), aws_state=self.aws)
+        )
 
     def run(self) -> dict[str, Any]:
         o = self.options
@@ -128,6 +185,8 @@ class CheckoutRun:
             counter = self.store.counter("checkout", strategy=self.strategy, floor=0, **window)
             counter.create(initial=o.stock)
             meter = RequestMeter(("pk", "sk")).attach(self.client)
+            if self.injector is not None:
+                self.injector.attach()
             started = time.monotonic()
             workers = [
                 threading.Thread(target=self._worker, args=(w,), daemon=True)
@@ -144,8 +203,13 @@ class CheckoutRun:
             reclaimed_at_end = self.store.counter("checkout").reclaim()
             totals = meter.take()
             meter.detach()
+            # The checks read the table as it is: past the engine model.
+            if self.injector is not None:
+                self.injector.detach()
             return self._row(counter, seconds, reclaimed_at_end, totals)
         finally:
+            if self.injector is not None:
+                self.injector.detach()
             self.client.delete_table(TableName=self.table)
 
     def _worker(self, index: int) -> None:
@@ -237,6 +301,7 @@ class CheckoutRun:
         committed = sum(1 for how, _ in endings.values() if how == "committed")
         carts = max(1, o.carts)
         rru, wru = totals.estimated_rru, totals.estimated_wru
+        stats = self.aws.stats if self.aws is not None else {}
         return {
             "target": self.strategy if self.strategy == "marker" else f"sharded x{o.shards}",
             "carts": o.carts,
@@ -259,6 +324,10 @@ class CheckoutRun:
             "rru_per_cart": round(rru / carts, 2),
             "wru_per_cart": round(wru / carts, 2),
             "usd_per_million_carts": round((rru * o.pricing.rru + wru * o.pricing.wru) / carts, 2),
+            # AWS-like: what the engine answered as AWS would, and the library absorbed.
+            "conflicts": int(stats.get("conflicts", 0)),
+            "throttled": int(stats.get("throttles", 0) + stats.get("transaction_throttles", 0)),
+            "stale_reads": int(stats.get("stale_reads", 0)),
         }
 
 
@@ -284,7 +353,7 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"{r['target']}: "
             + (
-                "exact: 0 oversold, every abandoned hold returned once, final = stock - paid, "
+                "exact: 0 oversold, abandoned holds back once, final = stock - paid, "
                 "0 false sold-out"
                 if good
                 else f"NOT EXACT: {r}"
@@ -294,6 +363,13 @@ def render(results: dict[str, Any]) -> str:
         "returned: holds that expired and came back (reclaimed by refused carts or at the end)"
     )
     lines.append("false: refusals while an expired hold could have come back; $/M: per 1M carts")
+    if o.get("engine") == "aws-like":
+        absorbed = ", ".join(
+            f"{r['target']} {r['conflicts']}/{r['throttled']}" for r in results["targets"]
+        )
+        lines.append(f"engine aws-like; absorbed by the library (conflicts/throttled): {absorbed}")
+    else:
+        lines.append("engine: DynamoDB Local as it is (--plain)")
     return "\n".join(lines)
 
 

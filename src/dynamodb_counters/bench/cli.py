@@ -25,7 +25,7 @@ from ..faults import FaultPlan
 from ..report.files import replace_file
 from ..report.schema import BenchResults
 from ..strategies import STRATEGIES
-from .checkout import CHECKOUT
+from .checkout import CHECKOUT, CheckoutOptions, checkout_section
 from .flash import FLASH_SALE, SCENARIOS, FlashSale, FlashSaleOptions, run_flash_sale
 from .metrics import RRU_PRICE, WRU_PRICE
 from .options import Backend, BenchOptions, Pricing, SdkRetry
@@ -95,6 +95,13 @@ def demo_flash_options(*, seed: int = 7) -> FlashSaleOptions:
         preset="demo",
         time_limit=60.0,
     )
+
+
+def demo_checkout_options(*, seed: int = 7) -> CheckoutOptions:
+    """The demo's checkout (SPEC section 13), AWS-like, small: 20 seats, 64 carts from 8
+    threads, holds of 1 s and 0.25 s to pay, so that abandoned holds expire while carts are
+    still coming (a refused cart reclaims them); marker and sharded x4, about 5 s each."""
+    return CheckoutOptions(stock=20, carts=64, workers=8, ttl=1.0, think=0.25, shards=4, seed=seed)
 
 
 def _number(text: str, kind: type[float] | type[int], low: float, high: float, rule: str) -> Any:
@@ -284,13 +291,13 @@ def add_arguments_bench(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer as AWS does (SPEC 11): throttled transactions cancelled, conflicts, one "
         "budget per partition (--item-write-limit R per partition), stale eventually "
-        "consistent reads, partial batches (flash-sale, api-quota: the default)",
+        "consistent reads, partial batches (flash-sale, api-quota and checkout: the default)",
     )
     faults.add_argument(
         "--plain",
         action="store_true",
         help="flash-sale: DynamoDB Local with the per-item model only (not AWS-like); "
-        "api-quota: DynamoDB Local as it is",
+        "api-quota and checkout: DynamoDB Local as it is",
     )
     faults.add_argument(
         "--partitions",
@@ -560,6 +567,7 @@ def run_checkout_cli(args: argparse.Namespace) -> int:
         )
     if args.shards is not None and len(args.shards) != 1:
         raise InvalidInput("--scenario checkout takes one --shards count")
+    _check_aws_flags(args, aws_like=not args.plain)
     base = CheckoutOptions()
     options = CheckoutOptions(
         stock=base.stock if args.stock is None else args.stock,
@@ -569,6 +577,10 @@ def run_checkout_cli(args: argparse.Namespace) -> int:
         seed=args.seed,
         backend=Backend(endpoint_url=args.endpoint_url, region=args.region),
         pricing=Pricing(wru=args.wru_price, rru=args.rru_price),
+        aws_like=not args.plain,
+        partitions=args.partitions,
+        in_flight=base.in_flight if args.in_flight is None else args.in_flight,
+        staleness=base.staleness if args.staleness is None else args.staleness,
     )
     _check_writable(args.json, None)
     try:
@@ -633,8 +645,8 @@ def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``dynamodb-counters demo``: the bench's preset story, then the flash sale (on the same
-    engine); returns the exit code."""
+    """``dynamodb-counters demo``: the bench's preset story, then the flash sale and the
+    checkout (on the same engine); returns the exit code."""
     out = Path(args.out)
     return _execute(
         demo_options(seed=args.seed),
@@ -642,6 +654,7 @@ def run_demo(args: argparse.Namespace) -> int:
         report_dir=str(out),
         quiet=args.quiet,
         flash=demo_flash_options(seed=args.seed),
+        checkout=demo_checkout_options(seed=args.seed),
     )
 
 
@@ -652,18 +665,42 @@ def _fail(exc: BaseException | str, *, code: int = 1) -> int:
     return code
 
 
-def _run_all(options: BenchOptions, flash: FlashSaleOptions | None, console: Any) -> BenchResults:
-    """The bench, then (for the demo) the flash sale on the same engine."""
+def _run_all(
+    options: BenchOptions,
+    flash: FlashSaleOptions | None,
+    console: Any,
+    checkout: CheckoutOptions | None = None,
+) -> BenchResults:
+    """The bench, then (for the demo) the flash sale and the checkout on the same engine."""
     from .display import run_with_progress
 
-    if flash is None:
+    if flash is None and checkout is None:
         return run_with_progress(options, console=console)
     with open_backend(options) as connection:
         results = run_with_progress(options, console=console, connection=connection)
-        # The engine is warm from the bench: no warm-up.
-        section = FlashSale(flash, connection, done=_flash_progress(console), warm_up=False).run()
-    results["flash_sale"] = section
+        if flash is not None:
+            # The engine is warm from the bench: no warm-up.
+            results["flash_sale"] = FlashSale(
+                flash, connection, done=_flash_progress(console), warm_up=False
+            ).run()
+        if checkout is not None:
+            results["checkout"] = checkout_section(
+                checkout, connection, done=_checkout_progress(console)
+            )
     return results
+
+
+def _checkout_progress(console: Any) -> Any:
+    """A line per finished target of the checkout, on the progress console."""
+
+    def done(label: str, row: dict[str, Any]) -> None:
+        if console is not None:
+            console.print(
+                f"checkout: {row['target']} paid {row['committed']}, {row['returned']} "
+                f"abandoned holds back, final {row['final_value']} in {row['seconds']:.1f} s"
+            )
+
+    return done
 
 
 def _execute(
@@ -673,6 +710,7 @@ def _execute(
     report_dir: str | None,
     quiet: bool,
     flash: FlashSaleOptions | None = None,
+    checkout: CheckoutOptions | None = None,
 ) -> int:
     from rich.console import Console
 
@@ -687,7 +725,7 @@ def _execute(
         return _finish(results, json_path=json_path, report_dir=report_dir, quiet=quiet, **how)
 
     try:
-        results = _run_all(options, flash, console)
+        results = _run_all(options, flash, console, checkout)
     except BenchInterrupted as exc:
         # Keep what finished, within the seconds Ctrl-C allows (a second Ctrl-C just stops).
         notes = finish(exc.results, deadline=exc.at + INTERRUPT_WRITE_BUDGET)
@@ -768,6 +806,10 @@ def _finish(
         out.print(verdict_block(results))
     if flash:
         out.print(flash_table(flash))
+    if results.get("checkout"):
+        from .checkout import render
+
+        out.print(render(results["checkout"]), markup=False, highlight=False)
     if results.get("partial"):
         done = ", ".join(run.get("finished_targets", [])) or "none"
         out.print(f"partial results: the run stopped ({run.get('stopped_by')}); finished: {done}")

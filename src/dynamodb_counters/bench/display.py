@@ -269,5 +269,9 @@ def terminal_text(results: BenchResults, *, width: int = 100) -> str:
     flash = results.get("flash_sale")
     if flash:
         console.print(flash_table(flash))
+    if results.get("checkout"):
+        from .checkout import render
+
+        console.print(render(results["checkout"]), markup=False, highlight=False)
     lines = console.export_text(styles=False).splitlines()
     return "\n".join(line.rstrip() for line in lines).strip("\n") + "\n"

@@ -567,6 +567,74 @@ def _api_quota(results: BenchResults) -> dict[str, Any] | None:
     return {"facts": facts, "table": _table_of(headers, rows)}
 
 
+def _checkout(results: BenchResults) -> dict[str, Any] | None:
+    """The checkout section (holds, SPEC section 13): its verdict and table (None when it did
+    not run)."""
+    checkout = results.get("checkout")
+    if not checkout:
+        return None
+    rows: list[list[Cell]] = []
+    for r in checkout.get("targets", []):
+        oversold, false = r["oversold"], r["false_sold_out"]
+        drift = r["final_value"] - r["expected_value"]
+        rows.append(
+            [
+                r["target"],
+                f"{_num(r['held'])} / {_num(r['refused'])}",
+                _num(r["committed"]),
+                _num(r["cancelled"]),
+                _num(r["abandoned"]),
+                [_span(f"{_num(r['returned'])}", "drift0" if r["returned_once"] else "drift")],
+                f"{_num(r['final_value'])} = {_num(r['expected_value'])}"
+                if not drift
+                else [_span(f"{_num(r['final_value'])} != {_num(r['expected_value'])}", "drift")],
+                [_span(_num(oversold), "drift" if oversold else "drift0")],
+                [_span(_num(false), "drift" if false else "drift0")],
+                f"{r['wru_per_cart']:.2f} / {r['rru_per_cart']:.2f}",
+                f"{r['usd_per_million_carts']:.2f}",
+                f"{_num(r.get('conflicts', 0))} / {_num(r.get('throttled', 0))}",
+                _num(r["seconds"]),
+            ]
+        )
+    headers = [
+        "target",
+        "held / refused",
+        "paid",
+        "cancelled",
+        "abandoned",
+        "returned once",
+        "final = stock - paid",
+        "oversold",
+        "false sold out",
+        "WU / RU per cart",
+        "$ / M carts",
+        "conflicts / throttled",
+        "seconds",
+    ]
+    o = checkout.get("options") or {}
+    story = (
+        f"{o.get('carts')} carts of one unit each against a stock of {o.get('stock')}, from "
+        f"{o.get('workers')} threads. Each cart reserves (a hold of {o.get('ttl')} s), then "
+        f"pays ({o.get('commit_rate', 0):.0%}), cancels ({o.get('cancel_rate', 0):.0%}) or is "
+        "abandoned (the rest): its hold expires and must come back, exactly once, without a "
+        "janitor -- a refused reserve reclaims expired holds and tries once more."
+    )
+    facts = (
+        f"Engine: {o.get('engine', 'plain')} (AWS-like: overlapping transactions conflict, a "
+        "partition's budget throttles; the library retries what AWS says was not applied). "
+        "Returned once: one 'expired' record per abandoned hold, none left live. False sold "
+        "out: a refusal while an expired hold could have come back. Cost: the units every "
+        "request of the run spent (refused carts included) over the carts, at on-demand prices."
+    )
+    return {
+        "story": story,
+        "verdict": checkout.get("verdict", ""),
+        "css": "ok" if checkout.get("all_exact") else "bad",
+        "facts": facts,
+        "table": _table_of(headers, rows),
+    }
+
+
 def _scenario_metadata(results: BenchResults) -> list[tuple[str, Any]]:
     run = results.get("run", {})
     backend = run.get("backend", {})
@@ -597,6 +665,7 @@ def render_html(results: BenchResults) -> str:
         "title": title,
         "flash": _flash(results),
         "quota": _api_quota(results),
+        "checkout": _checkout(results),
     }
     if not result_rows(results) and (results.get("flash_sale") or results.get("api_quota")):
         # A run of a scenario alone.

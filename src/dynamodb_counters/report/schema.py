@@ -294,6 +294,9 @@ class BenchResults(TypedDict):
     flash_sale: NotRequired[dict[str, Any]]
     #: The api-quota scenario's section (:mod:`dynamodb_counters.bench.quota`), when it ran.
     api_quota: NotRequired[ApiQuota]
+    #: The checkout scenario's section (holds, :mod:`dynamodb_counters.bench.checkout`), when it
+    #: ran (the demo): ``options``, ``targets`` (a row per target), ``all_exact``, ``verdict``.
+    checkout: NotRequired[dict[str, Any]]
 
 
 def read_results(document: Any) -> BenchResults:
