@@ -166,3 +166,26 @@ def test_a_fixed_window_hit_whose_answer_was_lost_may_count_twice_never_more_tha
         assert limiter.hit(limit, "k")  # botocore re-sends the ADD: counted twice
     assert s.get(limit.key_for("k")) == 3
     assert not limiter.hit(limit, "k")  # refused early: that is the only way it errs
+
+
+class LoseFirstHit(LoseFirstAnswer):
+    """The first ``ADD`` (a hit; a sliding window's seal is an UpdateItem too) reaches the
+    table, and its answer is lost."""
+
+    def _hook(self, request: Any, **kwargs: Any) -> Any:
+        if b"ADD" not in bytes(request.body or b""):
+            return None
+        return super()._hook(request, **kwargs)
+
+
+def test_a_sliding_counter_hit_whose_lost_send_filled_the_window_is_refused_not_raised(
+    ddb: DynamoDBLocal, client: Any, table: str
+) -> None:
+    """limits wants a yes or no: the re-send that found the window full of its own first send
+    answers refused (the native quota re-raises there, tests/test_quota_lost.py)."""
+    own = fresh_client(ddb)
+    limiter, limit = SlidingWindowCounterRateLimiter(storage(own, table)), RateLimitItemPerMinute(3)
+    with LoseFirstHit(own, "UpdateItem") as hook:
+        assert limiter.hit(limit, "k", cost=2) is False
+    assert hook.lost == 1
+    assert limiter.get_window_stats(limit, "k")[1] == 1  # the first send's 2 units stand

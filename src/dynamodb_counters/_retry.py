@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from botocore.exceptions import (
@@ -236,6 +236,20 @@ def was_not_applied(exc: BaseException) -> bool:
     if isinstance(exc, _NOT_SENT_ERRORS):
         return True
     return error_code(exc) in _NOT_APPLIED_CODES or is_not_applied_cancellation(exc)
+
+
+def resend_ambiguity(
+    retries: int, retried: Sequence[BaseException]
+) -> tuple[bool, BaseException | None]:
+    """A write that botocore sent again ``retries`` times, meeting the failures ``retried`` (in
+    order): may an earlier send have landed (its answer unseen)? And the first failure that
+    says so (None when botocore's capture did not report it). Not when every failure it
+    retried is documented as not applied (:func:`was_not_applied`)."""
+    seen = retried[:retries]
+    if len(seen) < retries:
+        return True, (seen[0] if seen else None)
+    failure = next((failure for failure in seen if not was_not_applied(failure)), None)
+    return failure is not None, failure
 
 
 def classify(exc: BaseException) -> Outcome:

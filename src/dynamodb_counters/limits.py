@@ -299,6 +299,7 @@ class LimitsCore:
                 window="sliding",
                 kind=f"{SLIDING}#{per_ms}",
                 strict=False,
+                deny_when_unsure=True,
             )
             self._sliding[(name, per_ms, limit)] = found
         return found

@@ -55,9 +55,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from botocore.exceptions import ClientError
 
 from . import _validate as v
-from ._io import error_code, response_of
+from ._io import error_code, response_of, sdk_retries_of
 from ._keys import LAST, QUOTA_IDS, QUOTA_INFIX, SEALED, Layout
-from ._retry import is_ambiguous, is_item_too_large
+from ._retry import is_ambiguous, is_item_too_large, resend_ambiguity
 from ._steps import BATCH_TRIES, NOW, Send, Steps, run_sync, unprocessed_pause
 from .errors import CapacityExceeded, ContentionError, InvalidInput
 from .strategies.base import new_nonce, to_int
@@ -117,7 +117,11 @@ class QuotaCore:
     """One quota's operations as steps (I/O-free); :class:`Quota` and :class:`AsyncQuota` run
     them. ``strict=False`` rounds the previous window's weighted count down, as ``limits``
     defines its sliding window counter (its storage uses that); the native quota rounds up, so
-    the weighted sum itself never exceeds the limit."""
+    the weighted sum itself never exceeds the limit. ``deny_when_unsure=True`` answers a hit
+    without a request id that botocore re-sent after a lost answer, and whose re-send was
+    refused, as denied (``limits``' storage: its callers want a yes or no, and a refusal only
+    ever refuses early); the native quota re-raises the lost answer's error instead, since the
+    first send may have counted and "a denied hit changes nothing" would not be true."""
 
     def __init__(
         self,
@@ -129,6 +133,7 @@ class QuotaCore:
         window: str = "fixed",
         kind: str | None = None,
         strict: bool = True,
+        deny_when_unsure: bool = False,
     ) -> None:
         self.layout = layout
         self.name = check_quota_name(name)
@@ -144,6 +149,7 @@ class QuotaCore:
         self.per = per_ms / 1000
         self.kind = kind or f"{window}#{per_ms}"
         self.strict = strict
+        self.deny_when_unsure = deny_when_unsure
         # Sliding: window index -> its count, for windows that ended (cannot change any more).
         self._ended: dict[int, int] = {}
 
@@ -233,11 +239,21 @@ class QuotaCore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         for attempt in range(AMBIGUITY_RETRIES + 1):
+            retried: list[BaseException] = []
             try:
-                answer = yield Send("UpdateItem", params, counter=self.name, strategy="quota")
+                answer = yield Send("UpdateItem", params, self.name, "quota", retried)
             except Exception as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
                     assert isinstance(exc, ClientError)
+                    if digest is None and not self.deny_when_unsure:
+                        # botocore re-sent the hit after a failure that may have landed: the
+                        # window this re-send found full (or sealed) may hold this very hit.
+                        # Without an id nothing can tell: re-raise that failure, as an add
+                        # after a lost answer does, rather than say "denied, nothing changed".
+                        retries = sdk_retries_of(response_of(exc))
+                        ambiguous, failure = resend_ambiguity(retries, retried)
+                        if ambiguous:
+                            raise (failure or exc) from None
                     item = response_of(exc).get("Item") or {}
                     return self._refused(item, now, k, previous, cost, digest, nonce)
                 if is_item_too_large(exc):

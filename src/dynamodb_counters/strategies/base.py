@@ -69,7 +69,7 @@ from .._retry import (
     is_ambiguous,
     is_throttled_cancellation,
     reasons_of,
-    was_not_applied,
+    resend_ambiguity,
 )
 from .._retry import is_conflict as is_conflict  # importable from here, as before
 from .._retry import is_item_too_large as is_item_too_large
@@ -739,14 +739,9 @@ class Strategy:
             return  # a re-sent read changes nothing
         # A re-send means an earlier send's outcome was not seen: it may have landed, unless
         # what botocore retried is documented as not applied.
-        seen = retried[:retries]
-        if len(seen) < retries:
-            call.became_ambiguous(seen[0] if seen else None)
-            return
-        for failure in seen:
-            if not was_not_applied(failure):
-                call.became_ambiguous(failure)
-                return
+        ambiguous, failure = resend_ambiguity(retries, retried)
+        if ambiguous:
+            call.became_ambiguous(failure)
 
     def _put_if_absent(self, call: OpState, item: dict[str, Any]) -> Steps[dict[str, Any] | None]:
         """Put ``item`` unless an item with its key exists; returns the existing item, if any.
