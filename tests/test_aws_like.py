@@ -353,3 +353,49 @@ def test_one_budget_model_at_a_time() -> None:
     with pytest.raises(InvalidInput, match="AWS-like"):
         FaultPlan(item_write_limit=5, aws_like=AwsLike())
     assert json.dumps(AwsLike(in_flight=0.25).in_flight) == "0.25"
+
+
+def test_a_shared_state_is_one_engine_for_several_processes(
+    ddb: DynamoDBLocal, client: Any, table: str
+) -> None:
+    """Writes in flight, partition budgets and stats cross processes: a worker process meets
+    this process's transaction in flight, and spends the unit this process then lacks."""
+    import multiprocessing
+
+    from _aws_child import frozen, send
+    from dynamodb_counters.aws_like import shared_state
+    from dynamodb_counters.throughput import WRITE
+
+    model = AwsLike(write_limit=1.0, in_flight=0.0)  # one unit a second, on a frozen clock
+    hot = key_id(table, _key("hot"))
+    update = _update("hot", table)["Update"]
+    with (
+        shared_state(model, clock=frozen) as shared,
+        multiprocessing.get_context("spawn").Pool(1) as pool,
+    ):
+        state = shared.state
+        # This process holds a transaction on "hot" in flight (by hand: it stays until landed).
+        assert state.admit([(WRITE, table, hot, 0.0)], transaction=True, write=True) == (
+            "admitted",
+            [],
+        )
+        args = (ddb.endpoint_url, model, state)
+        transaction = {"TransactItems": [{"Update": update}]}
+        assert pool.apply(send, (*args, "transact_write_items", transaction)) == (
+            "TransactionCanceledException TransactionConflict"
+        )
+        state.land([hot], "transaction")
+        # The worker's write spends the partition's one unit; this process's then lacks it.
+        assert pool.apply(send, (*args, "update_item", update)) == "ok"
+        own = fresh_client(ddb, retries={"mode": "standard", "total_max_attempts": 1})
+        with (
+            FaultInjector(own, FaultPlan(aws_like=model), aws_state=state) as injector,
+            pytest.raises(ClientError) as throttled,
+        ):
+            own.update_item(**update)
+        assert throttled.value.response["Error"]["Code"] == (
+            "ProvisionedThroughputExceededException"
+        )
+        assert state.totals() == {"conflicts": 1, "throttles": 1}
+        assert dict(injector.stats) == {"throttles": 1}  # this client's own
+    assert _item(client, table, "hot") == {**_key("hot"), "v": {"N": "1"}}

@@ -19,6 +19,7 @@ from botocore.exceptions import (
 )
 
 from conftest import ALL, IDEMPOTENT, THRESHOLDS, new_table_name
+from dynamodb_counters.aws_like import AwsLike
 from dynamodb_counters.bench import RAW, Backend, BenchOptions, Mix, run_bench
 from dynamodb_counters.bench import cli as bench_cli
 from dynamodb_counters.bench import metrics as m
@@ -303,6 +304,33 @@ def test_workers_as_processes_lost_answers(ddb: DynamoDBLocal) -> None:
     assert rows[RAW]["ledger"]["drift"] > 0
     for row in rows.values():
         assert row["counts"]["attempted"] == 30
+
+
+def test_worker_processes_share_one_aws_like_engine_and_its_answers_are_counted(
+    ddb: DynamoDBLocal,
+) -> None:
+    """Two worker processes, one partition whose bucket holds its burst once (0.001 write
+    units/s): the first transactional write takes it, and every later attempt of either process
+    is a throttled cancellation. With an engine per process (before), each process's first add
+    went through; and the engine's answers were in no result."""
+    options = _on(
+        ddb,
+        strategies=("transaction",),
+        workers=2,
+        processes=True,
+        ops=1,
+        initial=0,
+        mix=Mix(increment_share=1.0),
+        app_retry=AppRetry("give-up"),
+        faults=FaultPlan(aws_like=AwsLike(write_limit=0.001, in_flight=0.0)),
+    )
+    row = _by_name(run_bench(options))["transaction"]
+    assert (row["counts"]["acknowledged"], row["counts"]["errors"]) == (1, 1)
+    assert row["counts"]["errors_by_type"] == {"TransactionCanceledException": 1}
+    # The library tried the refused add max_attempts (32) times; the injector answered each.
+    assert row["requests"]["by_operation"] == {"TransactWriteItems": 1 + 32}
+    assert row["faults_injected"]["throttles"] == 32
+    assert row["ledger"]["final"] == 1
 
 
 def test_the_raw_baseline_does_the_same_work(ddb: DynamoDBLocal) -> None:

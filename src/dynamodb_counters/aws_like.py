@@ -39,8 +39,12 @@ every key as a partition of its own. With ``FaultPlan(aws_like=AwsLike(...))`` t
    re-signed and sent with its processed requests only.
 
 One :class:`AwsLikeState` (buckets, in-flight writes, versions) is shared by the threads of a
-process that use one injector, or by several injectors given the same state. It is **not shared
-between processes**: conflicts and budgets between two processes are not modelled.
+process that use one injector, or by several injectors given the same state. Between processes,
+:func:`shared_state` serves one state from a process of its own and gives a proxy that pickles
+into worker processes (``multiprocessing``, any start method): every decision the engine asks
+of its state (admit a request, spend units, land a write, see or recall a version) is one call,
+so processes meet each other's writes in flight and share the partitions' budgets, for one local
+round trip (0.1-0.2 ms) a decision.
 
 Reproducibility: the unprocessed and stale-read rolls hash the seed, the request body, botocore's
 attempt number and how many identical ones came before (as :mod:`.faults` does); whether a
@@ -53,6 +57,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import threading
 import time
 import zlib
@@ -60,7 +65,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from multiprocessing.managers import BaseManager
+from typing import Any, Literal
 
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse, HTTPHeaders
 
@@ -184,6 +190,10 @@ class AwsLike:
         return "ThrottlingError" if self.billing == ON_DEMAND else "ProvisionedThroughputExceeded"
 
 
+#: What :meth:`AwsLikeState.admit` decides.
+Verdict = Literal["admitted", "conflict", "throttled"]
+
+
 class AwsLikeState:
     """What the AWS-like engine remembers: partition buckets, writes in flight, recent versions.
 
@@ -245,9 +255,67 @@ class AwsLikeState:
     def take(self, charges: list[Charge]) -> list[Charge]:
         """Spend the charges' units from their partitions' buckets; [] when taken, else the
         charges (per item) whose partition lacks them (nothing taken)."""
+        return [charges[i] for i in self._short(charges)]
+
+    def _short(self, charges: list[Charge]) -> list[int]:
         by_partition = [(k, t, self._partition_of(i), u) for k, t, i, u in charges]
         short = {c[2] for c in self.throughput.shortfall(by_partition)}
-        return [c for c, p in zip(charges, by_partition, strict=True) if p[2] in short]
+        return [i for i, p in enumerate(by_partition) if p[2] in short]
+
+    # -- decisions: one call each (one round trip for a shared state) ------------------------
+
+    def admit(
+        self, charges: list[Charge], *, transaction: bool, write: bool
+    ) -> tuple[Verdict, list[int]]:
+        """Admit one request touching the charges' items, atomically: ``("conflict", i)`` when
+        items ``i`` have writes in flight that it meets (a transaction's write meets a running
+        transaction, so does a single write; a transactional read meets any write),
+        ``("throttled", i)`` when the partitions of items ``i`` lack the units (nothing is
+        spent), else ``("admitted", [])``: its units are spent and, a write, it is in flight
+        (:meth:`land` it)."""
+        items = [c[2] for c in charges]
+        with self._lock:
+            clash = self.conflicts(items, kind=None if transaction and not write else "write")
+            if clash:
+                self.stats["conflicts"] += 1
+                return "conflict", clash
+            short = self._short(charges)
+            if short:
+                self.stats["transaction_throttles" if transaction else "throttles"] += 1
+                return "throttled", short
+            if write:
+                self.board(items, _TRANSACTION if transaction else _SINGLE)
+        return "admitted", []
+
+    def admit_batch(self, entries: list[tuple[list[Charge], bool]]) -> list[bool]:
+        """Which requests of a ``BatchWriteItem`` are processed, given each one's charges and
+        whether it is left unprocessed anyway (the rate's roll): not when an item of it is in a
+        running transaction or its partition lacks the units. The processed ones are in
+        flight (:meth:`land` their items as single writes)."""
+        kept: list[bool] = []
+        with self._lock:
+            for charges, refused in entries:
+                ids = [c[2] for c in charges]
+                ok = not (refused or self.conflicts(ids, kind="write") or self._short(charges))
+                if ok:
+                    self.board(ids, _SINGLE)
+                kept.append(ok)
+            left = kept.count(False)
+            if left:
+                self.stats["unprocessed"] += left
+        return kept
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[name] += n
+
+    def totals(self) -> dict[str, int]:
+        """``stats`` as a plain dict (what a shared state's proxy can give)."""
+        with self._lock:
+            return dict(self.stats)
+
+    def now(self) -> float:
+        return self.clock()
 
     def drain(self, partitions: list[str]) -> None:
         """Empty the buckets of ``partitions`` (ids from :meth:`partition`)."""
@@ -311,6 +379,65 @@ class AwsLikeState:
         return self._lock
 
 
+class _StateServer(BaseManager):
+    """Serves one :class:`AwsLikeState` to processes (see :func:`shared_state`)."""
+
+
+_StateServer.register(
+    "AwsLikeState",
+    AwsLikeState,
+    exposed=(
+        "admit",
+        "admit_batch",
+        "take",
+        "land",
+        "seen",
+        "past",
+        "count",
+        "totals",
+        "now",
+        "partition",
+        "drain",
+    ),
+)
+
+
+class SharedState:
+    """A :class:`AwsLikeState` served by a process of its own (:func:`shared_state`); ``state``
+    is its proxy, to give to :class:`~dynamodb_counters.faults.FaultInjector` (``aws_state=``)
+    here and in other processes (it pickles; every process of the workload uses the same)."""
+
+    def __init__(self, server: BaseManager, state: AwsLikeState) -> None:
+        self._server = server
+        self.state = state
+
+    def close(self) -> None:
+        """Stop the serving process (the proxies stop working)."""
+        self._server.shutdown()
+
+    def __enter__(self) -> SharedState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def shared_state(
+    model: AwsLike,
+    *,
+    key_names: tuple[str, ...] = ("pk", "sk"),
+    start_full: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> SharedState:
+    """One AWS-like engine state for several processes, served by a process of its own
+    (``spawn``: safe from a threaded parent). ``clock`` runs there (a picklable function): the
+    machine's monotonic clock by default, the same in every process."""
+    server = _StateServer(ctx=multiprocessing.get_context("spawn"))
+    server.start()
+    make: Callable[..., AwsLikeState] = server.AwsLikeState  # type: ignore[attr-defined]
+    return SharedState(server, make(model, key_names=key_names, start_full=start_full, clock=clock))
+
+
 #: Sends a prepared request for real (the injector's HTTP session).
 Sender = Callable[[AWSPreparedRequest], AWSResponse]
 #: A deterministic number in [0, 1) for (request, operation), as the injector rolls.
@@ -360,9 +487,15 @@ class AwsLikeEngine:
         roll: Roller,
         signer: Any,
         region: str | None,
+        model: AwsLike | None = None,
+        tally: Callable[[str, int], None] | None = None,
     ) -> None:
+        """``model``: the state's (needed when ``state`` is a :func:`shared_state` proxy);
+        ``tally(name, n)`` counts what this engine answered, beside the state's ``stats``
+        (which count every client's)."""
         self.state = state
-        self.model = state.model
+        self.model = model if model is not None else state.model
+        self._tally_hook = tally
         self.pricer = pricer
         self.send = send
         self.roll = roll
@@ -394,19 +527,13 @@ class AwsLikeEngine:
         operation = "TransactWriteItems" if write else "TransactGetItems"
         charges = self.pricer.charges(operation, body)
         items = [c[2] for c in charges]
-        state = self.state
-        with state.lock:
-            clash = state.conflicts(items, kind=_TRANSACTION if write else None)
-            if clash:
-                state.stats["conflicts"] += 1
-                return self._cancelled(request, len(items), clash, "TransactionConflict")
-            short = {c[2] for c in state.take(charges)}
-            if short:
-                state.stats["transaction_throttles"] += 1
-                which = [i for i, item in enumerate(items) if item in short]
-                return self._cancelled(request, len(items), which, self.model.throttle_reason)
-            if write:
-                state.board(items, _TRANSACTION)
+        verdict, which = self.state.admit(charges, transaction=True, write=write)
+        if verdict == "conflict":
+            self._tally("conflicts")
+            return self._cancelled(request, len(items), which, "TransactionConflict")
+        if verdict == "throttled":
+            self._tally("transaction_throttles")
+            return self._cancelled(request, len(items), which, self.model.throttle_reason)
         if not write:
             return self._reading(request, operation, body)
         return self._flying(request, items, _TRANSACTION)
@@ -435,16 +562,13 @@ class AwsLikeEngine:
     ) -> AWSResponse | Deferred:
         charges = self.pricer.charges(operation, body)
         items = [c[2] for c in charges]
-        state = self.state
-        with state.lock:
-            if state.conflicts(items, kind=_SINGLE):
-                state.stats["conflicts"] += 1
-                return error(request.url, "TransactionConflictException", _ONGOING)
-            short = state.take(charges)
-            if short:
-                state.stats["throttles"] += 1
-                return self._throttled(request, short[0])
-            state.board(items, _SINGLE)
+        verdict, which = self.state.admit(charges, transaction=False, write=True)
+        if verdict == "conflict":
+            self._tally("conflicts")
+            return error(request.url, "TransactionConflictException", _ONGOING)
+        if verdict == "throttled":
+            self._tally("throttles")
+            return self._throttled(request, charges[which[0]])
         return self._flying(request, items, _SINGLE, body=body)
 
     def _throttled(self, request: AWSPreparedRequest, refused: Charge) -> AWSResponse:
@@ -475,7 +599,7 @@ class AwsLikeEngine:
         The window is the model's alone, before the sending: how long DynamoDB Local takes to
         answer (slow on a loaded machine) never widens it, and it serializes what it runs."""
         window = self.model.in_flight_seconds
-        sent_at = self.state.clock()
+        sent_at = self.state.now()
 
         def fly() -> AWSResponse:
             try:
@@ -505,32 +629,28 @@ class AwsLikeEngine:
     def _batch_write(
         self, request: AWSPreparedRequest, body: dict[str, Any]
     ) -> AWSResponse | Deferred:
-        state = self.state
         kept: dict[str, list[Any]] = {}
         left: dict[str, list[Any]] = {}
         items: list[str] = []
         rolls = self._rolls(request, "BatchWriteItem")
-        with state.lock:
-            for table, requests in (body.get("RequestItems") or {}).items():
-                for entry in requests:
-                    one = {"RequestItems": {table: [entry]}}
-                    charges = self.pricer.charges("BatchWriteItem", one)
-                    ids = [c[2] for c in charges]
-                    refused = (
-                        next(rolls) < self.model.unprocessed_rate
-                        or bool(state.conflicts(ids, kind=_SINGLE))
-                        or bool(state.take(charges))
-                    )
-                    if refused:
-                        left.setdefault(table, []).append(entry)
-                    else:
-                        kept.setdefault(table, []).append(entry)
-                        items.extend(ids)
-            if left:
-                state.stats["unprocessed"] += sum(len(v) for v in left.values())
-            if not kept:
-                return self._throttled(request, (WRITE, next(iter(left), ""), "", 0.0))
-            state.board(items, _SINGLE)
+        asked: list[tuple[str, Any, list[Charge]]] = []
+        for table, requests in (body.get("RequestItems") or {}).items():
+            for entry in requests:
+                one = {"RequestItems": {table: [entry]}}
+                asked.append((table, entry, self.pricer.charges("BatchWriteItem", one)))
+        decided = self.state.admit_batch(
+            [(charges, next(rolls) < self.model.unprocessed_rate) for _, _, charges in asked]
+        )
+        for (table, entry, charges), ok in zip(asked, decided, strict=True):
+            if ok:
+                kept.setdefault(table, []).append(entry)
+                items.extend(c[2] for c in charges)
+            else:
+                left.setdefault(table, []).append(entry)
+        if left:
+            self._tally("unprocessed", sum(len(v) for v in left.values()))
+        if not kept:
+            return self._throttled(request, (WRITE, next(iter(left), ""), "", 0.0))
         if not left:
             return self._flying(request, items, _SINGLE)
         partial = self._resigned(request, "BatchWriteItem", {**body, "RequestItems": kept})
@@ -581,8 +701,7 @@ class AwsLikeEngine:
                     entry["Keys"].append(key)
         missing = sum(len(v["Keys"]) for v in left.values())
         if missing:
-            with state.lock:
-                state.stats["unprocessed"] += missing
+            self._count("unprocessed", missing)
             if missing == wanted:
                 return self._throttled(request, (READ, next(iter(left), ""), "", 0.0))
         return self._reading(request, "BatchGetItem", body, left=left)
@@ -596,8 +715,7 @@ class AwsLikeEngine:
         if charges:
             short = self.state.take(charges)
             if short:
-                with self.state.lock:
-                    self.state.stats["throttles"] += 1
+                self._count("throttles")
                 return self._throttled(request, short[0])
         return self._reading(request, operation, body)
 
@@ -610,7 +728,7 @@ class AwsLikeEngine:
         left: dict[str, dict[str, Any]] | None = None,
     ) -> Deferred:
         """Send a read; record the versions it shows; answer stale or partly where due."""
-        sent_at = self.state.clock()
+        sent_at = self.state.now()
 
         def read() -> AWSResponse:
             answer = self.send(request)
@@ -763,9 +881,14 @@ class AwsLikeEngine:
             index += 1
             yield self.roll(request, f"{operation}/{index}")
 
-    def _count(self, name: str) -> None:
-        with self.state.lock:
-            self.state.stats[name] += 1
+    def _tally(self, name: str, n: int = 1) -> None:
+        if self._tally_hook is not None:
+            self._tally_hook(name, n)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        """Count in the state (all its clients) and in this client's tally."""
+        self.state.count(name, n)
+        self._tally(name, n)
 
     def _key_of(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {k: item[k] for k in self.pricer.key_names if k in item}

@@ -204,7 +204,13 @@ class FaultInjector:
                 roll=self._roll,
                 signer=client._request_signer,
                 region=client.meta.region_name,
+                model=plan.aws_like,
+                tally=self._tally,
             )
+
+    def _tally(self, name: str, n: int) -> None:
+        with self._lock:
+            self.stats[name] += n
 
     def attach(self) -> FaultInjector:
         if not self._attached:

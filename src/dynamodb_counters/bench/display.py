@@ -101,6 +101,8 @@ def results_table(results: BenchResults) -> Table:
         ]
         if faults[key]
     ]
+    if faults.get("aws_like"):
+        rates.append("AWS-like engine")
     title = (
         f"{options['workers']} {workers_kind(options)} x "
         f"{options['ops']} ops in {options.get('rounds', 1)} rounds; "

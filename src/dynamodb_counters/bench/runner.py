@@ -52,6 +52,7 @@ from .. import (
 )
 from .._endpoints import check_endpoint
 from .._endpoints import redact as redact  # re-exported: the bench and its tests use it
+from ..aws_like import SharedState, shared_state
 from ..faults import FaultPlan
 from ..local import LOCAL_CREDENTIALS
 from ..report.schema import (
@@ -311,6 +312,8 @@ class ProcessTask:
     target: Target
     slot: int
     ops: tuple[Op, ...]
+    #: The AWS-like engine's state every process shares (a proxy), if the mode is on.
+    aws_state: Any = None
 
 
 def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dict[str, int]]:
@@ -330,7 +333,9 @@ def run_process_task(task: ProcessTask) -> tuple[WorkerOutcome, MeterTotals, dic
         if progress is not None:
             progress.put(slot)
 
-    injector = OperationFaults(client, task.faults)
+    injector = OperationFaults(
+        client, task.faults, key_names=_key_names(store), aws_state=task.aws_state
+    )
     with injector:
         add = booked_adder(target, adder, meter, injector)
         worker = Worker(add, idempotent=True, retry=task.retry, tick=tick)
@@ -768,6 +773,7 @@ class Bench:
                 target=target,
                 slot=index,
                 ops=tuple(plans[w]),
+                aws_state=None if self._shared is None else self._shared.state,
             )
             for w in range(options.workers)
         ]
@@ -798,6 +804,7 @@ class Bench:
 
     _pool: Any = None
     _progress: Any = None
+    _shared: SharedState | None = None
     _loop: LoopThread | None = None
     _async_manager: Any = None
     #: The aiobotocore client of an ``--async`` run (else None).
@@ -824,14 +831,20 @@ class Bench:
             self.warm_up()
             if options.api == "async":
                 self._open_async()
+            key_names = _key_names(CounterStore(self.observer, self.table))
+            if options.processes and options.faults.aws_like is not None:
+                # Worker processes share one AWS-like engine (writes in flight, partition
+                # budgets), served by a process of its own.
+                self._shared = shared_state(options.faults.aws_like, key_names=key_names)
             # One injector for the run (threads, tasks): its decisions depend on how many
             # identical requests came before, across targets and rounds, as on one long-lived
             # client.
             self._injector = OperationFaults(
                 self.client if self.async_client is None else self.async_client,
                 options.faults,
-                key_names=_key_names(CounterStore(self.observer, self.table)),
+                key_names=key_names,
                 known_item=self._known_item,
+                aws_state=None if self._shared is None else self._shared.state,
             )
             self._injector.attach()
             if options.processes:
@@ -854,6 +867,9 @@ class Bench:
             if self._injector is not None:
                 self._injector.detach()
             self._stop_pool(failed=stopped is not None)
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
             self._close_async(budget=None if stopped is None else STOP_BUDGET)
             self.cleanup(targets, budget=None if stopped is None else CLEANUP_BUDGET)
         document = assemble(
@@ -1194,7 +1210,8 @@ def summarise(
         },
         "faults_injected": {
             "lost_answers": injected.get("lost_answers", 0),
-            "throttles": injected.get("throttles", 0),
+            # AWS-like: its single-request throttles and its cancelled transactions.
+            "throttles": injected.get("throttles", 0) + injected.get("transaction_throttles", 0),
             "conflicts": injected.get("conflicts", 0),
             # The per-item throughput model's throttles (when on).
             "item_throttles": injected.get("item_throttles", 0),
