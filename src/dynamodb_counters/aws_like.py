@@ -44,7 +44,7 @@ process that use one injector, or by several injectors given the same state. Bet
 into worker processes (``multiprocessing``, any start method): every decision the engine asks
 of its state (admit a request, spend units, land a write, see or recall a version) is one call,
 so processes meet each other's writes in flight and share the partitions' budgets, for one local
-round trip (0.1-0.2 ms) a decision.
+round trip a decision.
 
 Reproducibility: the unprocessed and stale-read rolls hash the seed, the request body, botocore's
 attempt number and how many identical ones came before (as :mod:`.faults` does); whether a
