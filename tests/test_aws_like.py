@@ -399,3 +399,35 @@ def test_a_shared_state_is_one_engine_for_several_processes(
         assert state.totals() == {"conflicts": 1, "throttles": 1}
         assert dict(injector.stats) == {"throttles": 1}  # this client's own
     assert _item(client, table, "hot") == {**_key("hot"), "v": {"N": "1"}}
+
+
+def test_a_shared_state_ends_with_the_process_that_started_it_even_killed() -> None:
+    """SIGKILL runs no clean-up: the serving process must notice its parent's end itself."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import time\n"
+        "from dynamodb_counters.aws_like import AwsLike, shared_state\n"
+        "shared = shared_state(AwsLike())\n"
+        "print(shared._server._process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        server = int(parent.stdout.readline())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(server, signal.SIGKILL)
+    raise AssertionError("the serving process outlived its killed parent")

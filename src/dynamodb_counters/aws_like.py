@@ -402,6 +402,23 @@ _StateServer.register(
 )
 
 
+def _follow_parent() -> None:
+    """In the serving process: end with the process that started it, even one killed outright
+    (SIGKILL runs no clean-up; the server would otherwise wait forever)."""
+    import multiprocessing.connection
+    import os
+
+    parent = multiprocessing.parent_process()
+    if parent is None:  # pragma: no cover -- always started by a parent
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="aws-like-parent", daemon=True).start()
+
+
 class SharedState:
     """A :class:`AwsLikeState` served by a process of its own (:func:`shared_state`); ``state``
     is its proxy, to give to :class:`~dynamodb_counters.faults.FaultInjector` (``aws_state=``)
@@ -433,7 +450,7 @@ def shared_state(
     (``spawn``: safe from a threaded parent). ``clock`` runs there (a picklable function): the
     machine's monotonic clock by default, the same in every process."""
     server = _StateServer(ctx=multiprocessing.get_context("spawn"))
-    server.start()
+    server.start(initializer=_follow_parent)
     make: Callable[..., AwsLikeState] = server.AwsLikeState  # type: ignore[attr-defined]
     return SharedState(server, make(model, key_names=key_names, start_full=start_full, clock=clock))
 
