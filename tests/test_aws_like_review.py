@@ -1,0 +1,150 @@
+"""The AWS-like mode and the flash sale's verdict under review (issue 17, SPEC section 11).
+
+Each test is a hole an adversarial reading found, and failed before its fix (or is marked
+``xfail(strict=True)`` where the fix belongs to a module under refactoring). The verdict's
+holes are shown on the ledger of a sale built by hand (no engine, no clock: the figures are
+a pure function of the orders' records); a worker's re-send runs ``_Sale._sell`` on a stand-in
+counter whose answers are forced.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from dynamodb_counters.bench.flash import (
+    FlashSaleOptions,
+    FlashTarget,
+    _figures,
+    _Order,
+    _Sale,
+    section,
+)
+from dynamodb_counters.bench.meter import RequestMeter
+from dynamodb_counters.bench.options import Pricing
+from dynamodb_counters.errors import InvalidInput
+from dynamodb_counters.throughput import ItemThroughput
+
+
+def _fake_sale(
+    options: FlashSaleOptions, records: list[_Order], target: FlashTarget | None = None
+) -> Any:
+    """What ``_figures`` reads of a sale: its options, records, meter, budget and stats."""
+    return SimpleNamespace(
+        options=options,
+        records=records,
+        meter=RequestMeter(("pk", "sk")),
+        budget=ItemThroughput(write_limit=None, read_limit=None),
+        target=target or FlashTarget("atomic"),
+        aws=None,
+        injector=SimpleNamespace(stats=Counter()),
+        idempotent=False,
+    )
+
+
+def _acked(i: int, at: float) -> _Order:
+    return _Order(f"order-{i:07d}", "acked", at, at + 0.01, 0)
+
+
+# -- the verdict ---------------------------------------------------------------------------------
+
+
+def test_a_sale_stopped_by_its_time_limit_is_not_exact() -> None:
+    # Stock 10, 13 orders; the time limit stopped the sale after 3 sales, the 10 other orders
+    # never sent: 7 units unsold while demand was waiting. Nothing in the ledger is wrong (no
+    # drift, no refusal), and the row said exact: True -- the sale never showed that every
+    # unit sells, which is what "0 false sold-out" is for.
+    options = FlashSaleOptions(stock=10, workers=2, time_limit=1.0)
+    records = [_acked(i, 0.1 * i) for i in range(3)]
+    timing = {"opened": 0.0, "closed": 1.0, "stopped": True}
+    row = _figures(_fake_sale(options, records), timing, 7, Pricing())
+    assert row["stopped_by_time_limit"] is True
+    assert row["ledger"]["drift"] == 0 and row["ledger"]["false_sold_out"] == 0
+    assert row["exact"] is False
+    assert row["unanswered_orders"] == 10
+    # A sale that answered every order, with the same ledger otherwise, stays exact.
+    done = {"opened": 0.0, "closed": 1.0, "stopped": False}
+    sold = [_acked(i, 0.01 * i) for i in range(10)]
+    refused = [_Order(f"order-{i:07d}", "refused", 0.5, 0.6, 0) for i in range(10, 13)]
+    row = _figures(_fake_sale(options, sold + refused), done, 0, Pricing())
+    assert row["unanswered_orders"] == 0 and row["exact"] is True
+
+
+def _row(name: str, *, exact: bool, rate: float) -> dict[str, Any]:
+    return {"name": name, "skipped": None, "exact": exact, "accepted_adds_per_s": rate}
+
+
+def test_all_exact_counts_every_row_even_two_of_one_name() -> None:
+    # --shards 8,8 ran sharded@8 twice; the rows were keyed by name, so the second one's
+    # exact: True hid the first one's False, and all_exact said True.
+    options = FlashSaleOptions(stock=10, strategies=("sharded",), shards=(1, 8))
+    rows = [
+        _row("sharded@1", exact=True, rate=1.0),
+        _row("sharded@8", exact=False, rate=8.0),
+        _row("sharded@8", exact=True, rate=8.0),
+    ]
+    flash = section(options, rows, started_at=datetime.now(UTC), seconds=1.0)
+    assert flash["all_exact"] is False
+
+
+def test_shard_counts_are_distinct() -> None:
+    with pytest.raises(InvalidInput, match="distinct"):
+        FlashSaleOptions(stock=10, strategies=("sharded",), shards=(8, 8))
+
+
+# -- false "sold out" after a worker's re-send ---------------------------------------------------
+
+
+def _throttled() -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+        "UpdateItem",
+    )
+
+
+class _Twice:
+    """A counter handle whose first add is throttled (botocore gave up), the second sold; it
+    notes when the throttle came back, and a refusal of another order answered right then."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.throttled_at = 0.0
+
+    def add(self, amount: int, *, request_id: str | None = None) -> None:
+        import time
+
+        self.calls += 1
+        if self.calls == 1:
+            self.throttled_at = time.perf_counter()
+            raise _throttled()
+
+
+def test_a_refusal_before_a_re_sent_order_sold_is_false() -> None:
+    # Stock 1. Order A is sent, throttled (nothing applied), and sent again by its worker.
+    # Meanwhile order B is refused "sold out". A's second send sells the unit: the unit was
+    # there when B's refusal came back, so that refusal was false. The ledger compared B's
+    # refusal with the moment A was *first* sent (before the refusal), and found nothing.
+    options = FlashSaleOptions(stock=1, workers=2, time_limit=1.0)
+    sale = _Sale.__new__(_Sale)
+    sale.options = options
+    sale.meter = RequestMeter(("pk", "sk"))
+    sale.idempotent = True
+    sale.stop = threading.Event()
+    sale.target = FlashTarget("marker")
+    handle = _Twice()
+    order = sale._sell(handle, "order-0000001", random.Random(1))  # type: ignore[arg-type]
+    assert handle.calls == 2
+    assert order.outcome == "acked"
+    assert order.retried == ("ProvisionedThroughputExceededException",)
+    refusal = _Order("order-0000002", "refused", handle.throttled_at, handle.throttled_at, 0)
+    timing = {"opened": 0.0, "closed": order.finished, "stopped": False}
+    row = _figures(_fake_sale(options, [order, refusal]), timing, 0, Pricing())
+    assert row["ledger"]["false_sold_out"] == 1
+    assert row["exact"] is False
