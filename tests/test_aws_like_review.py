@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -19,6 +20,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from _hooks import SendHook, operation_of
+from conftest import fresh_client, new_table_name
+from dynamodb_counters import CounterStore
+from dynamodb_counters.aws_like import error
 from dynamodb_counters.bench.flash import (
     FlashSaleOptions,
     FlashTarget,
@@ -30,6 +35,7 @@ from dynamodb_counters.bench.flash import (
 from dynamodb_counters.bench.meter import RequestMeter
 from dynamodb_counters.bench.options import Pricing
 from dynamodb_counters.errors import InvalidInput
+from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.throughput import ItemThroughput
 
 
@@ -109,6 +115,18 @@ def _throttled() -> ClientError:
     )
 
 
+def _bare_sale(options: FlashSaleOptions, target: FlashTarget) -> _Sale:
+    """A sale's worker side only (no client, no injector): ``_sell`` runs on it."""
+    sale = _Sale.__new__(_Sale)
+    sale.options = options
+    sale.meter = RequestMeter(("pk", "sk"))
+    sale.idempotent = True
+    sale.stop = threading.Event()
+    sale.target = target
+    sale._sent = threading.local()
+    return sale
+
+
 class _Twice:
     """A counter handle whose first add is throttled (botocore gave up), the second sold; it
     notes when the throttle came back, and a refusal of another order answered right then."""
@@ -118,8 +136,6 @@ class _Twice:
         self.throttled_at = 0.0
 
     def add(self, amount: int, *, request_id: str | None = None) -> None:
-        import time
-
         self.calls += 1
         if self.calls == 1:
             self.throttled_at = time.perf_counter()
@@ -132,12 +148,7 @@ def test_a_refusal_before_a_re_sent_order_sold_is_false() -> None:
     # there when B's refusal came back, so that refusal was false. The ledger compared B's
     # refusal with the moment A was *first* sent (before the refusal), and found nothing.
     options = FlashSaleOptions(stock=1, workers=2, time_limit=1.0)
-    sale = _Sale.__new__(_Sale)
-    sale.options = options
-    sale.meter = RequestMeter(("pk", "sk"))
-    sale.idempotent = True
-    sale.stop = threading.Event()
-    sale.target = FlashTarget("marker")
+    sale = _bare_sale(options, FlashTarget("marker"))
     handle = _Twice()
     order = sale._sell(handle, "order-0000001", random.Random(1))  # type: ignore[arg-type]
     assert handle.calls == 2
@@ -148,3 +159,58 @@ def test_a_refusal_before_a_re_sent_order_sold_is_false() -> None:
     row = _figures(_fake_sale(options, [order, refusal]), timing, 0, Pricing())
     assert row["ledger"]["false_sold_out"] == 1
     assert row["exact"] is False
+
+
+class _CancelFirstTransaction(SendHook):
+    """Cancels the first ``TransactWriteItems`` as AWS does a throttled one (nothing applied,
+    botocore does not retry it: the library does), noting when that answer came back."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cancelled_at: float | None = None
+
+    def _hook(self, request: Any, **_: Any) -> Any:
+        if operation_of(request) != "TransactWriteItems" or self.cancelled_at is not None:
+            return None
+        self.cancelled_at = time.perf_counter()
+        return error(
+            request.url,
+            "TransactionCanceledException",
+            "Transaction cancelled [ThrottlingError, None]",
+            CancellationReasons=[
+                {"Code": "ThrottlingError", "Message": "throttled"},
+                {"Code": "None"},
+            ],
+        )
+
+
+def test_a_refusal_while_the_library_retried_the_selling_order_is_false(ddb: DynamoDBLocal) -> None:
+    # AWS-like, the library itself tries a throttled transaction again (up to MAX_ATTEMPTS),
+    # inside one add() call. Stock 1: order A's first transaction is cancelled for throttling,
+    # order B is refused "sold out" right then, and A's next try sells the unit. B's refusal
+    # was false; the ledger compared it with when A's add() was called (before the refusal).
+    client = fresh_client(ddb)
+    table = new_table_name("review")
+    store = CounterStore(client, table)
+    store.ensure_table()
+    try:
+        counter = store.counter("flash", strategy="marker", floor=0, retry_delay=0)
+        counter.create(initial=1)
+        options = FlashSaleOptions(stock=1, workers=2, time_limit=1.0)
+        sale = _bare_sale(options, FlashTarget("marker"))
+        sale.watch_sends(client)
+        try:
+            with _CancelFirstTransaction(client) as hook:
+                order = sale._sell(counter, "order-0000001", random.Random(1))
+        finally:
+            sale.unwatch_sends(client)
+        assert order.outcome == "acked" and order.retried == ()
+        assert counter.value() == 0
+        assert hook.cancelled_at is not None
+        refusal = _Order("order-0000002", "refused", hook.cancelled_at, hook.cancelled_at, 0)
+        timing = {"opened": 0.0, "closed": order.finished, "stopped": False}
+        row = _figures(_fake_sale(options, [order, refusal]), timing, 0, Pricing())
+        assert row["ledger"]["false_sold_out"] == 1
+        assert row["exact"] is False
+    finally:
+        client.delete_table(TableName=table)

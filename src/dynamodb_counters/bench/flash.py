@@ -78,6 +78,8 @@ SCENARIOS = (FLASH_SALE,)
 _SDK_THROTTLES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 )
+#: Writes: the last one an add sends is the one that sold (the tries before it applied nothing).
+_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 #: Errors after which nothing was applied: the order is sent again with the same id.
 _NOT_APPLIED = frozenset(
     {
@@ -225,9 +227,10 @@ class FlashSaleOptions:
 class _Order:
     """What became of one order: ``acked``, ``refused`` (ThresholdExceeded) or an error.
 
-    ``started``: when the worker's last try of the order was sent (the one that got
-    ``outcome``; a try before it was throttled or conflicted and applied nothing), so that an
-    order sold by a re-send after a refusal proves that refusal false."""
+    ``started``: when the write that got ``outcome`` was sent -- the last write of the
+    worker's last try (the writes before it, the library's own tries included, were throttled
+    or conflicted and applied nothing) -- so that an order sold by a re-send after a refusal
+    proves that refusal false."""
 
     order: str
     outcome: str
@@ -310,6 +313,7 @@ class _Sale:
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._next = 0
+        self._sent = threading.local()
         self.records: list[_Order] = []
         self.failure: BaseException | None = None
 
@@ -335,6 +339,24 @@ class _Sale:
             self.stop.set()
         with self._lock:
             self.records.extend(mine)
+
+    def watch_sends(self, client: Any) -> None:
+        """Note when each worker thread last sent a write (before the injector, which may
+        answer in place of DynamoDB, or hold the write in flight: the note is never late)."""
+        client.meta.events.register_first("before-send.dynamodb", self._note_send)
+
+    def unwatch_sends(self, client: Any) -> None:
+        client.meta.events.unregister("before-send.dynamodb", self._note_send)
+
+    def _note_send(self, request: Any, **_: Any) -> None:
+        target = str(request.headers.get("X-Amz-Target", b"")).rsplit(".", 1)[-1].strip("'")
+        if target in _WRITES:
+            self._sent.at = time.perf_counter()
+
+    def _last_write(self, since: float) -> float:
+        """When this thread last sent a write since ``since`` (``since`` when it sent none)."""
+        at = getattr(self._sent, "at", None)
+        return since if at is None or at < since else float(at)
 
     def _sell(self, counter: StoreCounter, order: str, rng: random.Random) -> _Order:
         retries = 0
@@ -362,7 +384,8 @@ class _Sale:
                 else:
                     book.state = "acked"
                     outcome = "acked"
-            return _Order(order, outcome, tried, time.perf_counter(), retries, tuple(retried))
+            sent = self._last_write(tried) if outcome == "acked" else tried
+            return _Order(order, outcome, sent, time.perf_counter(), retries, tuple(retried))
 
     def run(self) -> dict[str, Any]:
         workers = self.options.workers
@@ -375,6 +398,7 @@ class _Sale:
             # Each handle reads the definition once: now, not among the measured requests.
             counter.definition  # noqa: B018
         self.meter.attach(self.client)
+        self.watch_sends(self.client)
         self.injector.attach()
         try:
             for thread in threads:
@@ -394,6 +418,7 @@ class _Sale:
         finally:
             self.stop.set()
             self.injector.detach()
+            self.unwatch_sends(self.client)
             self.meter.detach()
         if self.failure is not None:
             raise self.failure
