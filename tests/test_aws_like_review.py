@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from _hooks import SendHook, operation_of
 from conftest import fresh_client, new_table_name
 from dynamodb_counters import CounterStore
-from dynamodb_counters.aws_like import error
+from dynamodb_counters.aws_like import AwsLike, AwsLikeState, error
 from dynamodb_counters.bench.flash import (
     FlashSaleOptions,
     FlashTarget,
@@ -35,6 +35,7 @@ from dynamodb_counters.bench.flash import (
 from dynamodb_counters.bench.meter import RequestMeter
 from dynamodb_counters.bench.options import Pricing
 from dynamodb_counters.errors import InvalidInput
+from dynamodb_counters.faults import FaultInjector, FaultPlan
 from dynamodb_counters.local import DynamoDBLocal
 from dynamodb_counters.throughput import ItemThroughput
 
@@ -214,3 +215,57 @@ def test_a_refusal_while_the_library_retried_the_selling_order_is_false(ddb: Dyn
         assert row["exact"] is False
     finally:
         client.delete_table(TableName=table)
+
+
+# -- the AWS-like engine against AWS's documentation ---------------------------------------------
+
+
+def _counter_key(pk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": "#counter"}}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="aws_like.py: a TransactGetItems is checked against writes in flight only when it "
+    "arrives; AWS also cancels an *ongoing* TransactGetItems that a PutItem/UpdateItem/"
+    "DeleteItem/TransactWriteItems meets (API reference, TransactionCanceledException)",
+)
+def test_an_ongoing_transactional_read_meets_a_write(ddb: DynamoDBLocal, table: str) -> None:
+    # AWS's API reference (TransactionCanceledException): "DynamoDB cancels a TransactGetItems
+    # request [when] there is an ongoing TransactGetItems operation that conflicts with a
+    # concurrent PutItem, UpdateItem, DeleteItem or TransactWriteItems request". The engine
+    # only cancels a read that *arrives* while a write is in flight: a write arriving while
+    # the read is being served passes, and the read answers as if alone.
+    model = AwsLike(write_limit=None, in_flight=0.0, stale_read_rate=0.0)
+    state = AwsLikeState(model)
+    reader, writer = fresh_client(ddb), fresh_client(ddb)
+    readers = FaultInjector(reader, FaultPlan(aws_like=model), aws_state=state)
+    writers = FaultInjector(writer, FaultPlan(aws_like=model), aws_state=state)
+    update = {
+        "TableName": table,
+        "Key": _counter_key("hot"),
+        "UpdateExpression": "ADD v :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    }
+    assert readers.aws is not None
+    real_send = readers.aws.send
+
+    def send(request: Any) -> Any:
+        if operation_of(request) == "TransactGetItems":
+            writer.update_item(**update)  # arrives while the read is being served
+        return real_send(request)
+
+    readers.aws.send = send
+    with readers, writers:
+        writer.update_item(**update)
+        try:
+            reader.transact_get_items(
+                TransactItems=[{"Get": {"TableName": table, "Key": _counter_key("hot")}}]
+            )
+            outcome: tuple[str, list[str]] = ("answered", [])
+        except ClientError as exc:
+            reasons = [str(r.get("Code")) for r in exc.response.get("CancellationReasons", [])]
+            outcome = (str(exc.response["Error"]["Code"]), reasons)
+    assert outcome == ("TransactionCanceledException", ["TransactionConflict"])
+    found = writer.get_item(TableName=table, Key=_counter_key("hot"), ConsistentRead=True)
+    assert found["Item"]["v"] == {"N": "2"}  # the write went through
