@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from _hooks import SendHook, operation_of
 from conftest import fresh_client, new_table_name
-from dynamodb_counters import CounterStore
+from dynamodb_counters import AddResult, CounterStore
 from dynamodb_counters.aws_like import AwsLike, AwsLikeState, error
 from dynamodb_counters.bench.flash import (
     FlashSaleOptions,
@@ -136,11 +136,12 @@ class _Twice:
         self.calls = 0
         self.throttled_at = 0.0
 
-    def add(self, amount: int, *, request_id: str | None = None) -> None:
+    def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
         self.calls += 1
         if self.calls == 1:
             self.throttled_at = time.perf_counter()
             raise _throttled()
+        return AddResult(applied=True, value=None, request_id=request_id)
 
 
 def test_a_refusal_before_a_re_sent_order_sold_is_false() -> None:
@@ -269,3 +270,37 @@ def test_an_ongoing_transactional_read_meets_a_write(ddb: DynamoDBLocal, table: 
     assert outcome == ("TransactionCanceledException", ["TransactionConflict"])
     found = writer.get_item(TableName=table, Key=_counter_key("hot"), ConsistentRead=True)
     assert found["Item"]["v"] == {"N": "2"}  # the write went through
+
+
+class _LandedAnyway:
+    """A handle whose first add fails with a throttle botocore gave up on, and whose re-send
+    (the same request id) finds the order counted already: the first one had landed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
+        self.calls += 1
+        if self.calls == 1:
+            raise _throttled()
+        return AddResult(applied=False, value=None, request_id=request_id)
+
+
+def test_an_error_that_said_not_applied_but_had_landed_is_not_exact() -> None:
+    # A worker sends an order again only after an error documented as "nothing applied".
+    # When the re-send answers "already counted" (applied=False), that error was wrong -- the
+    # very thing the sale is there to catch -- yet the order looked sold once, the ledger had
+    # no drift (the strategy is idempotent) and the row said exact: True.
+    options = FlashSaleOptions(stock=1, workers=2, time_limit=1.0)
+    sale = _bare_sale(options, FlashTarget("marker"))
+    handle = _LandedAnyway()
+    order = sale._sell(handle, "order-0000001", random.Random(1))  # type: ignore[arg-type]
+    assert order.outcome == "acked" and handle.calls == 2
+    # The second order (demand 2) is refused after it: sold out, truly.
+    later = order.finished + 1.0
+    refusal = _Order("order-0000002", "refused", later, later, 0)
+    timing = {"opened": 0.0, "closed": later, "stopped": False}
+    row = _figures(_fake_sale(options, [order, refusal]), timing, 0, Pricing())
+    assert row["ledger"]["drift"] == 0 and row["ledger"]["false_sold_out"] == 0
+    assert row["exact"] is False
+    assert row["landed_before_re_send"] == 1

@@ -239,6 +239,9 @@ class _Order:
     retries: int
     #: The errors after which the worker sent the order again (nothing was applied).
     retried: tuple[str, ...] = ()
+    #: A re-send found the order counted already (``applied=False``): an error above said
+    #: "nothing applied" and was wrong.
+    landed_before: bool = False
 
 
 def _not_applied(exc: BaseException) -> bool:
@@ -361,12 +364,13 @@ class _Sale:
     def _sell(self, counter: StoreCounter, order: str, rng: random.Random) -> _Order:
         retries = 0
         retried: list[str] = []
+        landed = False
         request_id = order if self.idempotent else None
         while True:
             tried = time.perf_counter()
             with self.meter.operation(order, -1) as book:
                 try:
-                    counter.add(-1, request_id=request_id)
+                    result = counter.add(-1, request_id=request_id)
                 except ThresholdExceeded:
                     book.state = "rejected"
                     outcome = "refused"
@@ -384,8 +388,20 @@ class _Sale:
                 else:
                     book.state = "acked"
                     outcome = "acked"
+                    # Each order is one worker's: "already counted" can only come from a
+                    # re-send after an error that landed.
+                    landed = result.applied is False
             sent = self._last_write(tried) if outcome == "acked" else tried
-            return _Order(order, outcome, sent, time.perf_counter(), retries, tuple(retried))
+            finished = time.perf_counter()
+            return _Order(
+                order,
+                outcome,
+                sent,
+                finished,
+                retries,
+                tuple(retried),
+                landed_before=outcome == "acked" and landed,
+            )
 
     def run(self) -> dict[str, Any]:
         workers = self.options.workers
@@ -484,6 +500,9 @@ def _figures(sale: _Sale, timing: dict[str, Any], final: int, pricing: Pricing) 
     # Orders never answered (the time limit stopped the sale): the units they would have
     # bought may be unsold, and nothing shows they would have sold -- not exact.
     unanswered = options.orders - len(records)
+    # An order whose re-send found it counted: the error the worker had (documented as "nothing
+    # applied") was wrong; idempotence hid it from the ledger.
+    landed_before = sum(1 for r in acked if r.landed_before)
     exact = (
         final - expected == 0
         and oversold == 0
@@ -491,6 +510,7 @@ def _figures(sale: _Sale, timing: dict[str, Any], final: int, pricing: Pricing) 
         and not errors
         and not not_applied
         and unanswered == 0
+        and landed_before == 0
     )
     return {
         "name": sale.target.label,
@@ -520,6 +540,8 @@ def _figures(sale: _Sale, timing: dict[str, Any], final: int, pricing: Pricing) 
         "retryable_errors_reaching_workers": sum(not_applied.values()),
         "retryable_errors_by_type": dict(sorted(not_applied.items())),
         "sdk_throttles_reaching_workers": sum(sdk_gave_up.values()),
+        # Orders re-sent after an error that said "nothing applied", found counted: 0.
+        "landed_before_re_send": landed_before,
         "exact": exact,
         "http_attempts": totals.attempts,
         "items_written": len(written),
