@@ -304,3 +304,28 @@ def test_an_error_that_said_not_applied_but_had_landed_is_not_exact() -> None:
     assert row["ledger"]["drift"] == 0 and row["ledger"]["false_sold_out"] == 0
     assert row["exact"] is False
     assert row["landed_before_re_send"] == 1
+
+
+def test_the_terminal_table_says_when_a_row_is_not_exact() -> None:
+    # The table shows errors, false sold-outs, oversell and drift: a sale stopped by its time
+    # limit (or an order found counted before its re-send) showed all of them 0, in green.
+    from dynamodb_counters.bench.display import flash_table
+
+    ledger = {"false_sold_out": 0, "oversold": 0, "drift": 0}
+    row = {
+        "name": "sharded@8",
+        "skipped": None,
+        "exact": False,
+        "errors": 0,
+        "unanswered_orders": 40,
+        "landed_before_re_send": 0,
+        "ledger": ledger,
+        "accepted_adds_per_s": 10.0,
+        "throttled_requests": 0,
+        "units": {"wru_per_add": 4.0},
+        "usd_per_million_adds": 2.5,
+    }
+    table = flash_table({"model": {"item_write_limit": 20}, "targets": [row]})
+    assert "NOT exact: sharded@8 (40 orders never answered: stopped by the time limit)" in str(
+        table.caption
+    )
