@@ -245,6 +245,17 @@ def flash_table(flash: dict[str, Any]) -> Table:
         "the library gave up on); false s/o: refusals while stock remained; $/M: $ per million "
         "adds"
     )
+    for row in flash.get("targets", []):
+        # What the columns above cannot show: orders never answered, or found counted before
+        # their re-send (the flash sale's "exact" counts both).
+        why = []
+        if row.get("unanswered_orders"):
+            unanswered = row["unanswered_orders"]
+            why.append(f"{unanswered} orders never answered: stopped by the time limit")
+        if row.get("landed_before_re_send"):
+            why.append(f"{row['landed_before_re_send']} orders counted before their re-send")
+        if why and not row.get("skipped"):
+            notes.append(f"NOT exact: {row['name']} ({'; '.join(why)})")
     if skipped:
         names = ", ".join(str(row["name"]) for row in skipped)
         notes.append(f"skipped: {names} ({skipped[0]['skipped']})")
