@@ -225,18 +225,12 @@ def _counter_key(pk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": "#counter"}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aws_like.py: a TransactGetItems is checked against writes in flight only when it "
-    "arrives; AWS also cancels an *ongoing* TransactGetItems that a PutItem/UpdateItem/"
-    "DeleteItem/TransactWriteItems meets (API reference, TransactionCanceledException)",
-)
 def test_an_ongoing_transactional_read_meets_a_write(ddb: DynamoDBLocal, table: str) -> None:
     # AWS's API reference (TransactionCanceledException): "DynamoDB cancels a TransactGetItems
     # request [when] there is an ongoing TransactGetItems operation that conflicts with a
-    # concurrent PutItem, UpdateItem, DeleteItem or TransactWriteItems request". The engine
-    # only cancels a read that *arrives* while a write is in flight: a write arriving while
-    # the read is being served passes, and the read answers as if alone.
+    # concurrent PutItem, UpdateItem, DeleteItem or TransactWriteItems request". Before: the
+    # engine only cancelled a read that *arrived* while a write was in flight: a write arriving
+    # while the read was being served passed, and the read answered as if alone.
     model = AwsLike(write_limit=None, in_flight=0.0, stale_read_rate=0.0)
     state = AwsLikeState(model)
     reader, writer = fresh_client(ddb), fresh_client(ddb)

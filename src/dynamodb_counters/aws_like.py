@@ -16,8 +16,9 @@ every key as a partition of its own. With ``FaultPlan(aws_like=AwsLike(...))`` t
    does not grow with DynamoDB Local's own latency on a loaded machine). Two
    overlapping ``TransactWriteItems`` on one item: the later one is cancelled with
    ``TransactionConflict``; a ``TransactGetItems`` reading an item with any write in flight
-   likewise; a single-item write (or a ``BatchWriteItem`` item) on an item inside a running
-   transaction gets ``TransactionConflictException`` (the batch item comes back unprocessed).
+   likewise, and so is one that a write meets while it is being served; a single-item write
+   (or a ``BatchWriteItem`` item) on an item inside a running transaction gets
+   ``TransactionConflictException`` (the batch item comes back unprocessed).
 3. **One token bucket per partition**: the partition key value's item collection (a counter and
    its markers, a shard and its markers) shares ``write_limit`` write units/s and
    ``read_limit`` read units/s (default 3 x); ``partitions=P`` hashes keys onto P partitions
@@ -55,6 +56,7 @@ so throttles, conflicts and stale answers are not reproducible from the seed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -228,6 +230,11 @@ class AwsLikeState:
         self._lock = threading.Lock()
         # item id -> {kind: writes of that kind in flight}
         self._flights: dict[str, Counter[str]] = {}
+        # Transactional reads being served: ticket -> (their items, indices a write met), and
+        # item id -> the tickets reading it.
+        self._reads: dict[int, tuple[list[str], set[int]]] = {}
+        self._readers: dict[str, set[int]] = {}
+        self._tickets = itertools.count(1)
         # item id -> (when seen, the item or None for absent), oldest first
         self._versions: dict[str, deque[tuple[float, dict[str, Any] | None]]] = {}
         self.stats: Counter[str] = Counter()
@@ -272,7 +279,8 @@ class AwsLikeState:
         transaction, so does a single write; a transactional read meets any write),
         ``("throttled", i)`` when the partitions of items ``i`` lack the units (nothing is
         spent), else ``("admitted", [])``: its units are spent and, a write, it is in flight
-        (:meth:`land` it)."""
+        (:meth:`land` it); a transactional read, ``("admitted", [ticket])``: it is being served
+        until :meth:`finish_read`, and a write that boards meanwhile dooms it."""
         items = [c[2] for c in charges]
         with self._lock:
             clash = self.conflicts(items, kind=None if transaction and not write else "write")
@@ -285,7 +293,28 @@ class AwsLikeState:
                 return "throttled", short
             if write:
                 self.board(items, _TRANSACTION if transaction else _SINGLE)
+            elif transaction:
+                ticket = next(self._tickets)
+                self._reads[ticket] = (items, set())
+                for item in items:
+                    self._readers.setdefault(item, set()).add(ticket)
+                return "admitted", [ticket]
         return "admitted", []
+
+    def finish_read(self, ticket: int) -> list[int]:
+        """A transactional read's serving is over: the indices of its items that a write met
+        meanwhile (AWS cancels an ongoing ``TransactGetItems`` that a write meets)."""
+        with self._lock:
+            items, met = self._reads.pop(ticket, ([], set()))
+            for item in set(items):
+                readers = self._readers.get(item)
+                if readers is not None:
+                    readers.discard(ticket)
+                    if not readers:
+                        del self._readers[item]
+            if met:
+                self.stats["conflicts"] += 1
+        return sorted(met)
 
     def admit_batch(self, entries: list[tuple[list[Charge], bool]]) -> list[bool]:
         """Which requests of a ``BatchWriteItem`` are processed, given each one's charges and
@@ -336,8 +365,13 @@ class AwsLikeState:
         return found
 
     def board(self, items: list[str], kind: str) -> None:
+        """Put a write's items in flight (caller holds the lock); it dooms the transactional
+        reads being served that read any of them."""
         for item in items:
             self._flights.setdefault(item, Counter())[kind] += 1
+            for ticket in self._readers.get(item, ()):
+                reading, met = self._reads[ticket]
+                met.update(i for i, x in enumerate(reading) if x == item)
 
     def land(self, items: list[str], kind: str) -> None:
         with self._lock:
@@ -389,6 +423,7 @@ _StateServer.register(
     exposed=(
         "admit",
         "admit_batch",
+        "finish_read",
         "take",
         "land",
         "seen",
@@ -552,7 +587,7 @@ class AwsLikeEngine:
             self._tally("transaction_throttles")
             return self._cancelled(request, len(items), which, self.model.throttle_reason)
         if not write:
-            return self._reading(request, operation, body)
+            return self._reading(request, operation, body, ticket=which[0], count=len(items))
         return self._flying(request, items, _TRANSACTION)
 
     def _cancelled(
@@ -743,12 +778,22 @@ class AwsLikeEngine:
         body: dict[str, Any],
         *,
         left: dict[str, dict[str, Any]] | None = None,
+        ticket: int | None = None,
+        count: int = 0,
     ) -> Deferred:
-        """Send a read; record the versions it shows; answer stale or partly where due."""
+        """Send a read; record the versions it shows; answer stale or partly where due. A
+        transactional read (``ticket``, of ``count`` items) that a write met while it was
+        served is cancelled, as AWS cancels it."""
         sent_at = self.state.now()
 
         def read() -> AWSResponse:
-            answer = self.send(request)
+            try:
+                answer = self.send(request)
+            finally:
+                met = [] if ticket is None else self.state.finish_read(ticket)
+            if met and answer.status_code == 200:
+                self._tally("conflicts")
+                return self._cancelled(request, count, met, "TransactionConflict")
             if answer.status_code != 200:
                 return answer
             reply = parse_body(answer.content)
