@@ -431,17 +431,33 @@ def _bounds_text(options: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-_FLASH_CAPTION = (
-    "Flash sale: one counter with limited stock and a floor of 0, more orders "
-    "than stock, each add(-1) throttled per item like AWS throttles a hot partition (the "
-    "per-item throughput model, R write units/s per item, dashed). Accepted adds/s: "
-    "acknowledged adds over the time until the stock sold out. One item takes R adds/s with "
-    "atomic (1 write unit each) and R/2 with marker (its transaction writes the counter item "
-    "at 2 units); sharded spreads the counter over n items.",
-    "Read: higher is faster; a sharded line close to the dotted one scales with its shards. "
-    "Speed is worth nothing without the columns at the right of the table: false sold out, "
-    "oversold and drift must all be 0.",
-)
+def _flash_caption(per: str) -> tuple[str, str]:
+    """The flash sale's caption and reading line, for the model the run used: per item (plain)
+    or per partition (AWS-like, where a counter's markers share its partition: marker R/4)."""
+    if per == "partition":
+        model = (
+            "each add(-1) throttled per partition as AWS throttles a hot partition (the "
+            "AWS-like mode, R write units/s per partition key, dashed). Accepted adds/s: "
+            "acknowledged adds over the time until the stock sold out. One partition takes R "
+            "adds/s with atomic (1 write unit each) and R/4 with marker (its transaction writes "
+            "the counter item and a marker on the counter's partition, 2 units each); sharded "
+            "spreads the counter over n partition keys."
+        )
+    else:
+        model = (
+            "each add(-1) throttled per item like AWS throttles a hot partition (the per-item "
+            "throughput model, R write units/s per item, dashed). Accepted adds/s: acknowledged "
+            "adds over the time until the stock sold out. One item takes R adds/s with atomic "
+            "(1 write unit each) and R/2 with marker (its transaction writes the counter item at "
+            "2 units); sharded spreads the counter over n items."
+        )
+    return (
+        "Flash sale: one counter with limited stock and a floor of 0, more orders than stock, "
+        + model,
+        "Read: higher is faster; a sharded line close to the dotted one scales with its shards. "
+        "Speed is worth nothing without the columns at the right of the table: false sold out, "
+        "oversold and drift must all be 0.",
+    )
 
 
 def _flash(results: BenchResults) -> dict[str, Any] | None:
@@ -453,7 +469,9 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
 
     from .charts import flash_chart
 
-    caption, reading = _FLASH_CAPTION
+    model = flash.get("model") or {}
+    per = "partition" if model.get("per") == "partition" else "item"
+    caption, reading = _flash_caption(per)
     rows: list[list[Cell]] = []
     for r in flash.get("targets", []):
         if r.get("skipped"):
@@ -478,7 +496,7 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
     headers = [
         "target",
         "accepted adds/s",
-        "one item's limit",
+        f"one {per}'s limit",
         "throttled requests",
         "false sold out",
         "oversold",
@@ -488,13 +506,14 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
         "sold / refused",
         "seconds",
     ]
-    model = flash.get("model") or {}
     options = flash.get("options") or {}
     ratio = flash.get("sharded_8_vs_1")
     facts = (
         f"stock {options.get('stock')}, {options.get('orders')} orders, "
         f"{options.get('workers')} worker threads; R = {model.get('item_write_limit')} write "
-        f"units/s and {model.get('item_read_limit')} read units/s per item; "
+        f"units/s and {model.get('item_read_limit')} read units/s per {per}"
+        + (" (AWS-like engine)" if per == "partition" else "")
+        + "; "
         "burst "
         f"{model.get('burst')}. WU / add: every write unit the sale spent (refused orders and "
         "escrow moves included) over the adds sold."
