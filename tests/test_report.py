@@ -324,6 +324,9 @@ window.addEventListener("load", () => {
   const page = frame.contentDocument.documentElement;
   document.body.setAttribute("data-width",
     page.scrollWidth + "/" + frame.contentWindow.innerWidth);
+  const rows = Array.from(frame.contentDocument.querySelectorAll("table.fig tbody tr"));
+  document.body.setAttribute("data-row",
+    Math.max(...rows.map((row) => row.getBoundingClientRect().height)));
 });
 </script>"""
 
@@ -352,6 +355,10 @@ def test_no_side_scrolling_on_a_phone(results: BenchResults, tmp_path: Path) -> 
     width, viewport = (int(x) for x in found.groups())
     assert viewport == 390
     assert width <= viewport  # the page never runs off a phone's right edge
+    # A table squeezed into the phone's width stacked its verdicts a word a line (rows 200 px
+    # and more): a prose column keeps a readable width, and its table scrolls sideways.
+    tallest = re.search(r'data-row="([\d.]+)"', dom)
+    assert tallest and float(tallest.group(1)) <= 130, tallest
 
 
 def _drawn(monkeypatch: pytest.MonkeyPatch, draw: Any, results: BenchResults) -> Any:
@@ -587,3 +594,14 @@ def test_a_checkout_that_oversold_says_so(
     assert '<div class="card bad"><b>NOT EXACT: marker (see the rows)</b>' in page
     assert "5 != 6" in _checkout_text(page)
     assert '<span class="drift">1</span>' in page
+
+
+def test_code_in_a_table_cell_is_code_not_backticks(results: BenchResults, page: str) -> None:
+    """The strategies' window texts name their options between backticks (for the terminal):
+    the speed table showed "the last `history` request ids" with the backticks."""
+    names = {r["name"] for r in results["strategies"]}
+    assert {"occ_history", "set"} <= names
+    text = re.sub(r"<svg.*?</svg>", "", page, flags=re.DOTALL)
+    assert "`" not in text
+    assert "<td>the last <code>history</code> request ids (default 50)</td>" in text
+    assert "<td>the last <code>capacity</code> to 2 x <code>capacity</code> request ids" in text

@@ -41,7 +41,8 @@ REPORT_FILE = "index.html"
 
 #: Nothing wider than a phone (360 px and up) is fixed: the chart grid's columns shrink to the
 #: page, every table sits in a box that scrolls sideways on its own (tests/test_report.py checks
-#: both rules, and the page at 390 px in a real browser where there is one).
+#: both rules, and the page at 390 px in a real browser where there is one). On a phone a
+#: table's prose column (verdicts, windows) keeps a readable width: its box scrolls instead.
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
 max-width:1100px;padding:0 1rem;color:#212121;line-height:1.45}
@@ -58,7 +59,8 @@ dd{margin:0;overflow-wrap:anywhere;min-width:0}ul.scale li{margin:.2rem 0}
 @media (max-width:600px){body{margin:1rem auto;padding:0 .6rem}
 table{font-size:.78rem}th,td{padding:.25rem .3rem}
 table.which thead{display:none}table.which tr,table.which td{display:block}
-table.which tr{border-bottom:1px solid #e0e0e0;padding:.4rem 0}table.which td{border:0}}
+table.which tr{border-bottom:1px solid #e0e0e0;padding:.4rem 0}table.which td{border:0}
+table.prose td:last-child{min-width:18rem}}
 th,td{border-bottom:1px solid #e0e0e0;padding:.3rem .45rem;text-align:right}
 th:first-child,td:first-child{text-align:left}.drift0{color:#2e7d32;font-weight:600}
 .drift{color:#c62828;font-weight:700}code{background:#f5f5f5;padding:0 .25rem}
@@ -128,6 +130,19 @@ Cell = str | list[dict[str, Any]]
 
 def _span(text: Any, css: str, *, br: bool = False) -> dict[str, Any]:
     return {"text": str(text), "css": css, "br": br}
+
+
+def _marked_up(text: str) -> Cell:
+    """Text that names code between backticks (a strategy's capabilities, written for the
+    terminal too): the names as ``<code>``, never the backticks themselves."""
+    if "`" not in text:
+        return text
+    parts = text.split("`")
+    return [
+        {"text": part, "tag": "code"} if odd else {"text": part}
+        for odd, part in ((i % 2 == 1, part) for i, part in enumerate(parts))
+        if part
+    ]
 
 
 def _table_of(
@@ -226,7 +241,7 @@ def _tables(results: BenchResults) -> list[dict[str, Any]]:
                 _num(lat["p99"]),
                 _spread(lat.get("p99_spread")) if thr.get("rounds", 0) > 1 else "-",
                 _num(r["requests"]["per_op"], 2),
-                r["capabilities"]["window"],
+                _marked_up(r["capabilities"]["window"]),
             ]
         )
     cost: list[list[Cell]] = []
@@ -271,6 +286,7 @@ def _tables(results: BenchResults) -> list[dict[str, Any]]:
                 "verdict",
             ],
             correctness,
+            css="fig prose",
             title="Correctness",
         ),
         _table_of(
@@ -285,6 +301,7 @@ def _tables(results: BenchResults) -> list[dict[str, Any]]:
                 "idempotency window",
             ],
             speed,
+            css="fig prose",
             title="Speed",
         ),
         _table_of(
