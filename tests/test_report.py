@@ -605,3 +605,18 @@ def test_code_in_a_table_cell_is_code_not_backticks(results: BenchResults, page:
     assert "`" not in text
     assert "<td>the last <code>history</code> request ids (default 50)</td>" in text
     assert "<td>the last <code>capacity</code> to 2 x <code>capacity</code> request ids" in text
+
+
+def test_the_checkout_terminal_table_shows_write_and_read_units(results: BenchResults) -> None:
+    """The demo's terminal showed only write units per cart under "wru/cart" (sharded's 16.77
+    read units a cart were in the report only) and prices as they fell (7.3 beside 5.38)."""
+    from dynamodb_counters.bench.checkout import render
+
+    section = _with_checkout(results, usd_per_million_carts=7.3)["checkout"]
+    lines = render(section).splitlines()
+    assert lines[1].endswith("false  WU/RU cart     $/M")
+    assert lines[2] == (
+        "marker          30      18    14      6       9       10     6        0     0"
+        "   9.25/1.50    7.30"
+    )
+    assert max(len(line) for line in lines) <= 100
