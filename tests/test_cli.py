@@ -212,6 +212,9 @@ def test_commands_use_the_stored_strategy(target: list[str]) -> None:
     assert run("counter", "get", "votes", *target).stdout.strip() == "4"
     other = run("counter", "add", "votes", "-300", "--strategy", "atomic", *target)
     assert_one_line_error(other, "stored with another definition", "atomic")
+    # The command line's advice, not the library's ("Open it with store.counter(name)").
+    assert "store.counter" not in other.stderr
+    assert "`counter inspect votes` shows the stored definition" in other.stderr
     assert run("counter", "get", "votes", *target).stdout.strip() == "4"
     inspected = run("counter", "inspect", "votes", "--json", *target)
     assert json.loads(inspected.stdout)["definition"]["strategy"] == "collection"

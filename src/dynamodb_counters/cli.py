@@ -23,10 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
+from ._definition import OPEN_THE_STORED_ONE
 from ._endpoints import check_endpoint, redact
 from ._extras import BENCH_MODULES, missing_modules
 from ._validate import duration
-from .errors import CounterError
+from .errors import CounterError, DefinitionMismatch
 from .local import LOCAL_CREDENTIALS
 from .store import CounterStore
 from .strategies import STRATEGIES
@@ -613,6 +614,12 @@ def _describe(exc: BaseException, args: argparse.Namespace) -> str:
         PartialCredentialsError,
     )
 
+    if isinstance(exc, DefinitionMismatch) and str(exc).endswith(OPEN_THE_STORED_ONE):
+        # The library's advice is Python's (store.counter(name)): say the command line's.
+        return str(exc)[: -len(OPEN_THE_STORED_ONE)] + (
+            f". `counter inspect {args.name}` shows the stored definition; every command but "
+            "create uses it when --strategy, --floor, --ceiling and the window options are left out"
+        )
     if isinstance(exc, CounterError | CliError):
         return str(exc)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
