@@ -620,3 +620,27 @@ def test_the_checkout_terminal_table_shows_write_and_read_units(results: BenchRe
         "   9.25/1.50    7.30"
     )
     assert max(len(line) for line in lines) <= 100
+
+
+def test_the_flash_chart_writes_rates_as_the_table_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sharded@1 at 7.46 adds/s was labelled "7" beside the table's 7.5 and the bar's 7.5."""
+    from dynamodb_counters.report.charts import flash_chart
+
+    def row(name: str, rate: float, shards: int | None = None) -> dict[str, Any]:
+        return {"name": name, "accepted_adds_per_s": rate, "shards": shards}
+
+    flash = {
+        "model": {"per": "partition", "item_write_limit": 30.0},
+        "targets": [
+            row("atomic", 29.9),
+            row("marker", 7.46),
+            row("sharded@1", 7.46, 1),
+            row("sharded@8", 54.12, 8),
+        ],
+    }
+    fig = _drawn(monkeypatch, flash_chart, flash)
+    left, right = fig.axes
+    assert [t.get_text() for t in left.texts] == ["7.5", "54.1"]
+    assert [t.get_text() for t in right.texts][:2] == ["29.9", "7.5"]
+    assert right.get_title() == "one partition key"
+    assert right.texts[-1].get_text() == " R = 30 WU/s per partition"

@@ -337,7 +337,7 @@ def flash_chart(flash: dict[str, Any]) -> str:
             )
         for n, v in zip(shards, rates, strict=True):
             left.annotate(
-                f"{v:,.0f}",
+                f"{v:,.1f}",  # as the bars beside it and the table: 7.5, not 7
                 (n, v),
                 textcoords="offset points",
                 xytext=(0, 6),
