@@ -629,7 +629,7 @@ def test_the_flash_chart_writes_rates_as_the_table_does(monkeypatch: pytest.Monk
     def row(name: str, rate: float, shards: int | None = None) -> dict[str, Any]:
         return {"name": name, "accepted_adds_per_s": rate, "shards": shards}
 
-    flash = {
+    flash: Any = {  # the section only, as flash_chart takes it
         "model": {"per": "partition", "item_write_limit": 30.0},
         "targets": [
             row("atomic", 29.9),
