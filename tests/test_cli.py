@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import new_table_name
-from dynamodb_counters import CounterStore
+from dynamodb_counters import STRATEGIES, CounterStore
 from dynamodb_counters.local import DynamoDBLocal
 
 
@@ -162,6 +162,26 @@ def test_strategies_json() -> None:
     assert {r["strategy"] for r in rows if r["idempotent"]} == {
         "occ_history", "transaction", "marker", "collection", "set", "sharded",
     }  # fmt: skip
+
+
+def test_strategies_without_the_bench_extra_is_a_readable_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The core install (no rich) printed each row's values joined by two spaces, in no columns,
+    with the booleans as Python's True/False."""
+    from dynamodb_counters import cli
+
+    monkeypatch.setattr(cli, "missing_modules", lambda modules: ["rich"])
+    assert cli.main(["strategies"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "strategy     idem.  bounds  req/add  window; write units/add"
+    assert lines[1] == (
+        "atomic       no     yes     1        none: a retried add is counted again; "
+        "1 per KB of the counter item"
+    )
+    assert lines[6].startswith("collection   yes    no      1        forever (the delta item")
+    assert len(lines) == 1 + len(STRATEGIES)
+    assert not any(word in line for line in lines for word in ("True", "False"))
 
 
 def java_is_gone(endpoint: str) -> bool:

@@ -359,10 +359,15 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    if missing_modules(BENCH_MODULES):  # the core install: a plain table
-        print("  ".join(("strategy", "idempotent", "window", "thresholds", "req/add", "wu/add")))
+    if missing_modules(BENCH_MODULES):  # the core install: plain text, in aligned columns
+        width = max(map(len, STRATEGIES))
+        print(f"{'strategy':<{width}}  idem.  bounds  req/add  window; write units/add")
         for row in rows:
-            print("  ".join(str(x) for x in row.values()))
+            print(
+                f"{row['strategy']:<{width}}  {'yes' if row['idempotent'] else 'no':<5}  "
+                f"{'yes' if row['thresholds'] else 'no':<6}  {row['requests_per_add']:<7}  "
+                f"{row['window']}; {row['write_units_per_add']}"
+            )
         return 0
     from rich.console import Console
     from rich.table import Table
