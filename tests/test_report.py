@@ -644,3 +644,31 @@ def test_the_flash_chart_writes_rates_as_the_table_does(monkeypatch: pytest.Monk
     assert [t.get_text() for t in right.texts][:2] == ["29.9", "7.5"]
     assert right.get_title() == "one partition key"
     assert right.texts[-1].get_text() == " R = 30 WU/s per partition"
+
+
+def test_scale_on_aws_says_what_the_run_measured(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "This run measured DynamoDB Local, which has none of these limits" for every
+    run: beside a checkout run AWS-like, and for a run against AWS or another endpoint."""
+    _without_charts(monkeypatch)
+
+    def intro(doc: BenchResults) -> str:
+        page = render_html(doc)
+        scale = page[page.index("<h2>Scale on AWS</h2>") : page.index("<h2>All figures</h2>")]
+        return html.unescape(scale.split("<p>", 1)[1].split(" What one counter", 1)[0])
+
+    assert results["run"]["backend"]["kind"] == "endpoint"
+    assert intro(results) == (
+        "This run measured the engine at its --endpoint-url; on AWS these limits hold."
+    )
+    embedded = copy.deepcopy(results)
+    embedded["run"]["backend"]["kind"] = "dynamodb-local"
+    assert intro(embedded) == "This run measured DynamoDB Local, which has none of these limits."
+    assert intro(_with_checkout(embedded)) == (
+        "This run measured DynamoDB Local, which has none of these limits (the checkout below "
+        "ran in its AWS-like mode, which models a partition's)."
+    )
+    on_aws = copy.deepcopy(results)
+    on_aws["run"]["backend"]["kind"] = "aws"
+    assert intro(on_aws) == "This run measured DynamoDB itself, where these limits hold."

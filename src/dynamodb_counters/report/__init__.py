@@ -376,7 +376,45 @@ def _scale(results: BenchResults) -> dict[str, Any]:
     for rate in PLAN_RATES:
         head, *steps = plan_lines(plan(rate, wru_price=wru))
         plans.append({"head": head, "steps": [step.lstrip(" -") for step in steps]})
-    return {"limits": list(LIMITS), "plans": plans}
+    return {"intro": _scale_intro(results), "limits": list(LIMITS), "plans": plans}
+
+
+def _scale_intro(results: BenchResults) -> str:
+    """What the run measured, against the limits below: DynamoDB Local as it is (none of them),
+    the AWS-like mode (a partition's), or DynamoDB itself. It said "DynamoDB Local" always,
+    beside a flash sale and a checkout run AWS-like, and for a run against AWS."""
+    run = results.get("run", {})
+    kind = (run.get("backend") or {}).get("kind")
+    faults = (run.get("options") or {}).get("faults") or {}
+    if kind == "aws":
+        said = "This run measured DynamoDB itself, where these limits hold."
+    elif kind != "dynamodb-local":
+        said = "This run measured the engine at its --endpoint-url; on AWS these limits hold."
+    elif faults.get("aws_like"):
+        said = (
+            "This run measured DynamoDB Local in the AWS-like mode, which models a partition's "
+            "limit."
+        )
+    else:
+        said = "This run measured DynamoDB Local, which has none of these limits."
+        aws_like = [
+            name
+            for name, section in (
+                ("flash sale", results.get("flash_sale")),
+                ("checkout", results.get("checkout")),
+            )
+            if section
+            and (
+                (section.get("model") or {}).get("engine") == "aws-like"
+                or (section.get("options") or {}).get("engine") == "aws-like"
+            )
+        ]
+        if aws_like:
+            said = said[:-1] + (
+                f" (the {' and the '.join(aws_like)} below ran in its AWS-like mode, which models "
+                "a partition's)."
+            )
+    return said
 
 
 def _metadata(results: BenchResults) -> list[tuple[str, Any]]:
