@@ -212,3 +212,15 @@ def test_the_sharded_cost_line_names_the_survey_it_sends(
     _, answer = _advise(capsys, "--rate", "2000")
     assert "eventually consistent BatchGetItem, half a read unit each" in answer["units"]
     assert "a refusal reads them consistently (TransactGetItems" in answer["units"]
+
+
+def test_a_plan_names_one_client_process_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """At 2,000 adds/s the plan said "1-1 client processes"."""
+    assert main(["advise", "--idempotent", "--floor", "--rate", "2000", "--window", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "1-1" not in out
+    assert ", 1 table, 1 client process, $2.50 per million adds" in out
+    assert "  - 1 client process (one Python process drives ~2,000-2,600 adds/s)" in out
+    _, answer = _advise(capsys, "--adds-per-second", "5000")
+    assert answer["plan"]["client_processes"] == [2, 3]
+    assert answer["plan"]["steps"][-1].startswith("2-3 client processes (one Python")

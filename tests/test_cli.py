@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import new_table_name
-from dynamodb_counters import CounterStore
+from dynamodb_counters import STRATEGIES, CounterStore
 from dynamodb_counters.local import DynamoDBLocal
 
 
@@ -164,6 +164,26 @@ def test_strategies_json() -> None:
     }  # fmt: skip
 
 
+def test_strategies_without_the_bench_extra_is_a_readable_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The core install (no rich) printed each row's values joined by two spaces, in no columns,
+    with the booleans as Python's True/False."""
+    from dynamodb_counters import cli
+
+    monkeypatch.setattr(cli, "missing_modules", lambda modules: ["rich"])
+    assert cli.main(["strategies"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "strategy     idem.  bounds  req/add  window; write units/add"
+    assert lines[1] == (
+        "atomic       no     yes     1        none: a retried add is counted again; "
+        "1 per KB of the counter item"
+    )
+    assert lines[6].startswith("collection   yes    no      1        forever (the delta item")
+    assert len(lines) == 1 + len(STRATEGIES)
+    assert not any(word in line for line in lines for word in ("True", "False"))
+
+
 def java_is_gone(endpoint: str) -> bool:
     """Nothing answers on the endpoint's port any more (Java was stopped, not orphaned)."""
     port = int(endpoint.rsplit(":", 1)[1])
@@ -212,6 +232,9 @@ def test_commands_use_the_stored_strategy(target: list[str]) -> None:
     assert run("counter", "get", "votes", *target).stdout.strip() == "4"
     other = run("counter", "add", "votes", "-300", "--strategy", "atomic", *target)
     assert_one_line_error(other, "stored with another definition", "atomic")
+    # The command line's advice, not the library's ("Open it with store.counter(name)").
+    assert "store.counter" not in other.stderr
+    assert "`counter inspect votes` shows the stored definition" in other.stderr
     assert run("counter", "get", "votes", *target).stdout.strip() == "4"
     inspected = run("counter", "inspect", "votes", "--json", *target)
     assert json.loads(inspected.stdout)["definition"]["strategy"] == "collection"

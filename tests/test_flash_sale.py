@@ -9,6 +9,7 @@ only checked to be there.
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import sys
@@ -153,6 +154,24 @@ def test_the_report_section(results: BenchResults) -> None:
     assert len(ids) == len(set(ids))
     # Beside a bench's own figures, as the demo writes it: one more section, one more chart.
     assert "<h1>dynamodb-counters: a flash sale" in page
+
+
+def test_the_report_section_names_the_model_the_sale_ran(results: BenchResults) -> None:
+    """AWS-like (the default) throttles per partition, where a marker sells at R/4: the report
+    said "per item" and "R/2 with marker" beside a table showing R/4, while the terminal said
+    "per-partition limit"."""
+    text = re.sub(r"<svg.*?</svg>", "", render_html(results), flags=re.DOTALL)
+    assert "<th>one partition&#39;s limit</th>" in text
+    assert "R write units/s per partition key, dashed" in text
+    assert "R/4 with marker" in text
+    assert "R = 40.0 write units/s and 120.0 read units/s per partition (AWS-like engine);" in text
+    assert "per item" not in text and "R/2" not in text and "one item" not in text
+    plain = copy.deepcopy(results)
+    plain["flash_sale"]["model"]["per"] = "item"
+    text = re.sub(r"<svg.*?</svg>", "", render_html(plain), flags=re.DOTALL)
+    assert "<th>one item&#39;s limit</th>" in text
+    assert "R/2 with marker" in text and "120.0 read units/s per item;" in text
+    assert "partition key" not in text and "AWS-like engine" not in text
 
 
 def test_false_sold_out_rule() -> None:

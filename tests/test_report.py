@@ -324,6 +324,9 @@ window.addEventListener("load", () => {
   const page = frame.contentDocument.documentElement;
   document.body.setAttribute("data-width",
     page.scrollWidth + "/" + frame.contentWindow.innerWidth);
+  const rows = Array.from(frame.contentDocument.querySelectorAll("table.fig tbody tr"));
+  document.body.setAttribute("data-row",
+    Math.max(...rows.map((row) => row.getBoundingClientRect().height)));
 });
 </script>"""
 
@@ -352,6 +355,10 @@ def test_no_side_scrolling_on_a_phone(results: BenchResults, tmp_path: Path) -> 
     width, viewport = (int(x) for x in found.groups())
     assert viewport == 390
     assert width <= viewport  # the page never runs off a phone's right edge
+    # A table squeezed into the phone's width stacked its verdicts a word a line (rows 200 px
+    # and more): a prose column keeps a readable width, and its table scrolls sideways.
+    tallest = re.search(r'data-row="([\d.]+)"', dom)
+    assert tallest and float(tallest.group(1)) <= 130, tallest
 
 
 def _drawn(monkeypatch: pytest.MonkeyPatch, draw: Any, results: BenchResults) -> Any:
@@ -587,3 +594,81 @@ def test_a_checkout_that_oversold_says_so(
     assert '<div class="card bad"><b>NOT EXACT: marker (see the rows)</b>' in page
     assert "5 != 6" in _checkout_text(page)
     assert '<span class="drift">1</span>' in page
+
+
+def test_code_in_a_table_cell_is_code_not_backticks(results: BenchResults, page: str) -> None:
+    """The strategies' window texts name their options between backticks (for the terminal):
+    the speed table showed "the last `history` request ids" with the backticks."""
+    names = {r["name"] for r in results["strategies"]}
+    assert {"occ_history", "set"} <= names
+    text = re.sub(r"<svg.*?</svg>", "", page, flags=re.DOTALL)
+    assert "`" not in text
+    assert "<td>the last <code>history</code> request ids (default 50)</td>" in text
+    assert "<td>the last <code>capacity</code> to 2 x <code>capacity</code> request ids" in text
+
+
+def test_the_checkout_terminal_table_shows_write_and_read_units(results: BenchResults) -> None:
+    """The demo's terminal showed only write units per cart under "wru/cart" (sharded's 16.77
+    read units a cart were in the report only) and prices as they fell (7.3 beside 5.38)."""
+    from dynamodb_counters.bench.checkout import render
+
+    section = _with_checkout(results, usd_per_million_carts=7.3)["checkout"]
+    lines = render(section).splitlines()
+    assert lines[1].endswith("false  WU/RU cart     $/M")
+    assert lines[2] == (
+        "marker          30      18    14      6       9       10     6        0     0"
+        "   9.25/1.50    7.30"
+    )
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_the_flash_chart_writes_rates_as_the_table_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sharded@1 at 7.46 adds/s was labelled "7" beside the table's 7.5 and the bar's 7.5."""
+    from dynamodb_counters.report.charts import flash_chart
+
+    def row(name: str, rate: float, shards: int | None = None) -> dict[str, Any]:
+        return {"name": name, "accepted_adds_per_s": rate, "shards": shards}
+
+    flash: Any = {  # the section only, as flash_chart takes it
+        "model": {"per": "partition", "item_write_limit": 30.0},
+        "targets": [
+            row("atomic", 29.9),
+            row("marker", 7.46),
+            row("sharded@1", 7.46, 1),
+            row("sharded@8", 54.12, 8),
+        ],
+    }
+    fig = _drawn(monkeypatch, flash_chart, flash)
+    left, right = fig.axes
+    assert [t.get_text() for t in left.texts] == ["7.5", "54.1"]
+    assert [t.get_text() for t in right.texts][:2] == ["29.9", "7.5"]
+    assert right.get_title() == "one partition key"
+    assert right.texts[-1].get_text() == " R = 30 WU/s per partition"
+
+
+def test_scale_on_aws_says_what_the_run_measured(
+    results: BenchResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "This run measured DynamoDB Local, which has none of these limits" for every
+    run: beside a checkout run AWS-like, and for a run against AWS or another endpoint."""
+    _without_charts(monkeypatch)
+
+    def intro(doc: BenchResults) -> str:
+        page = render_html(doc)
+        scale = page[page.index("<h2>Scale on AWS</h2>") : page.index("<h2>All figures</h2>")]
+        return html.unescape(scale.split("<p>", 1)[1].split(" What one counter", 1)[0])
+
+    assert results["run"]["backend"]["kind"] == "endpoint"
+    assert intro(results) == (
+        "This run measured the engine at its --endpoint-url; on AWS these limits hold."
+    )
+    embedded = copy.deepcopy(results)
+    embedded["run"]["backend"]["kind"] = "dynamodb-local"
+    assert intro(embedded) == "This run measured DynamoDB Local, which has none of these limits."
+    assert intro(_with_checkout(embedded)) == (
+        "This run measured DynamoDB Local, which has none of these limits (the checkout below "
+        "ran in its AWS-like mode, which models a partition's)."
+    )
+    on_aws = copy.deepcopy(results)
+    on_aws["run"]["backend"]["kind"] = "aws"
+    assert intro(on_aws) == "This run measured DynamoDB itself, where these limits hold."

@@ -24,6 +24,10 @@ from .results import CounterDefinition
 FORMAT = 1
 DEFAULT_STRATEGY = "atomic"
 
+#: The end of a DefinitionMismatch's message: how to use the stored definition from Python (the
+#: CLI says it its own way).
+OPEN_THE_STORED_ONE = ". Open it with store.counter(name) to use the stored one."
+
 
 class _Unset:
     """Marks an argument the caller did not pass."""
@@ -157,6 +161,6 @@ class Requested:
             raise DefinitionMismatch(
                 f"counter {name!r} is stored with another definition: this handle states "
                 + "; ".join(differences)
-                + ". Open it with store.counter(name) to use the stored one.",
+                + OPEN_THE_STORED_ONE,
                 stored=stored,
             )

@@ -425,7 +425,7 @@ def plan(rate: float, *, wru_price: float = m.WRU_PRICE) -> Plan:
             "one of them (by its digest); the library does not move stock between counters"
         )
     steps.append(
-        f"{processes[0]}-{processes[1]} client processes (one Python process drives "
+        f"{_processes_text(processes)} (one Python process drives "
         f"~{PROCESS_ADDS_PER_S[0]:,.0f}-{PROCESS_ADDS_PER_S[1]:,.0f} adds/s)"
     )
     return Plan(
@@ -441,13 +441,21 @@ def plan(rate: float, *, wru_price: float = m.WRU_PRICE) -> Plan:
     )
 
 
+def _processes_text(processes: tuple[int, int]) -> str:
+    """``4-5 client processes``; one number when both ends agree (``1 client process``, not
+    ``1-1 client processes``)."""
+    fewest, most = processes
+    count = str(fewest) if fewest == most else f"{fewest}-{most}"
+    return f"{count} client process{'' if most == 1 else 'es'}"
+
+
 def plan_lines(found: Plan) -> list[str]:
     """A plan as text: a headline, then one line per step."""
     head = (
         f"at {found.rate:,.0f} adds/s: sharded, {found.counters} counter"
         f"{'' if found.counters == 1 else 's'} of {found.shards_per_counter} shards, "
         f"{found.tables} table{'' if found.tables == 1 else 's'}, "
-        f"{found.processes[0]}-{found.processes[1]} client processes, "
+        f"{_processes_text(found.processes)}, "
         f"${found.usd_per_million:,.2f} per million adds (plus reads when room moves)"
     )
     return [head, *(f"  - {step}" for step in found.steps)]

@@ -23,10 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
+from ._definition import OPEN_THE_STORED_ONE
 from ._endpoints import check_endpoint, redact
 from ._extras import BENCH_MODULES, missing_modules
 from ._validate import duration
-from .errors import CounterError
+from .errors import CounterError, DefinitionMismatch
 from .local import LOCAL_CREDENTIALS
 from .store import CounterStore
 from .strategies import STRATEGIES
@@ -358,10 +359,15 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    if missing_modules(BENCH_MODULES):  # the core install: a plain table
-        print("  ".join(("strategy", "idempotent", "window", "thresholds", "req/add", "wu/add")))
+    if missing_modules(BENCH_MODULES):  # the core install: plain text, in aligned columns
+        width = max(map(len, STRATEGIES))
+        print(f"{'strategy':<{width}}  idem.  bounds  req/add  window; write units/add")
         for row in rows:
-            print("  ".join(str(x) for x in row.values()))
+            print(
+                f"{row['strategy']:<{width}}  {'yes' if row['idempotent'] else 'no':<5}  "
+                f"{'yes' if row['thresholds'] else 'no':<6}  {row['requests_per_add']:<7}  "
+                f"{row['window']}; {row['write_units_per_add']}"
+            )
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -613,6 +619,12 @@ def _describe(exc: BaseException, args: argparse.Namespace) -> str:
         PartialCredentialsError,
     )
 
+    if isinstance(exc, DefinitionMismatch) and str(exc).endswith(OPEN_THE_STORED_ONE):
+        # The library's advice is Python's (store.counter(name)): say the command line's.
+        return str(exc)[: -len(OPEN_THE_STORED_ONE)] + (
+            f". `counter inspect {args.name}` shows the stored definition; every command but "
+            "create uses it when --strategy, --floor, --ceiling and the window options are left out"
+        )
     if isinstance(exc, CounterError | CliError):
         return str(exc)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):

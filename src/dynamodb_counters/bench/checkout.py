@@ -339,14 +339,16 @@ def render(results: dict[str, Any]) -> str:
         f"ttl {o['ttl']} s; pay {o['commit_rate']:.0%}, cancel {o['cancel_rate']:.0%}, "
         f"abandon the rest",
         f"{'target':<12}{'held':>6}{'refused':>8}{'paid':>6}{'cancel':>7}{'abandon':>8}"
-        f"{'returned':>9}{'final':>6}{'oversold':>9}{'false':>6}{'wru/cart':>9}{'$/M':>8}",
+        f"{'returned':>9}{'final':>6}{'oversold':>9}{'false':>6}{'WU/RU cart':>12}{'$/M':>8}",
     ]
     for r in results["targets"]:
+        units = f"{r['wru_per_cart']:.2f}/{r['rru_per_cart']:.2f}"
         lines.append(
             f"{r['target']:<12}{r['held']:>6}{r['refused']:>8}{r['committed']:>6}"
             f"{r['cancelled']:>7}{r['abandoned']:>8}{r['returned']:>9}{r['final_value']:>6}"
-            f"{r['oversold']:>9}{r['false_sold_out']:>6}{r['wru_per_cart']:>9}"
-            f"{r['usd_per_million_carts']:>8}"
+            f"{r['oversold']:>9}{r['false_sold_out']:>6}"
+            f"{units:>12}"
+            f"{r['usd_per_million_carts']:>8.2f}"
         )
     for r in results["targets"]:
         good = verdict_ok(r)
@@ -362,7 +364,8 @@ def render(results: dict[str, Any]) -> str:
     lines.append(
         "returned: holds that expired and came back (reclaimed by refused carts or at the end)"
     )
-    lines.append("false: refusals while an expired hold could have come back; $/M: per 1M carts")
+    lines.append("false: refusals while an expired hold could have come back")
+    lines.append("WU/RU cart: write and read units per cart; $/M: $ per million carts")
     if o.get("engine") == "aws-like":
         absorbed = ", ".join(
             f"{r['target']} {r['conflicts']}/{r['throttled']}" for r in results["targets"]

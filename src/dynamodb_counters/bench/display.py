@@ -190,7 +190,9 @@ def comparison_line(results: BenchResults) -> str | None:
             f"same faults in each)"
         )
     if comparison.get("faults_active"):
-        line += "; with faults injected, so not the >= 0.95 target, which is for runs without"
+        line += (
+            "; with faults injected, so not the >= 0.95 target, which is for runs without faults"
+        )
     else:
         line += "; target >= 0.95"
     return line

@@ -41,7 +41,8 @@ REPORT_FILE = "index.html"
 
 #: Nothing wider than a phone (360 px and up) is fixed: the chart grid's columns shrink to the
 #: page, every table sits in a box that scrolls sideways on its own (tests/test_report.py checks
-#: both rules, and the page at 390 px in a real browser where there is one).
+#: both rules, and the page at 390 px in a real browser where there is one). On a phone a
+#: table's prose column (verdicts, windows) keeps a readable width: its box scrolls instead.
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
 max-width:1100px;padding:0 1rem;color:#212121;line-height:1.45}
@@ -58,7 +59,8 @@ dd{margin:0;overflow-wrap:anywhere;min-width:0}ul.scale li{margin:.2rem 0}
 @media (max-width:600px){body{margin:1rem auto;padding:0 .6rem}
 table{font-size:.78rem}th,td{padding:.25rem .3rem}
 table.which thead{display:none}table.which tr,table.which td{display:block}
-table.which tr{border-bottom:1px solid #e0e0e0;padding:.4rem 0}table.which td{border:0}}
+table.which tr{border-bottom:1px solid #e0e0e0;padding:.4rem 0}table.which td{border:0}
+table.prose td:last-child{min-width:18rem}}
 th,td{border-bottom:1px solid #e0e0e0;padding:.3rem .45rem;text-align:right}
 th:first-child,td:first-child{text-align:left}.drift0{color:#2e7d32;font-weight:600}
 .drift{color:#c62828;font-weight:700}code{background:#f5f5f5;padding:0 .25rem}
@@ -128,6 +130,19 @@ Cell = str | list[dict[str, Any]]
 
 def _span(text: Any, css: str, *, br: bool = False) -> dict[str, Any]:
     return {"text": str(text), "css": css, "br": br}
+
+
+def _marked_up(text: str) -> Cell:
+    """Text that names code between backticks (a strategy's capabilities, written for the
+    terminal too): the names as ``<code>``, never the backticks themselves."""
+    if "`" not in text:
+        return text
+    parts = text.split("`")
+    return [
+        {"text": part, "tag": "code"} if odd else {"text": part}
+        for odd, part in ((i % 2 == 1, part) for i, part in enumerate(parts))
+        if part
+    ]
 
 
 def _table_of(
@@ -226,7 +241,7 @@ def _tables(results: BenchResults) -> list[dict[str, Any]]:
                 _num(lat["p99"]),
                 _spread(lat.get("p99_spread")) if thr.get("rounds", 0) > 1 else "-",
                 _num(r["requests"]["per_op"], 2),
-                r["capabilities"]["window"],
+                _marked_up(r["capabilities"]["window"]),
             ]
         )
     cost: list[list[Cell]] = []
@@ -271,6 +286,7 @@ def _tables(results: BenchResults) -> list[dict[str, Any]]:
                 "verdict",
             ],
             correctness,
+            css="fig prose",
             title="Correctness",
         ),
         _table_of(
@@ -285,6 +301,7 @@ def _tables(results: BenchResults) -> list[dict[str, Any]]:
                 "idempotency window",
             ],
             speed,
+            css="fig prose",
             title="Speed",
         ),
         _table_of(
@@ -359,7 +376,45 @@ def _scale(results: BenchResults) -> dict[str, Any]:
     for rate in PLAN_RATES:
         head, *steps = plan_lines(plan(rate, wru_price=wru))
         plans.append({"head": head, "steps": [step.lstrip(" -") for step in steps]})
-    return {"limits": list(LIMITS), "plans": plans}
+    return {"intro": _scale_intro(results), "limits": list(LIMITS), "plans": plans}
+
+
+def _scale_intro(results: BenchResults) -> str:
+    """What the run measured, against the limits below: DynamoDB Local as it is (none of them),
+    the AWS-like mode (a partition's), or DynamoDB itself. It said "DynamoDB Local" always,
+    beside a flash sale and a checkout run AWS-like, and for a run against AWS."""
+    run = results.get("run", {})
+    kind = (run.get("backend") or {}).get("kind")
+    faults = (run.get("options") or {}).get("faults") or {}
+    if kind == "aws":
+        said = "This run measured DynamoDB itself, where these limits hold."
+    elif kind != "dynamodb-local":
+        said = "This run measured the engine at its --endpoint-url; on AWS these limits hold."
+    elif faults.get("aws_like"):
+        said = (
+            "This run measured DynamoDB Local in the AWS-like mode, which models a partition's "
+            "limit."
+        )
+    else:
+        said = "This run measured DynamoDB Local, which has none of these limits."
+        aws_like = [
+            name
+            for name, section in (
+                ("flash sale", results.get("flash_sale")),
+                ("checkout", results.get("checkout")),
+            )
+            if section
+            and (
+                (section.get("model") or {}).get("engine") == "aws-like"
+                or (section.get("options") or {}).get("engine") == "aws-like"
+            )
+        ]
+        if aws_like:
+            said = said[:-1] + (
+                f" (the {' and the '.join(aws_like)} below ran in its AWS-like mode, which models "
+                "a partition's)."
+            )
+    return said
 
 
 def _metadata(results: BenchResults) -> list[tuple[str, Any]]:
@@ -431,17 +486,33 @@ def _bounds_text(options: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-_FLASH_CAPTION = (
-    "Flash sale: one counter with limited stock and a floor of 0, more orders "
-    "than stock, each add(-1) throttled per item like AWS throttles a hot partition (the "
-    "per-item throughput model, R write units/s per item, dashed). Accepted adds/s: "
-    "acknowledged adds over the time until the stock sold out. One item takes R adds/s with "
-    "atomic (1 write unit each) and R/2 with marker (its transaction writes the counter item "
-    "at 2 units); sharded spreads the counter over n items.",
-    "Read: higher is faster; a sharded line close to the dotted one scales with its shards. "
-    "Speed is worth nothing without the columns at the right of the table: false sold out, "
-    "oversold and drift must all be 0.",
-)
+def _flash_caption(per: str) -> tuple[str, str]:
+    """The flash sale's caption and reading line, for the model the run used: per item (plain)
+    or per partition (AWS-like, where a counter's markers share its partition: marker R/4)."""
+    if per == "partition":
+        model = (
+            "each add(-1) throttled per partition as AWS throttles a hot partition (the "
+            "AWS-like mode, R write units/s per partition key, dashed). Accepted adds/s: "
+            "acknowledged adds over the time until the stock sold out. One partition takes R "
+            "adds/s with atomic (1 write unit each) and R/4 with marker (its transaction writes "
+            "the counter item and a marker on the counter's partition, 2 units each); sharded "
+            "spreads the counter over n partition keys."
+        )
+    else:
+        model = (
+            "each add(-1) throttled per item like AWS throttles a hot partition (the per-item "
+            "throughput model, R write units/s per item, dashed). Accepted adds/s: acknowledged "
+            "adds over the time until the stock sold out. One item takes R adds/s with atomic "
+            "(1 write unit each) and R/2 with marker (its transaction writes the counter item at "
+            "2 units); sharded spreads the counter over n items."
+        )
+    return (
+        "Flash sale: one counter with limited stock and a floor of 0, more orders than stock, "
+        + model,
+        "Read: higher is faster; a sharded line close to the dotted one scales with its shards. "
+        "Speed is worth nothing without the columns at the right of the table: false sold out, "
+        "oversold and drift must all be 0.",
+    )
 
 
 def _flash(results: BenchResults) -> dict[str, Any] | None:
@@ -453,7 +524,9 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
 
     from .charts import flash_chart
 
-    caption, reading = _FLASH_CAPTION
+    model = flash.get("model") or {}
+    per = "partition" if model.get("per") == "partition" else "item"
+    caption, reading = _flash_caption(per)
     rows: list[list[Cell]] = []
     for r in flash.get("targets", []):
         if r.get("skipped"):
@@ -478,7 +551,7 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
     headers = [
         "target",
         "accepted adds/s",
-        "one item's limit",
+        f"one {per}'s limit",
         "throttled requests",
         "false sold out",
         "oversold",
@@ -488,13 +561,14 @@ def _flash(results: BenchResults) -> dict[str, Any] | None:
         "sold / refused",
         "seconds",
     ]
-    model = flash.get("model") or {}
     options = flash.get("options") or {}
     ratio = flash.get("sharded_8_vs_1")
     facts = (
         f"stock {options.get('stock')}, {options.get('orders')} orders, "
         f"{options.get('workers')} worker threads; R = {model.get('item_write_limit')} write "
-        f"units/s and {model.get('item_read_limit')} read units/s per item; "
+        f"units/s and {model.get('item_read_limit')} read units/s per {per}"
+        + (" (AWS-like engine)" if per == "partition" else "")
+        + "; "
         "burst "
         f"{model.get('burst')}. WU / add: every write unit the sale spent (refused orders and "
         "escrow moves included) over the adds sold."

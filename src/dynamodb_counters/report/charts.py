@@ -310,8 +310,11 @@ CHARTS = {
 
 def flash_chart(flash: dict[str, Any]) -> str:
     """The flash sale: accepted adds/s against shard count, and the single-item strategies
-    (``atomic``, ``marker``) beside it; the per-item limit R drawn as a line."""
+    (``atomic``, ``marker``) beside it; the limit R of one item (or, AWS-like, of one partition
+    key) drawn as a line."""
     rows = [r for r in flash.get("targets", []) if not r.get("skipped")]
+    per = "partition" if (flash.get("model") or {}).get("per") == "partition" else "item"
+    unit = "partition key" if per == "partition" else "item"
     sharded = sorted((r for r in rows if r.get("shards")), key=lambda r: int(r["shards"]))
     single = [r for r in rows if not r.get("shards")]
     limit = (flash.get("model") or {}).get("item_write_limit")
@@ -334,7 +337,7 @@ def flash_chart(flash: dict[str, Any]) -> str:
             )
         for n, v in zip(shards, rates, strict=True):
             left.annotate(
-                f"{v:,.0f}",
+                f"{v:,.1f}",  # as the bars beside it and the table: 7.5, not 7
                 (n, v),
                 textcoords="offset points",
                 xytext=(0, 6),
@@ -351,20 +354,20 @@ def flash_chart(flash: dict[str, Any]) -> str:
         left.set_xticks([])
     left.set_xlabel("shards")
     left.set_ylabel("accepted adds/s")
-    left.set_title("sharded: one counter, n items")
+    left.set_title(f"sharded: one counter, n {unit}s")
     names = [str(r["name"]) for r in single]
     values = [float(r["accepted_adds_per_s"]) for r in single]
     right.bar(names, values, color=NEUTRAL)
     for x, v in enumerate(values):
         right.text(x, v, f"{v:,.1f}", ha="center", va="bottom", fontsize=9)
-    right.set_title("one item")
+    right.set_title(f"one {unit}")
     if limit:
         # One item's limit: the single-item strategies' ceiling (sharded has n items).
         right.axhline(float(limit), color=DRIFT, linestyle="--", linewidth=0.8)
         right.text(
             len(values) - 0.5 if values else 0.5,
             float(limit),
-            f" R = {limit:g} WU/s per item",
+            f" R = {limit:g} WU/s per {per}",
             color=DRIFT,
             fontsize=8,
             va="bottom",
