@@ -253,6 +253,34 @@ def test_a_hit_of_a_window_already_weighed_counts_in_the_next_one(
     assert count_of(client, table, "api#s2", kind, K0) == 4
 
 
+def test_a_hit_whose_way_outlasts_several_windows_counts_in_the_window_of_now(
+    ddb: DynamoDBLocal, api_store: CounterStore, client: Any, table: str, clock: Clock
+) -> None:
+    """Each of this hit's sends takes two windows (throttles and botocore's backoff, on 1-s
+    windows, take seconds): a hit that moved one window a try chased the clock and gave up
+    with ContentionError after 8 sealed windows (seen in the api-quota bench); it counts in
+    the window of now."""
+    them = api_store.quota("api#s3", limit=10, per=HOUR, window="sliding")
+    for j in range(1, 13):  # windows K0 .. K0 + 11 sealed, K0 + 12 holds one hit
+        clock.set(T0 + j * HOUR + 1)
+        assert them.hit().allowed
+    own = fresh_client(ddb)
+    quota = CounterStore(own, table).quota("api#s3", limit=10, per=HOUR, window="sliding")
+
+    def slow(request: Any, **_: Any) -> None:
+        if b"ADD" in bytes(request.body or b""):  # a hit, not a seal
+            clock.set(clock.now + 2 * HOUR)
+
+    own.meta.events.register("before-send.dynamodb.UpdateItem", slow)
+    clock.set(T0 + 10)
+    decision = quota.hit(cost=2)
+    assert (decision.allowed, decision.reset_at) == (True, T0 + 13 * HOUR)
+    kind = "sliding#3600000"
+    assert count_of(client, table, "api#s3", kind, K0 + 12) == 3
+    held = [window_item(client, table, "api#s3", kind, K0 + j) or {} for j in range(12)]
+    assert [int(item.get("quantity", {"N": "0"})["N"]) for item in held] == [0] + [1] * 11
+
+
 # -- exact under concurrency and lost answers -----------------------------------------------
 
 

@@ -190,9 +190,12 @@ class QuotaCore:
             if decision is not None:
                 return decision
             # Sliding: the window was sealed (a hit of the next one read its count) while this
-            # hit was on its way: it counts in the next window.
-            k += 1
-            now = max(now, self.start(k))
+            # hit was on its way: it counts in the next window -- or in the window of now, when
+            # its way took longer (throttles and botocore's backoff can take seconds, and a
+            # hit that moved one window a try would chase the clock without catching it).
+            fresh: float = yield NOW
+            k = max(k + 1, self.index(fresh))
+            now = max(fresh, self.start(k))
         raise ContentionError(
             f"quota {self.name!r}: {_SEALED_TRIES} windows in a row were already sealed "
             "(this clock lags far behind the other clients')"
