@@ -71,14 +71,18 @@ def test_strategies_prints_a_plain_table_without_rich() -> None:
     done = without_extras("strategies")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
+    # The rich table's headers, in aligned columns.
     assert lines[0].split() == [
         "strategy",
-        "idempotent",
-        "window",
-        "thresholds",
+        "idem.",
+        "bounds",
         "req/add",
-        "wu/add",
+        "window;",
+        "write",
+        "units/add",
     ]
+    assert lines[1].split()[:4] == ["atomic", "no", "yes", "1"]
+    assert lines[1].index("no") == lines[0].index("idem.")
     assert [line.split()[0] for line in lines[1:]] == [
         "atomic",
         "occ",
