@@ -375,11 +375,20 @@ def test_in_chromium_the_policy_blocks_scripts_and_changes_nothing_visible(
     shots: list[bytes] = []
     for html in (page, without):
         shot = tmp_path / f"shot-{len(shots)}.png"
-        chromium(html, "--window-size=1200,2400", f"--screenshot={shot}")
+        # Drawn once everything is laid out and painted (virtual time runs until the page is
+        # idle): a screenshot taken mid-paint on a loaded machine differed by 0.3 %.
+        chromium(
+            html,
+            "--window-size=1200,2400",
+            "--run-all-compositor-stages-before-draw",
+            "--virtual-time-budget=5000",
+            f"--screenshot={shot}",
+        )
         shots.append(shot.read_bytes())
-    # The policy blocks nothing the page uses: it looks the same (a blocked stylesheet or
-    # chart style would change most of it; antialiasing may differ by a few pixels).
-    assert _differing_pixels(shots[0], shots[1]) < 0.002
+    # The policy blocks nothing the page uses: it looks the same. A blocked stylesheet changes
+    # 46 % of the pixels (measured with style-src 'none'); two renders of one page on a loaded
+    # machine once differed by 0.3 % (antialiasing, a paint caught midway): hence 2 %.
+    assert _differing_pixels(shots[0], shots[1]) < 0.02
     # ... and it is in force: a script that found its way in does not run.
     assert 'data-ran="yes"' not in chromium(page.replace("<body>", "<body>" + probe), "--dump-dom")
     assert 'data-ran="yes"' in chromium(without.replace("<body>", "<body>" + probe), "--dump-dom")
