@@ -128,11 +128,13 @@ def _bare_sale(options: FlashSaleOptions, target: FlashTarget) -> _Sale:
     return sale
 
 
-class _Twice:
-    """A counter handle whose first add is throttled (botocore gave up), the second sold; it
-    notes when the throttle came back, and a refusal of another order answered right then."""
+class _ThrottledOnce:
+    """A counter handle whose first add is throttled (botocore gave up; it notes when that came
+    back) and whose second, the same order sent again, answers ``applied`` (True: sold now;
+    False: found counted already -- the first one had landed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, applied: bool = True) -> None:
+        self.applied = applied
         self.calls = 0
         self.throttled_at = 0.0
 
@@ -141,7 +143,7 @@ class _Twice:
         if self.calls == 1:
             self.throttled_at = time.perf_counter()
             raise _throttled()
-        return AddResult(applied=True, value=None, request_id=request_id)
+        return AddResult(applied=self.applied, value=None, request_id=request_id)
 
 
 def test_a_refusal_before_a_re_sent_order_sold_is_false() -> None:
@@ -151,7 +153,7 @@ def test_a_refusal_before_a_re_sent_order_sold_is_false() -> None:
     # refusal with the moment A was *first* sent (before the refusal), and found nothing.
     options = FlashSaleOptions(stock=1, workers=2, time_limit=1.0)
     sale = _bare_sale(options, FlashTarget("marker"))
-    handle = _Twice()
+    handle = _ThrottledOnce()
     order = sale._sell(handle, "order-0000001", random.Random(1))  # type: ignore[arg-type]
     assert handle.calls == 2
     assert order.outcome == "acked"
@@ -266,20 +268,6 @@ def test_an_ongoing_transactional_read_meets_a_write(ddb: DynamoDBLocal, table: 
     assert found["Item"]["v"] == {"N": "2"}  # the write went through
 
 
-class _LandedAnyway:
-    """A handle whose first add fails with a throttle botocore gave up on, and whose re-send
-    (the same request id) finds the order counted already: the first one had landed."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def add(self, amount: int, *, request_id: str | None = None) -> AddResult:
-        self.calls += 1
-        if self.calls == 1:
-            raise _throttled()
-        return AddResult(applied=False, value=None, request_id=request_id)
-
-
 def test_an_error_that_said_not_applied_but_had_landed_is_not_exact() -> None:
     # A worker sends an order again only after an error documented as "nothing applied".
     # When the re-send answers "already counted" (applied=False), that error was wrong -- the
@@ -287,7 +275,7 @@ def test_an_error_that_said_not_applied_but_had_landed_is_not_exact() -> None:
     # no drift (the strategy is idempotent) and the row said exact: True.
     options = FlashSaleOptions(stock=1, workers=2, time_limit=1.0)
     sale = _bare_sale(options, FlashTarget("marker"))
-    handle = _LandedAnyway()
+    handle = _ThrottledOnce(applied=False)
     order = sale._sell(handle, "order-0000001", random.Random(1))  # type: ignore[arg-type]
     assert order.outcome == "acked" and handle.calls == 2
     # The second order (demand 2) is refused after it: sold out, truly.

@@ -74,29 +74,19 @@ def test_without_a_request_id_a_lost_send_then_a_denied_resend_reraises(
 
 
 @pytest.mark.parametrize("window", WINDOWS)
-def test_without_a_request_id_a_denial_with_no_resend_is_still_a_denial(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, window: str
+@pytest.mark.parametrize("throttled_first", [False, True])
+def test_without_a_request_id_a_denial_is_a_denial_unless_a_send_may_have_landed(
+    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, window: str, throttled_first: bool
 ) -> None:
-    _, quota = own_quota(ddb, table, "api#full", window)
+    """A denial with no re-send, or with a re-send after a throttle (AWS documents it as not
+    applied), is no ambiguity: the denial stands, and changed nothing."""
+    own, quota = own_quota(ddb, table, "api#full", window)
     assert quota.hit(cost=4).allowed
+    hook = ThrottleFirstHit(own) if throttled_first else None
     denied = quota.hit(cost=4)
     assert (denied.allowed, denied.duplicate, denied.remaining) == (False, False, 1)
+    assert hook is None or hook.throttled == 1
     assert count_of(client, table, "api#full", kind(window), K0) == 4
-
-
-@pytest.mark.parametrize("window", WINDOWS)
-def test_without_a_request_id_a_throttled_send_then_a_denial_is_a_denial(
-    ddb: DynamoDBLocal, client: Any, table: str, clock: Clock, window: str
-) -> None:
-    """A re-send after a throttle (AWS documents it as not applied) is no ambiguity: the
-    denial stands, and changed nothing."""
-    own, quota = own_quota(ddb, table, "api#thr", window)
-    assert quota.hit(cost=4).allowed
-    hook = ThrottleFirstHit(own)
-    denied = quota.hit(cost=4)
-    assert hook.throttled == 1
-    assert (denied.allowed, denied.duplicate, denied.remaining) == (False, False, 1)
-    assert count_of(client, table, "api#thr", kind(window), K0) == 4
 
 
 @pytest.mark.parametrize("window", WINDOWS)
