@@ -24,10 +24,6 @@ from .results import CounterDefinition
 FORMAT = 1
 DEFAULT_STRATEGY = "atomic"
 
-#: The end of a DefinitionMismatch's message: how to use the stored definition from Python (the
-#: CLI says it its own way).
-OPEN_THE_STORED_ONE = ". Open it with store.counter(name) to use the stored one."
-
 
 class _Unset:
     """Marks an argument the caller did not pass."""
@@ -158,9 +154,12 @@ class Requested:
             elif _plain(stated) != _plain(stored.options[option]):
                 differences.append(f"{option}={stated!r} (stored: {stored.options[option]!r})")
         if differences:
-            raise DefinitionMismatch(
+            what = (
                 f"counter {name!r} is stored with another definition: this handle states "
                 + "; ".join(differences)
-                + OPEN_THE_STORED_ONE,
+            )
+            raise DefinitionMismatch(
+                what + ". Open it with store.counter(name) to use the stored one.",
                 stored=stored,
+                differences=what,
             )

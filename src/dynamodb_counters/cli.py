@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
-from ._definition import OPEN_THE_STORED_ONE
 from ._endpoints import check_endpoint, redact
 from ._extras import BENCH_MODULES, missing_modules
 from ._validate import duration
@@ -619,9 +618,9 @@ def _describe(exc: BaseException, args: argparse.Namespace) -> str:
         PartialCredentialsError,
     )
 
-    if isinstance(exc, DefinitionMismatch) and str(exc).endswith(OPEN_THE_STORED_ONE):
+    if isinstance(exc, DefinitionMismatch):
         # The library's advice is Python's (store.counter(name)): say the command line's.
-        return str(exc)[: -len(OPEN_THE_STORED_ONE)] + (
+        return exc.differences + (
             f". `counter inspect {args.name}` shows the stored definition; every command but "
             "create uses it when --strategy, --floor, --ceiling and the window options are left out"
         )

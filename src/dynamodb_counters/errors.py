@@ -86,12 +86,14 @@ class DefinitionMismatch(CounterError):
     """A handle states a strategy, bound or window option other than the counter's stored one.
 
     Raised on the handle's first operation (reads included), before anything is written.
-    ``stored`` is the counter's :class:`~dynamodb_counters.CounterDefinition`.
+    ``stored`` is the counter's :class:`~dynamodb_counters.CounterDefinition`; ``differences``
+    the message without its advice (what differs), for callers that advise their own way.
     """
 
-    def __init__(self, message: str, *, stored: object = None) -> None:
+    def __init__(self, message: str, *, stored: object = None, differences: str = "") -> None:
         super().__init__(message)
         self.stored = stored
+        self.differences = differences or message
 
 
 class HoldExpired(CounterError):

@@ -148,6 +148,11 @@ def _error_response(url: str, code: str, message: str, **extra: Any) -> AWSRespo
     return AWSResponse(url, 400, headers, _Body(body))
 
 
+def operation_of(request: AWSPreparedRequest) -> str:
+    """The DynamoDB operation of a prepared request (its ``X-Amz-Target`` header)."""
+    return str(request.headers.get("X-Amz-Target", b"")).rsplit(".", 1)[-1].strip("'")
+
+
 class FaultInjector:
     """Injects the faults of a :class:`FaultPlan` into one boto3 DynamoDB client.
 
@@ -248,8 +253,7 @@ class FaultInjector:
     def _before_send(
         self, request: AWSPreparedRequest, **kwargs: Any
     ) -> AWSResponse | Awaitable[Any] | None:
-        target = str(request.headers.get("X-Amz-Target", b""))
-        operation = target.rsplit(".", 1)[-1].strip("'")
+        operation = operation_of(request)
         plan = self.plan
         faulty = plan.active and operation in plan.operations
         limited = self.throughput is not None and operation in MODELLED_OPERATIONS

@@ -55,7 +55,7 @@ from .. import STRATEGIES, ContentionError, CounterError, CounterStore, Threshol
 from .._retry import was_not_applied
 from ..aws_like import AwsLike, AwsLikeState
 from ..errors import InvalidInput
-from ..faults import FaultInjector, FaultPlan
+from ..faults import FaultInjector, FaultPlan, operation_of
 from ..report.schema import SCHEMA, SCHEMA_VERSION, BenchResults
 from ..store import Counter as StoreCounter
 from ..strategies import StrategyName
@@ -352,8 +352,7 @@ class _Sale:
         client.meta.events.unregister("before-send.dynamodb", self._note_send)
 
     def _note_send(self, request: Any, **_: Any) -> None:
-        target = str(request.headers.get("X-Amz-Target", b"")).rsplit(".", 1)[-1].strip("'")
-        if target in _WRITES:
+        if operation_of(request) in _WRITES:
             self._sent.at = time.perf_counter()
 
     def _last_write(self, since: float) -> float:
