@@ -189,14 +189,14 @@ def test_two_overlapping_transactions_conflict(ddb: DynamoDBLocal, table: str) -
         thread = threading.Thread(target=first)
         thread.start()
         deadline = time.monotonic() + 5
-        while not state.conflicts([hot], kind=None) and time.monotonic() < deadline:
+        while not state.conflicts([hot], any_write=True) and time.monotonic() < deadline:
             time.sleep(0.001)
         with pytest.raises(ClientError) as exc:
             aws.transact_write_items(TransactItems=[_update("hot", table)])
         thread.join()
     assert _error(exc) == ("TransactionCanceledException", ["TransactionConflict"])
     assert outcome == [None]
-    assert not state.conflicts([hot], kind=None)  # landed
+    assert not state.conflicts([hot], any_write=True)  # landed
 
 
 @pytest.fixture

@@ -283,7 +283,7 @@ class AwsLikeState:
         until :meth:`finish_read`, and a write that boards meanwhile dooms it."""
         items = [c[2] for c in charges]
         with self._lock:
-            clash = self.conflicts(items, kind=None if transaction and not write else "write")
+            clash = self.conflicts(items, any_write=transaction and not write)
             if clash:
                 self.stats["conflicts"] += 1
                 return "conflict", clash
@@ -325,7 +325,7 @@ class AwsLikeState:
         with self._lock:
             for charges, refused in entries:
                 ids = [c[2] for c in charges]
-                ok = not (refused or self.conflicts(ids, kind="write") or self._short(charges))
+                ok = not (refused or self.conflicts(ids, any_write=False) or self._short(charges))
                 if ok:
                     self.board(ids, _SINGLE)
                 kept.append(ok)
@@ -352,15 +352,16 @@ class AwsLikeState:
 
     # -- writes in flight --------------------------------------------------------------------
 
-    def conflicts(self, items: list[str], *, kind: str | None) -> list[int]:
-        """Which of ``items`` a request meets in flight: a transaction's writes (``kind`` of
-        a write) or any write (``kind=None``: a transactional read). Caller holds the lock."""
+    def conflicts(self, items: list[str], *, any_write: bool) -> list[int]:
+        """Which of ``items`` a request meets in flight: a running transaction's writes (what a
+        write meets) or any write (``any_write``: what a transactional read meets). Caller
+        holds the lock."""
         found = []
         for index, item in enumerate(items):
             flights = self._flights.get(item)
             if not flights:
                 continue
-            if kind is None or flights[_TRANSACTION]:
+            if any_write or flights[_TRANSACTION]:
                 found.append(index)
         return found
 
